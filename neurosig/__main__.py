@@ -1,0 +1,5 @@
+import sys
+
+from neurosig.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Shared torch building blocks (attention, positional/sensor encoders, patch embeddings)."""
