@@ -1,1 +1,1 @@
-"""neurosig.training"""
+"""Lightning glue: thin LightningModules, the shard-store DataModule, callbacks."""
