@@ -1,0 +1,147 @@
+"""Classification metrics through torchmetrics, with group and multi-seed aggregation.
+
+``classification_metrics`` returns the five headline figures of the clinical EEG literature
+(ANCHORS.md): balanced accuracy (macro recall, binary or multi-class), Cohen's kappa, weighted
+F1, AUROC and AUPRC (binary, or one-vs-rest macro for several classes). Scores are class
+probabilities ``(n, K)`` (or ``(n,)`` positive-class scores for binary tasks); hard labels are
+accepted too, in which case the ranking metrics are NaN (no ranking is available).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from neurosig._utils.errors import NeurosigError
+
+METRIC_KEYS = ("balanced_accuracy", "cohen_kappa", "weighted_f1", "auroc", "auprc")
+
+
+def _as_scores(y_score, n_classes: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Return ``(probabilities (n, K) or None, predictions (n,))``."""
+    arr = np.asarray(y_score)
+    if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
+        return None, arr.astype(np.int64)
+    arr = arr.astype(np.float64)
+    if arr.ndim == 1:
+        if n_classes != 2:
+            raise NeurosigError(
+                f"y_score is 1-D float (binary scores) but n_classes={n_classes}; pass (n, {n_classes}) class scores."
+            )
+        arr = np.stack([1.0 - arr, arr], axis=1)
+    if arr.ndim != 2 or arr.shape[1] != n_classes:
+        raise NeurosigError(
+            f"y_score must have shape (n,) or (n, {n_classes}), got {arr.shape}; pass one score column per class."
+        )
+    return arr, arr.argmax(1)
+
+
+def classification_metrics(y_true, y_score, n_classes: int | None = None) -> dict[str, float]:
+    """Balanced accuracy, Cohen's kappa, weighted F1, AUROC and AUPRC of one set of predictions.
+
+    ``y_true`` (n,) int labels in ``[0, n_classes)``; ``y_score`` either class scores
+    ``(n, K)`` / positive-class scores ``(n,)`` (floats) or predicted labels (ints).
+    AUROC/AUPRC are NaN when only hard labels are given or only one class is present.
+    """
+    from torchmetrics.functional.classification import (
+        binary_auroc,
+        binary_average_precision,
+        multiclass_accuracy,
+        multiclass_auroc,
+        multiclass_average_precision,
+        multiclass_cohen_kappa,
+        multiclass_f1_score,
+    )
+
+    y = np.asarray(y_true).astype(np.int64).reshape(-1)
+    if n_classes is None:
+        arr = np.asarray(y_score)
+        n_classes = int(arr.shape[1]) if arr.ndim == 2 else int(max(y.max(initial=0), arr.max(initial=0) if arr.dtype.kind == "i" else 1) + 1)
+        n_classes = max(n_classes, 2)
+    if n_classes < 2:
+        raise NeurosigError(f"n_classes must be >= 2, got {n_classes}.")
+    if len(y) == 0:
+        raise NeurosigError("y_true is empty; metrics need at least one labelled window.")
+    if y.min() < 0 or y.max() >= n_classes:
+        raise NeurosigError(f"y_true holds labels outside [0, {n_classes}); drop unlabelled (-1) windows first.")
+    prob, pred = _as_scores(y_score, n_classes)
+    if len(pred) != len(y):
+        raise NeurosigError(f"y_true has {len(y)} entries but y_score has {len(pred)}; they must match.")
+    yt, pt = torch.from_numpy(y), torch.from_numpy(pred)
+    present = np.unique(y)
+    # torchmetrics' macro recall averages over all K classes; a class absent from y_true would
+    # count as recall 0 there. scikit-learn averages over the classes present: do the same.
+    recall = multiclass_accuracy(pt, yt, num_classes=n_classes, average="none")
+    out = {
+        "balanced_accuracy": float(recall[torch.from_numpy(present)].mean()),
+        "cohen_kappa": float(multiclass_cohen_kappa(pt, yt, num_classes=n_classes)),
+        "weighted_f1": float(multiclass_f1_score(pt, yt, num_classes=n_classes, average="weighted")),
+        "auroc": math.nan,
+        "auprc": math.nan,
+    }
+    if prob is not None and len(present) >= 2:
+        p = torch.from_numpy(prob)
+        if n_classes == 2:
+            out["auroc"] = float(binary_auroc(p[:, 1], yt))
+            out["auprc"] = float(binary_average_precision(p[:, 1], yt))
+        else:
+            # one-vs-rest macro over the classes present in y_true (as scikit-learn does)
+            au = multiclass_auroc(p, yt, num_classes=n_classes, average="none")
+            ap = multiclass_average_precision(p, yt, num_classes=n_classes, average="none")
+            idx = torch.from_numpy(present)
+            out["auroc"] = float(au[idx].mean())
+            out["auprc"] = float(ap[idx].mean())
+    if math.isnan(out["cohen_kappa"]):
+        out["cohen_kappa"] = 0.0  # all predictions and labels one class: no agreement beyond chance
+    return out
+
+
+def grouped_metrics(y_true, y_score, groups: Sequence, n_classes: int) -> dict[str, float]:
+    """Per-group aggregation: the metrics of each group (subject, recording), averaged.
+
+    Each key is the mean over groups of that group's metric (NaN groups, e.g. AUROC of a group
+    with one class, are skipped). Also returns ``n_groups``.
+    """
+    g = np.asarray(groups)
+    y = np.asarray(y_true)
+    s = np.asarray(y_score)
+    if len(g) != len(y):
+        raise NeurosigError(f"groups has {len(g)} entries but y_true has {len(y)}; pass one group id per window.")
+    per = [classification_metrics(y[g == k], s[g == k], n_classes) for k in np.unique(g)]
+    out = {}
+    for key in METRIC_KEYS:
+        vals = [m[key] for m in per if not math.isnan(m[key])]
+        out[key] = float(np.mean(vals)) if vals else math.nan
+    out["n_groups"] = len(per)
+    return out
+
+
+def aggregate_seeds(runs: Iterable[Mapping[str, float]], keys: Sequence[str] | None = None) -> dict[str, float]:
+    """Mean ± sd over seeds: ``{key: mean, key_std: sd}`` (sample sd, ddof=1; 0 for one run)."""
+    runs = list(runs)
+    if not runs:
+        raise NeurosigError("aggregate_seeds got no runs; pass at least one metrics dict.")
+    keys = list(keys) if keys is not None else [k for k, v in runs[0].items() if isinstance(v, (int, float))]
+    out: dict[str, float] = {}
+    for key in keys:
+        vals = np.array([float(r[key]) for r in runs], dtype=np.float64)
+        finite = vals[~np.isnan(vals)]
+        out[key] = float(finite.mean()) if len(finite) else math.nan
+        out[f"{key}_std"] = float(finite.std(ddof=1)) if len(finite) > 1 else 0.0
+    out["n_seeds"] = len(runs)
+    return out
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """``(K, K)`` counts, rows = true class, columns = predicted class (torchmetrics)."""
+    from torchmetrics.functional.classification import multiclass_confusion_matrix
+
+    cm = multiclass_confusion_matrix(
+        torch.as_tensor(np.asarray(y_pred), dtype=torch.long),
+        torch.as_tensor(np.asarray(y_true), dtype=torch.long),
+        num_classes=n_classes,
+    )
+    return cm.numpy()

@@ -1,0 +1,160 @@
+"""Reports: flat JSON + Markdown with confusion matrix, ROC curve and calibration plot PNGs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from neurosig.evaluation.metrics import METRIC_KEYS, confusion_matrix
+
+
+def write_json(path: str | os.PathLike, data: Mapping) -> Path:
+    """Write ``data`` as JSON (NaN → null), atomically."""
+    def clean(v):
+        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+            return None
+        if isinstance(v, (np.floating, np.integer)):
+            return clean(v.item())
+        if isinstance(v, dict):
+            return {str(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    tmp.write_text(json.dumps(clean(dict(data)), indent=2))
+    tmp.replace(p)
+    return p
+
+
+def _roc_curve(y: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(-s, kind="mergesort")
+    y = y[order]
+    tps = np.concatenate([[0], np.cumsum(y)])
+    fps = np.concatenate([[0], np.cumsum(1 - y)])
+    return fps / max(fps[-1], 1), tps / max(tps[-1], 1)
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3 + 0.4 * len(cm), 3 + 0.4 * len(cm)))
+    ax.imshow(cm, cmap="Blues")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45)
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_roc(y_true: np.ndarray, prob: np.ndarray, class_names: Sequence[str], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ks = [1] if prob.shape[1] == 2 else range(prob.shape[1])
+    for k in ks:
+        yk = (y_true == k).astype(int)
+        if 0 < yk.sum() < len(yk):
+            fpr, tpr = _roc_curve(yk, prob[:, k])
+            ax.plot(fpr, tpr, label=f"{class_names[k]} vs rest" if prob.shape[1] > 2 else class_names[k])
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def calibration_bins(y_true: np.ndarray, prob: np.ndarray, n_bins: int = 10):
+    """Reliability of the top-class confidence: (bin confidence, bin accuracy, bin count)."""
+    conf = prob.max(1)
+    correct = (prob.argmax(1) == y_true).astype(float)
+    edges = np.linspace(0, 1, n_bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
+    cb, ab, nb = [], [], []
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            cb.append(conf[m].mean())
+            ab.append(correct[m].mean())
+            nb.append(int(m.sum()))
+    return np.array(cb), np.array(ab), np.array(nb)
+
+
+def plot_calibration(y_true: np.ndarray, prob: np.ndarray, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cb, ab, _ = calibration_bins(y_true, prob)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.plot(cb, ab, "o-")
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    out_dir: str | os.PathLike,
+    summary: Mapping[str, float],
+    y_true=None,
+    prob=None,
+    class_names: Sequence[str] | None = None,
+    title: str = "neurosig fine-tuning report",
+    extra: Mapping[str, Mapping[str, float]] | None = None,
+) -> Path:
+    """Write ``report.md`` (+ ``confusion.png``, ``roc.png``, ``calibration.png``) in ``out_dir``.
+
+    ``summary`` holds the metric means and ``_std`` companions; ``y_true``/``prob`` (pooled
+    test predictions, e.g. of the first seed) drive the plots; ``extra`` adds tables
+    (per-subject / per-recording aggregation, event metrics).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"# {title}", "", "| metric | mean | sd |", "|---|---|---|"]
+    for k in METRIC_KEYS:
+        if k in summary:
+            lines.append(f"| {k} | {summary[k]:.4f} | {summary.get(k + '_std', float('nan')):.4f} |")
+    for name, table in (extra or {}).items():
+        lines += ["", f"## {name}", "", "| key | value |", "|---|---|"]
+        for k, v in table.items():
+            lines.append(f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |")
+    if y_true is not None and prob is not None:
+        y = np.asarray(y_true).astype(int)
+        p = np.asarray(prob, dtype=np.float64)
+        names = list(class_names) if class_names else [str(k) for k in range(p.shape[1])]
+        cm = confusion_matrix(y, p.argmax(1), p.shape[1])
+        plot_confusion(cm, names, out / "confusion.png")
+        plot_roc(y, p, names, out / "roc.png")
+        plot_calibration(y, p, out / "calibration.png")
+        lines += ["", "## Confusion matrix", "", "![confusion](confusion.png)", "",
+                  "## ROC curve", "", "![roc](roc.png)", "", "## Calibration", "", "![calibration](calibration.png)"]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

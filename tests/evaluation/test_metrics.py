@@ -1,0 +1,76 @@
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from neurosig import NeurosigError
+from neurosig.evaluation import aggregate_seeds, classification_metrics, grouped_metrics
+
+
+def _probs(rng, n, k):
+    p = rng.random((n, k)) + 1e-3
+    return p / p.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_metrics_match_sklearn(rng, k):
+    y = rng.integers(0, k, 200)
+    p = _probs(rng, 200, k)
+    p[np.arange(200), y] += 0.3 * rng.random(200)  # informative but imperfect
+    p /= p.sum(1, keepdims=True)
+    m = classification_metrics(y, p, k)
+    pred = p.argmax(1)
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred), abs=1e-6)
+    assert m["cohen_kappa"] == pytest.approx(skm.cohen_kappa_score(y, pred), abs=1e-6)
+    assert m["weighted_f1"] == pytest.approx(skm.f1_score(y, pred, average="weighted"), abs=1e-6)
+    if k == 2:
+        assert m["auroc"] == pytest.approx(skm.roc_auc_score(y, p[:, 1]), abs=1e-6)
+        assert m["auprc"] == pytest.approx(skm.average_precision_score(y, p[:, 1]), abs=1e-6)
+    else:
+        assert m["auroc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"), abs=1e-6)
+        onehot = np.eye(k)[y]
+        assert m["auprc"] == pytest.approx(skm.average_precision_score(onehot, p, average="macro"), abs=1e-6)
+
+
+def test_binary_1d_scores_and_hard_labels(rng):
+    y = rng.integers(0, 2, 100)
+    s = np.clip(y * 0.3 + rng.random(100) * 0.7, 0, 1)
+    m = classification_metrics(y, s, 2)
+    assert m["auroc"] == pytest.approx(skm.roc_auc_score(y, s), abs=1e-6)
+    hard = classification_metrics(y, (s > 0.5).astype(np.int64), 2)
+    assert hard["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, s > 0.5))
+    assert math.isnan(hard["auroc"])
+
+
+def test_absent_class_matches_sklearn(rng):
+    y = rng.integers(0, 2, 50)  # class 2 never occurs in y_true
+    p = _probs(rng, 50, 3)
+    m = classification_metrics(y, p, 3)
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p.argmax(1)), abs=1e-6)
+
+
+def test_grouped_is_mean_of_groups(rng):
+    y = rng.integers(0, 2, 90)
+    p = _probs(rng, 90, 2)
+    g = np.repeat(["a", "b", "c"], 30)
+    m = grouped_metrics(y, p, g, 2)
+    ref = np.mean([skm.balanced_accuracy_score(y[g == k], p[g == k].argmax(1)) for k in "abc"])
+    assert m["balanced_accuracy"] == pytest.approx(ref, abs=1e-6)
+    assert m["n_groups"] == 3
+
+
+def test_aggregate_seeds():
+    out = aggregate_seeds([{"balanced_accuracy": 0.5}, {"balanced_accuracy": 0.7}, {"balanced_accuracy": 0.9}])
+    assert out["balanced_accuracy"] == pytest.approx(0.7)
+    assert out["balanced_accuracy_std"] == pytest.approx(np.std([0.5, 0.7, 0.9], ddof=1))
+    assert aggregate_seeds([{"x": 1.0}])["x_std"] == 0.0
+
+
+def test_bad_inputs():
+    with pytest.raises(NeurosigError, match="y_score must have shape"):
+        classification_metrics([0, 1], np.zeros((2, 3)), 2)
+    with pytest.raises(NeurosigError, match="outside"):
+        classification_metrics([0, -1], np.zeros((2, 2)), 2)
+    with pytest.raises(NeurosigError, match="no runs"):
+        aggregate_seeds([])

@@ -1,0 +1,53 @@
+import json
+
+import numpy as np
+import pytest
+
+from neurosig import NeurosigError
+from neurosig.evaluation import (
+    check_disjoint_subjects,
+    load_split,
+    save_split,
+    subject_disjoint_split,
+    write_json,
+    write_report,
+)
+
+
+def test_split_deterministic_disjoint_and_order_free(tmp_path):
+    subjects = np.repeat([f"s{i:02d}" for i in range(20)], 5)
+    a = subject_disjoint_split(subjects, seed=3)
+    b = subject_disjoint_split(subjects, seed=3)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert sum(len(v) for v in a.values()) == len(subjects)
+    check_disjoint_subjects(subjects, a)
+    # permuting the input moves indices but not which subjects go where
+    perm = np.random.default_rng(0).permutation(len(subjects))
+    c = subject_disjoint_split(subjects[perm], seed=3)
+    for k in a:
+        assert set(subjects[a[k]]) == set(subjects[perm][c[k]])
+    p = save_split(tmp_path / "split.json", a, subjects, seed=3)
+    back = load_split(p)
+    assert all(np.array_equal(a[k], back[k]) for k in a)
+    assert json.loads(p.read_text())["meta"]["seed"] == 3
+
+
+def test_overlap_detected():
+    subjects = np.array(["a", "a", "b"])
+    with pytest.raises(NeurosigError, match="subject-disjoint"):
+        check_disjoint_subjects(subjects, {"train": np.array([0]), "test": np.array([1, 2])})
+    with pytest.raises(NeurosigError, match="sum to 1"):
+        subject_disjoint_split(subjects, fractions=(0.5, 0.2, 0.1))
+
+
+def test_report_files(tmp_path, rng):
+    y = rng.integers(0, 3, 60)
+    p = rng.random((60, 3))
+    p /= p.sum(1, keepdims=True)
+    md = write_report(tmp_path, {"balanced_accuracy": 0.5, "balanced_accuracy_std": 0.1}, y, p, ["a", "b", "c"])
+    text = md.read_text()
+    assert "| balanced_accuracy | 0.5000 | 0.1000 |" in text
+    for f in ("confusion.png", "roc.png", "calibration.png"):
+        assert (tmp_path / f).stat().st_size > 1000
+    j = write_json(tmp_path / "m.json", {"auroc": float("nan"), "x": np.float32(1.5)})
+    assert json.loads(j.read_text()) == {"auroc": None, "x": 1.5}
