@@ -1,0 +1,192 @@
+"""The foundation model: backbone + masked/next-token heads, sharing and generation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from neurosig._utils.errors import NeurosigError
+from neurosig.models.backbone import Backbone
+from neurosig.models.config import FoundationConfig
+from neurosig.models.objectives import MultiLevelHead, block_time_mask, multilevel_ce
+from neurosig.nn.pretrained import PretrainedMixin
+
+TOKENIZER_DIR = "tokenizer"
+
+
+def load_any_tokenizer(directory: str | os.PathLike):
+    """Load a tokenizer directory with ``neurosig.tokenizers.load_tokenizer`` (or the toy one)."""
+    d = Path(directory)
+    meta = PretrainedMixin.read_config(d)
+    from neurosig.models._testing import ToyTokenizer
+
+    if meta.get("model_type") == ToyTokenizer.model_type:
+        return ToyTokenizer.from_pretrained(d)
+    try:
+        from neurosig.tokenizers import load_tokenizer
+    except ImportError as err:
+        raise NeurosigError(f"{os.fspath(d)!r} holds a {meta.get('model_type')!r} tokenizer but neurosig.tokenizers.load_tokenizer is unavailable ({err}).") from None
+    return load_tokenizer(d)
+
+
+def tokenize_batch(batch: dict, tokenizer, need_embedding: bool = False):
+    """codes (B, C, N, L) (and continuous tokens (B, C, N, D) if asked) of a window batch."""
+    kw = dict(pos=batch.get("pos"), ch_type=batch.get("ch_type"), ch_mask=batch.get("ch_mask"))
+    with torch.no_grad():
+        codes = tokenizer.encode(batch["x"], **kw)  # (B, C, N, L)
+        tokens = tokenizer.embed(batch["x"], **kw) if need_embedding else None  # (B, C, N, D)
+    return codes, tokens
+
+
+class FoundationModel(nn.Module, PretrainedMixin):
+    """Backbone with masked-token and/or next-token heads over the tokenizer's vocabulary."""
+
+    config_class = FoundationConfig
+    model_type = "neurosig_foundation"
+
+    def __init__(self, config: FoundationConfig):
+        super().__init__()
+        if isinstance(config, dict):
+            config = FoundationConfig(**config)
+        self.config = config
+        self.backbone = Backbone(config.backbone)
+        d, ks = config.backbone.d_model, config.backbone.codebook_sizes
+        if not ks:
+            raise NeurosigError("FoundationConfig.backbone.codebook_sizes is empty; objectives predict codes, set it from tokenizer.codebook_sizes.")
+        self.heads = nn.ModuleDict({o: MultiLevelHead(d, ks) for o in config.objectives})
+
+    # ---------------------------------------------------------------- training losses
+    def compute_losses(
+        self,
+        codes: torch.Tensor,
+        pos: torch.Tensor | None = None,
+        ch_type: torch.Tensor | None = None,
+        ch_mask: torch.Tensor | None = None,
+        *,
+        tokens: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Losses of every configured objective; ``out["loss"]`` is the weighted total.
+
+        codes (B, C, N, L) are the targets (and the inputs when backbone.input == "codes");
+        tokens (B, C, N, D) are the inputs when backbone.input == "embedding".
+        """
+        cfg = self.config
+        B, C, N, L = codes.shape
+        if ch_mask is None:
+            ch_mask = torch.ones(B, C, dtype=torch.bool, device=codes.device)
+        ch_mask = ch_mask.to(torch.bool)
+        inputs = codes if cfg.backbone.input == "codes" else tokens
+        if inputs is None:
+            raise NeurosigError("backbone.input='embedding' needs tokens=tokenizer.embed(...) in compute_losses.")
+        token_mask = ch_mask[:, :, None].expand(B, C, N)  # (B, C, N)
+        out: dict[str, torch.Tensor] = {}
+        if "masked" in cfg.objectives:
+            m = block_time_mask(token_mask, cfg.mask_ratio, cfg.mask_block, generator)  # (B, C, N)
+            masks = [m, token_mask & ~m] if cfg.symmetric_mask else [m]
+            k = len(masks)
+            rep = lambda t: None if t is None else torch.cat([t] * k)  # noqa: E731
+            mm = torch.cat(masks)  # (k*B, C, N)
+            h = self.backbone(rep(inputs), rep(pos), rep(ch_type), rep(ch_mask), mask=mm)  # (k*B, C, N, d)
+            logits = self.heads["masked"](h)
+            out["mlm/ce"], out["mlm/acc"] = multilevel_ce(logits, rep(codes), mm)
+        if "next" in cfg.objectives:
+            h = self.backbone(inputs, pos, ch_type, ch_mask, causal=True)  # (B, C, N, d)
+            logits = self.heads["next"](h[:, :, :-1])  # predicts patch n+1 from patches <= n
+            out["next/ce"], out["next/acc"] = multilevel_ce(logits, codes[:, :, 1:], token_mask[:, :, 1:])
+        total = sum(cfg.loss_weights.get(k, 1.0) * v for k, v in out.items() if k.endswith("/ce"))
+        out["loss"] = total
+        return out
+
+    def forward(self, codes, pos=None, ch_type=None, ch_mask=None, *, tokens=None, generator=None):
+        return self.compute_losses(codes, pos, ch_type, ch_mask, tokens=tokens, generator=generator)
+
+    # ---------------------------------------------------------------- downstream use
+    def embed(self, batch: dict, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Contextual embeddings of a window batch: (hidden (B, C, N, d), token_mask (B, C, N)).
+
+        ``batch`` holds ``x (B, C, T)`` and optionally ``pos``, ``ch_type``, ``ch_mask``; the
+        tokenizer's codes are computed without gradient, the backbone runs bidirectionally with
+        gradient (so fine-tuning can train it). token_mask is True on real channels.
+        """
+        if not isinstance(batch, dict) or "x" not in batch:
+            raise NeurosigError("batch must be a dict with at least 'x' (B, C, T); build it with neurosig.datasets.collate_windows.")
+        x = batch["x"]
+        B, C = x.shape[:2]
+        ch_mask = batch.get("ch_mask")
+        if ch_mask is None:
+            ch_mask = torch.ones(B, C, dtype=torch.bool, device=x.device)
+        need_emb = self.config.backbone.input == "embedding"
+        codes, tokens = tokenize_batch({**batch, "ch_mask": ch_mask}, tokenizer, need_emb)
+        inputs = tokens if need_emb else codes
+        hidden = self.backbone(inputs, batch.get("pos"), batch.get("ch_type"), ch_mask)  # (B, C, N, d)
+        token_mask = ch_mask.to(torch.bool)[:, :, None].expand(B, C, hidden.shape[2])
+        return hidden, token_mask
+
+    @torch.no_grad()
+    def generate(
+        self,
+        prompt_codes: torch.Tensor,
+        n_steps: int,
+        pos: torch.Tensor | None = None,
+        ch_type: torch.Tensor | None = None,
+        ch_mask: torch.Tensor | None = None,
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample ``n_steps`` more patches for every channel: (B, C, N0, L) -> (B, C, N0+n_steps, L).
+
+        Needs the "next" objective. Each RVQ level of the next patch is sampled from its head
+        (temperature 0 = greedy; ``top_k`` keeps the k most likely codes).
+        """
+        if "next" not in self.heads:
+            raise NeurosigError("generate needs a model trained with the 'next' objective; add 'next' to objectives.")
+        if self.config.backbone.input != "codes":
+            raise NeurosigError("generate needs backbone.input='codes' (continuous-input models cannot feed samples back).")
+        if n_steps < 0 or temperature < 0:
+            raise NeurosigError(f"n_steps and temperature must be >= 0, got {n_steps} and {temperature}.")
+        codes = prompt_codes.long()
+        for _ in range(n_steps):
+            h = self.backbone(codes, pos, ch_type, ch_mask, causal=True)[:, :, -1]  # (B, C, d)
+            nxt = []
+            for lg in self.heads["next"](h):  # (B, C, K_l)
+                lg = lg.float()
+                if top_k is not None and top_k < lg.shape[-1]:
+                    kth = lg.topk(top_k, dim=-1).values[..., -1:]
+                    lg = lg.masked_fill(lg < kth, float("-inf"))
+                if temperature == 0:
+                    nxt.append(lg.argmax(-1))
+                else:
+                    p = torch.softmax(lg / temperature, dim=-1)
+                    s = torch.multinomial(p.reshape(-1, p.shape[-1]).cpu(), 1, generator=generator)
+                    nxt.append(s.reshape(p.shape[:-1]).to(codes.device))
+            codes = torch.cat([codes, torch.stack(nxt, dim=-1)[:, :, None]], dim=2)  # (B, C, N+1, L)
+        return codes
+
+    # ---------------------------------------------------------------- sharing
+    def save_pretrained(self, directory, tokenizer=None, extra=None) -> Path:  # type: ignore[override]
+        """Write config.json + model.safetensors (and the tokenizer into ``directory/tokenizer``)."""
+        d = super().save_pretrained(directory, extra=extra)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(d / TOKENIZER_DIR)
+        return d
+
+    @classmethod
+    def load(cls, directory, map_location="cpu"):
+        """``(model, tokenizer)`` from a directory written by :meth:`save_pretrained`."""
+        d = Path(directory)
+        model = cls.from_pretrained(d, map_location=map_location)
+        tdir = d / TOKENIZER_DIR
+        if not tdir.is_dir():
+            raise NeurosigError(f"{os.fspath(d)!r} has no {TOKENIZER_DIR}/ folder; save with model.save_pretrained(dir, tokenizer=tok).")
+        tok = load_any_tokenizer(tdir)
+        return model, tok
+
+    def n_parameters(self, backbone_only: bool = False) -> int:
+        mod = self.backbone if backbone_only else self
+        return sum(p.numel() for p in mod.parameters())
