@@ -1,0 +1,260 @@
+"""Vector quantizers: EMA codebooks (optionally L2-normalised), k-means init, dead-code restart,
+and residual VQ built from them.
+
+Nearest-code search never builds a one-hot matrix and chunks the distance matrix
+(``rows × K`` at most ``chunk`` rows at a time). When the kernels package provides
+``neurosig.kernels.ops.rvq_search`` it is used for the search (fused Triton kernel on CUDA,
+its own reference elsewhere); otherwise :func:`rvq_search_reference` here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+try:  # the kernels engineer's dispatcher (Triton on CUDA, reference elsewhere)
+    from neurosig.kernels.ops import rvq_search as _kernel_rvq_search  # type: ignore
+except Exception:  # pragma: no cover - depends on the kernels package being present
+    _kernel_rvq_search = None
+
+__all__ = ["rvq_search", "rvq_search_reference", "nearest_code", "kmeans", "EMAQuantizer", "ResidualVQ"]
+
+
+def nearest_code(x: torch.Tensor, codebook: torch.Tensor, *, chunk: int = 8192) -> torch.Tensor:
+    """Index of the nearest (Euclidean) code for each row of ``x``.
+
+    x (N, D), codebook (K, D) -> codes (N,) int64. Ties go to the lowest index. The distance
+    ``|c|² - 2 x·c`` (``|x|²`` is constant per row) is built ``chunk`` rows at a time.
+    """
+    n = x.shape[0]
+    out = torch.empty(n, dtype=torch.long, device=x.device)
+    c_sq = (codebook.float() ** 2).sum(-1)  # (K,)
+    cb_t = codebook.float().t()  # (D, K)
+    for s in range(0, n, chunk):
+        xs = x[s : s + chunk].float()  # (n_chunk, D)
+        d = c_sq.unsqueeze(0) - 2.0 * (xs @ cb_t)  # (n_chunk, K)
+        out[s : s + chunk] = d.argmin(dim=-1)
+    return out
+
+
+def rvq_search_reference(x: torch.Tensor, codebooks: torch.Tensor, *, chunk: int = 8192):
+    """Residual nearest-code search. x (N, D), codebooks (L, K, D) -> (codes (N, L) int64, quantized (N, D)).
+
+    Level ``l`` quantizes the residual left by levels ``< l``; ``quantized`` is the sum of the
+    chosen codes.
+    """
+    n_levels = codebooks.shape[0]
+    residual = x.float()
+    quant = torch.zeros_like(residual)
+    codes = []
+    for lvl in range(n_levels):
+        idx = nearest_code(residual, codebooks[lvl], chunk=chunk)  # (N,)
+        q = codebooks[lvl].float()[idx]  # (N, D)
+        quant = quant + q
+        residual = residual - q
+        codes.append(idx)
+    return torch.stack(codes, dim=-1), quant.to(x.dtype)
+
+
+def rvq_search(x: torch.Tensor, codebooks: torch.Tensor):
+    """Dispatch to the kernels package's ``rvq_search`` when present, else the reference."""
+    if _kernel_rvq_search is not None:
+        return _kernel_rvq_search(x, codebooks)
+    return rvq_search_reference(x, codebooks)
+
+
+@torch.no_grad()
+def kmeans(
+    x: torch.Tensor, k: int, *, iters: int = 10, normalize: bool = False, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Lloyd's k-means on x (N, D) -> centres (k, D). With fewer samples than ``k``, initial
+    centres are drawn with replacement (duplicates are left to dead-code restart).
+    Empty clusters keep their previous centre. ``normalize`` runs spherical k-means."""
+    x = x.float()
+    if normalize:
+        x = F.normalize(x, dim=-1)
+    n = x.shape[0]
+    if n >= k:
+        init = torch.randperm(n, generator=generator, device="cpu")[:k]
+    else:
+        init = torch.randint(0, n, (k,), generator=generator, device="cpu")
+    centres = x[init.to(x.device)].clone()  # (k, D)
+    for _ in range(iters):
+        idx = nearest_code(x, centres)  # (N,)
+        sums = torch.zeros_like(centres).index_add_(0, idx, x)  # (k, D)
+        counts = torch.bincount(idx, minlength=k).to(x.dtype)  # (k,)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+        if normalize:
+            centres = F.normalize(centres, dim=-1)
+    return centres
+
+
+def _all_reduce_(t: torch.Tensor) -> torch.Tensor:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(t)
+    return t
+
+
+class EMAQuantizer(nn.Module):
+    """One codebook updated by exponential moving averages (no codebook gradient).
+
+    - ``normalize=True``: inputs and codes are L2-normalised (cosine codebook).
+    - k-means init on the first training batch (``kmeans_init``).
+    - Dead-code restart: a code whose EMA cluster size falls below ``dead_threshold`` is
+      replaced by a random input vector of the current batch.
+
+    forward(z (N, D)) -> (quantized (N, D) with straight-through gradient in training,
+    codes (N,), commit loss (scalar), stats dict).
+    """
+
+    def __init__(
+        self,
+        codebook_size: int,
+        dim: int,
+        *,
+        decay: float = 0.99,
+        eps: float = 1e-5,
+        normalize: bool = False,
+        kmeans_init: bool = True,
+        kmeans_iters: int = 10,
+        dead_threshold: float = 1e-3,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.codebook_size = int(codebook_size)
+        self.dim = int(dim)
+        self.decay = float(decay)
+        self.eps = float(eps)
+        self.normalize = bool(normalize)
+        self.kmeans_iters = int(kmeans_iters)
+        self.dead_threshold = float(dead_threshold)
+        self._gen = torch.Generator().manual_seed(int(seed))
+        init = torch.randn(codebook_size, dim, generator=self._gen)
+        if normalize:
+            init = F.normalize(init, dim=-1)
+        self.register_buffer("embed", init)  # (K, D)
+        self.register_buffer("embed_avg", init.clone())  # (K, D) EMA of summed assigned inputs
+        self.register_buffer("cluster_size", torch.ones(codebook_size))  # (K,) EMA of counts
+        self.register_buffer("initted", torch.tensor(not kmeans_init))
+
+    @torch.no_grad()
+    def _init(self, z: torch.Tensor) -> None:
+        centres = kmeans(z, self.codebook_size, iters=self.kmeans_iters, normalize=self.normalize, generator=self._gen)
+        centres = _all_reduce_(centres) / (
+            torch.distributed.get_world_size() if torch.distributed.is_available() and torch.distributed.is_initialized() else 1
+        )
+        if self.normalize:
+            centres = F.normalize(centres, dim=-1)
+        self.embed.copy_(centres)
+        self.embed_avg.copy_(centres)
+        self.cluster_size.fill_(1.0)
+        self.initted.fill_(True)
+
+    def search(self, z: torch.Tensor) -> torch.Tensor:
+        """codes (N,) of the nearest codes for z (N, D) (normalised first when cosine)."""
+        if self.normalize:
+            z = F.normalize(z, dim=-1)
+        codes, _ = rvq_search(z.detach().float(), self.embed.unsqueeze(0))
+        return codes[:, 0]
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        return F.embedding(codes, self.embed)
+
+    @torch.no_grad()
+    def _ema_update(self, z: torch.Tensor, codes: torch.Tensor) -> int:
+        k = self.codebook_size
+        counts = torch.bincount(codes, minlength=k).float()  # (K,)
+        sums = torch.zeros(k, self.dim, device=z.device).index_add_(0, codes, z.float())  # (K, D)
+        _all_reduce_(counts)
+        _all_reduce_(sums)
+        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
+        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        n = self.cluster_size.sum()
+        smoothed = (self.cluster_size + self.eps) / (n + k * self.eps) * n  # Laplace smoothing
+        embed = self.embed_avg / smoothed[:, None]
+        if self.normalize:
+            embed = F.normalize(embed, dim=-1)
+        self.embed.copy_(embed)
+        # dead-code restart
+        dead = self.cluster_size < self.dead_threshold
+        n_dead = int(dead.sum())
+        if n_dead:
+            pick = torch.randint(0, z.shape[0], (n_dead,), generator=self._gen).to(z.device)
+            new = z.float()[pick]
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.broadcast(new, src=0)
+            if self.normalize:
+                new = F.normalize(new, dim=-1)
+            self.embed[dead] = new
+            self.embed_avg[dead] = new
+            self.cluster_size[dead] = 1.0
+        return n_dead
+
+    def forward(self, z: torch.Tensor, *, update: bool | None = None):
+        update = self.training if update is None else update
+        if self.normalize:
+            z = F.normalize(z, dim=-1)
+        if update and not bool(self.initted):
+            self._init(z.detach())
+        codes = self.search(z)  # (N,)
+        q = self.lookup(codes)  # (N, D)
+        commit = F.mse_loss(z, q.detach())
+        n_dead = self._ema_update(z.detach(), codes) if update else 0
+        if self.training:
+            q = z + (q - z).detach()  # straight-through
+        counts = torch.bincount(codes, minlength=self.codebook_size).float()
+        p = counts / counts.sum().clamp_min(1)
+        stats = {
+            "perplexity": torch.exp(-(p * torch.log(p.clamp_min(1e-12))).sum()).detach(),
+            "usage": (counts > 0).float().mean().detach(),
+            "restarted": float(n_dead),
+        }
+        return q, codes, commit, stats
+
+
+class ResidualVQ(nn.Module):
+    """``n_levels`` EMA codebooks applied to successive residuals.
+
+    forward(z (N, D)) -> (quantized (N, D), codes (N, L), commit loss, stats dict).
+    ``n_levels=1`` is a plain single-level VQ.
+    """
+
+    def __init__(self, n_levels: int, codebook_size: int, dim: int, *, seed: int = 0, **kw):
+        super().__init__()
+        self.levels = nn.ModuleList(
+            [EMAQuantizer(codebook_size, dim, seed=seed + 1000 * i, **kw) for i in range(n_levels)]
+        )
+
+    @property
+    def codebooks(self) -> torch.Tensor:
+        return torch.stack([lv.embed for lv in self.levels])  # (L, K, D)
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """codes (..., L) -> summed codes (..., D)."""
+        return sum(lv.lookup(codes[..., i]) for i, lv in enumerate(self.levels))
+
+    def forward(self, z: torch.Tensor, *, update: bool | None = None):
+        update = self.training if update is None else update
+        if not update and not self.training:
+            codes, _ = rvq_search(z.detach().float(), self.codebooks)  # (N, L)
+            q = self.lookup(codes)  # exact codebook sum (so decode(encode) matches)
+            commit = F.mse_loss(z, q)
+            return q, codes, commit, {}
+        residual = z
+        quant = torch.zeros_like(z)
+        codes, commits, stats = [], [], {}
+        for i, lv in enumerate(self.levels):
+            q, c, commit, st = lv(residual.detach() if i else residual, update=update)
+            # gradient flows to z through the straight-through estimate of level 0 only via q
+            quant = quant + q
+            residual = residual - q.detach()
+            codes.append(c)
+            commits.append(commit)
+            for k, v in st.items():
+                stats[f"l{i}/{k}"] = v
+        if self.training:
+            quant = z + (quant - z).detach()
+        commit = F.mse_loss(z, quant.detach())
+        return quant, torch.stack(codes, -1), commit, stats

@@ -1,0 +1,197 @@
+"""Time-frequency VQ tokenizer (``tf``).
+
+Per channel the window (right-padded by ``n_fft - hop`` zeros) goes through
+``stft_patches`` (n_fft 200, hop 100 at 200 Hz: ``patch_len / hop`` = 2 frames per 1 s token).
+Per token:
+
+    frequency path: each frame's log-magnitude bins (F = n_fft//2+1) cut into groups of
+        ``bin_group`` bins → linear + group embedding → small transformer over groups →
+        gated aggregation (sigmoid gate × values, softmax-attention pooling) → (d) per frame
+    time path: the raw patch (P) → strided convs → pool → (d)
+    fuse: concat(frames, time) → MLP → latent (code_dim) + sensor vector
+    quantize: EMA, L2-normalised (cosine) codebook, k-means init, dead-code restart
+    decode: code + sensor → MLP → log-magnitude of the token's frames (fpt × F) and the time
+        signal (P) (``decode`` returns the latter in model units)
+
+Training uses complementary masked views (TFM-Tokenizer style): for each token either a
+random subset of its frames (time masking; the time path loses the same hop segments) or a
+random subset of bin groups (frequency masking; the time path is hidden in one view only) is
+replaced by a learned mask vector in view A, the complement in view B; both views must
+reconstruct the full token. Loss keys: ``tok/spec_mag``, ``tok/time``, ``tok/commit``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neurosig._utils.errors import NeurosigError
+from neurosig.nn.sensors import SensorEncoder
+from neurosig.tokenizers.base import Tokenizer, TokenizerConfig
+from neurosig.tokenizers.quantizers import ResidualVQ
+from neurosig.tokenizers.rvq import _sensor_cfg
+from neurosig.tokenizers.spectral import stft_patches
+
+
+@dataclass
+class TFConfig(TokenizerConfig):
+    n_fft: int = 200  # STFT window: 1 s at 200 Hz → 1 Hz bins (TFM-Tokenizer)
+    hop: int = 100  # STFT hop: 2 frames per 1 s token; patch_len must be a multiple of it
+    bin_group: int = 5  # bins per frequency-path token (5 Hz groups at 1 Hz resolution)
+    freq_dim: int = 64  # width of the frequency-path transformer
+    freq_layers: int = 2  # transformer layers over bin groups (small: ~20 groups per frame)
+    freq_heads: int = 4  # attention heads of that transformer
+    time_channels: int = 32  # channels of the strided time-path convs
+    code_dim: int = 64  # codebook vector size (TFM-Tokenizer: 64)
+    codebook_size: int = 8192  # number of codes (TFM-Tokenizer: 8192)
+    hidden: int = 256  # decoder MLP width
+    mask_ratio: float = 0.5  # fraction of frames / bin groups hidden in view A (0 disables masking)
+    decay: float = 0.99  # EMA decay of the codebook
+    dead_threshold: float = 1e-3  # EMA cluster size under which a code is restarted
+    kmeans_iters: int = 10  # k-means iterations at codebook init
+    log_floor: float = 1e-3  # log-magnitude targets are clamped at log(log_floor) (silent bins)
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("n_fft", "hop", "bin_group", "freq_dim", "freq_layers", "freq_heads", "time_channels", "code_dim", "codebook_size", "hidden", "kmeans_iters"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+                raise NeurosigError(f"tf config {name} must be a positive integer, got {v!r}.")
+        if self.patch_len % self.hop:
+            raise NeurosigError(f"tf config patch_len ({self.patch_len}) must be a multiple of hop ({self.hop}); e.g. hop = patch_len // 2.")
+        if self.n_fft < self.hop:
+            raise NeurosigError(f"tf config n_fft ({self.n_fft}) must be >= hop ({self.hop}).")
+        if self.freq_dim % self.freq_heads:
+            raise NeurosigError(f"tf config freq_dim ({self.freq_dim}) must be divisible by freq_heads ({self.freq_heads}).")
+        if not 0.0 <= self.mask_ratio < 1.0:
+            raise NeurosigError(f"tf config mask_ratio must be in [0, 1), got {self.mask_ratio!r}.")
+
+
+class _Block(nn.Module):
+    """Pre-norm transformer block (own code: same numerics with and without autograd, unlike
+    nn.TransformerEncoder's inference fast path, so codes do not depend on the grad mode)."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.norm2 = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        b, g, d = h.shape  # (tokens*frames, groups, d)
+        qkv = self.qkv(self.norm1(h)).reshape(b, g, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (3, b, heads, g, dh)
+        a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (b, heads, g, dh)
+        h = h + self.out(a.transpose(1, 2).reshape(b, g, d))
+        return h + self.ff(self.norm2(h))
+
+
+class TFTokenizer(Tokenizer):
+    """Time-frequency tokenizer with a single EMA cosine codebook (L = 1)."""
+
+    config_class = TFConfig
+    model_type = "tokenizer-tf"
+    default_loss_weights = {"tok/spec_mag": 1.0, "tok/time": 1.0, "tok/commit": 0.25}
+
+    def __init__(self, config: TFConfig):
+        super().__init__(config)
+        c = config
+        self.n_freq = c.n_fft // 2 + 1
+        self.fpt = c.patch_len // c.hop  # frames per token
+        self.n_groups = math.ceil(self.n_freq / c.bin_group)
+        self.n_levels = 1
+        self.codebook_sizes = [c.codebook_size]
+        self.embed_dim = c.code_dim
+        self.sensors = SensorEncoder(_sensor_cfg(c.sensors, c.code_dim))
+        d = c.freq_dim
+        self.group_in = nn.Linear(c.bin_group, d)
+        self.group_pos = nn.Parameter(torch.randn(self.n_groups, d) * 0.02)
+        self.mask_token = nn.Parameter(torch.zeros(d))
+        self.freq_tf = nn.Sequential(*[_Block(d, c.freq_heads) for _ in range(c.freq_layers)])
+        self.gate = nn.Linear(d, d)
+        self.attn_pool = nn.Linear(d, 1)
+        k1 = max(1, min(c.hop // 5, c.patch_len))
+        ch = c.time_channels
+        self.time_path = nn.Sequential(
+            nn.Conv1d(1, ch, 2 * k1 + 1, stride=max(1, k1), padding=k1),
+            nn.GELU(),
+            nn.Conv1d(ch, ch, 5, stride=2, padding=2),
+            nn.GELU(),
+            nn.AdaptiveAvgPool1d(4),
+        )
+        self.fuse = nn.Sequential(nn.Linear(self.fpt * d + 4 * ch, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.code_dim))
+        self.enc_cond = nn.Linear(c.code_dim, c.code_dim)
+        self.quantizer = ResidualVQ(
+            1, c.codebook_size, c.code_dim, normalize=True, seed=c.seed, decay=c.decay, dead_threshold=c.dead_threshold, kmeans_iters=c.kmeans_iters
+        )
+        self.dec_cond = nn.Linear(c.code_dim, c.code_dim)
+        self.decoder = nn.Sequential(nn.Linear(c.code_dim, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden), nn.GELU())
+        self.head_spec = nn.Linear(c.hidden, self.fpt * self.n_freq)
+        self.head_time = nn.Linear(c.hidden, c.patch_len)
+        self._mask_gen = torch.Generator().manual_seed(c.seed + 12345)
+
+    # ------------------------------------------------------------------ tokens
+    def _token_inputs(self, xv, n):
+        c = self.config
+        m = xv.shape[0]
+        padded = F.pad(xv, (0, c.n_fft - c.hop))  # (M, N*P + n_fft - hop) -> N*fpt frames
+        logmag, _ = stft_patches(padded, c.n_fft, c.hop, center=False, output="logmag_phase")  # (M, N*fpt, Fq)
+        logmag = logmag.clamp_min(math.log(c.log_floor))
+        spec = logmag.reshape(m, n, self.fpt, self.n_freq)  # (M, N, fpt, Fq)
+        return {"patch": xv.reshape(m, n, self.patch_len), "spec": spec}
+
+    def _make_masks(self, inp):
+        c = self.config
+        if c.mask_ratio <= 0:
+            return None
+        k = inp["patch"].shape[0]
+        g = self._mask_gen
+        dev = inp["patch"].device
+        time_mode = torch.rand(k, generator=g) < 0.5  # (K,) True: mask frames, else bin groups
+        n_fr = max(1, round(c.mask_ratio * self.fpt)) if self.fpt > 1 else 0
+        n_gr = max(1, round(c.mask_ratio * self.n_groups))
+        fr_rank = torch.rand(k, self.fpt, generator=g).argsort(-1).argsort(-1)  # random ranks
+        frame_mask = fr_rank < n_fr  # (K, fpt)
+        gr_rank = torch.rand(k, self.n_groups, generator=g).argsort(-1).argsort(-1)
+        group_mask = gr_rank < n_gr  # (K, G)
+        spec_mask = torch.where(
+            time_mode[:, None, None], frame_mask[:, :, None].expand(-1, -1, self.n_groups), group_mask[:, None, :].expand(-1, self.fpt, -1)
+        )  # (K, fpt, G)
+        seg = frame_mask.repeat_interleave(c.hop, dim=1)  # (K, P): hop segment of each frame
+        hide_time = (torch.rand(k, generator=g) < 0.5)[:, None].expand(-1, self.patch_len)
+        time_mask = torch.where(time_mode[:, None], seg, hide_time)  # (K, P)
+        if self.fpt == 1:  # one frame per token: time mode degenerates to frequency masking
+            spec_mask = group_mask[:, None, :].expand(-1, 1, -1)
+        return spec_mask.to(dev), time_mask.to(dev)
+
+    def _encode_tokens(self, inp, cond, mask=None):
+        c = self.config
+        spec = inp["spec"]  # (K, fpt, Fq)
+        k = spec.shape[0]
+        pad = self.n_groups * c.bin_group - self.n_freq
+        groups = F.pad(spec, (0, pad)).reshape(k * self.fpt, self.n_groups, c.bin_group)  # (K*fpt, G, g)
+        h = self.group_in(groups)  # (K*fpt, G, d)
+        patch = inp["patch"]
+        if mask is not None:
+            spec_mask, time_mask = mask
+            h = torch.where(spec_mask.reshape(k * self.fpt, self.n_groups, 1), self.mask_token, h)
+            patch = patch.masked_fill(time_mask, 0.0)
+        h = self.freq_tf(h + self.group_pos)  # (K*fpt, G, d)
+        w = torch.softmax(self.attn_pool(h), dim=1)  # (K*fpt, G, 1)
+        agg = (w * torch.sigmoid(self.gate(h)) * h).sum(1)  # (K*fpt, d) gated aggregation
+        f = agg.reshape(k, self.fpt * c.freq_dim)  # (K, fpt*d)
+        t = self.time_path(patch.unsqueeze(1)).flatten(1)  # (K, 4*ch)
+        return self.fuse(torch.cat([f, t], -1)) + self.enc_cond(cond)  # (K, code_dim)
+
+    def _decode_tokens(self, q, cond):
+        h = self.decoder(q + self.dec_cond(cond))
+        return {"time": self.head_time(h), "spec": self.head_spec(h).reshape(-1, self.fpt, self.n_freq)}
+
+    def _loss_terms(self, preds, inp):
+        return {"tok/spec_mag": F.mse_loss(preds["spec"], inp["spec"]), "tok/time": F.mse_loss(preds["time"], inp["patch"])}
