@@ -1,0 +1,481 @@
+"""Fine-tuning for clinical tasks: window classification, sleep staging, seizure detection.
+
+The LightningModule (:class:`FinetuneModule`) is thin: encoder → head → cross-entropy (with
+class weights). Everything else is plain functions:
+
+* :class:`FinetuneConfig` — the recipe (``configs/finetune/*.yaml``);
+* :class:`WindowTable` — the windows of a task with their labels, subjects, recordings, starts
+  (from a :class:`~neurosig.datasets.ShardStore` or from in-memory items);
+* :func:`make_encoder` — a pretrained ``FoundationModel`` directory, or a small encoder from
+  scratch (:class:`~neurosig.models.heads.PatchEncoder`) for comparison;
+* :func:`fit_one_seed` / :func:`run_seeds` — subject-disjoint split (saved as ``split.json``),
+  training with early stopping on validation balanced accuracy, test metrics per window,
+  per subject and per recording (and event-level metrics for seizure detection), mean ± sd.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from neurosig._utils.errors import NeurosigError
+from neurosig._utils.logging import get_logger
+from neurosig.evaluation.events import EventConfig, event_metrics, labels_to_events, scores_to_events
+from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, classification_metrics, grouped_metrics
+from neurosig.evaluation.splits import check_disjoint_subjects, save_split, subject_disjoint_split
+from neurosig.models.heads import POOLINGS, ClassificationHead, PatchEncoder, SleepContextHead
+
+log = get_logger("training.finetune")
+
+TASKS = ("classification", "sleep", "seizure")
+MODES = ("linear", "full", "llrd")
+
+
+@dataclass
+class ScratchEncoderConfig:
+    """The from-scratch encoder (used with ``--scratch`` and in tests)."""
+
+    d_model: int = 64  # small enough to train on CPU in minutes
+    n_layers: int = 2  # two transformer layers: a baseline, not a foundation model
+    n_heads: int = 4  # head dim 16 at d_model 64
+    patch_len: int = 50  # samples per token (0.25 s at 200 Hz; 1 s at 50 Hz)
+
+
+@dataclass
+class FinetuneConfig:
+    # classification (binary/multi-class windows), sleep (30 s epochs + neighbours), seizure (windows → events)
+    task: str = "classification"
+    # attention pooling learns which tokens matter (abnormal EEG is local); mean pooling is the cheap baseline
+    pooling: str = "attention"
+    # linear = frozen backbone (linear probe), full = everything trains at lr, llrd = layer-wise lr decay
+    mode: str = "llrd"
+    # peak learning rate of the head (and of the top layer in llrd/full)
+    lr: float = 1e-3
+    # each layer below the top gets lr * layer_decay^depth (0.65-0.75 in BEiT/LaBraM fine-tuning)
+    layer_decay: float = 0.75
+    # AdamW weight decay (0.05 is the usual fine-tuning value for transformers)
+    weight_decay: float = 0.05
+    # passes over the training split; early stopping on validation usually ends sooner
+    epochs: int = 30
+    # stop when validation balanced accuracy has not improved for this many epochs
+    patience: int = 8
+    # windows per batch; small clinical sets favour small batches
+    batch_size: int = 32
+    # weight the loss by inverse class frequency (seizure and abnormal sets are imbalanced)
+    class_weighting: bool = True
+    # fractions of subjects for (train, val, test) when the store has no standard split
+    fractions: tuple = (0.7, 0.15, 0.15)
+    # fraction of training subjects carved out for validation when the store has a train/test split
+    val_fraction: float = 0.15
+    # neighbouring epochs on each side for sleep staging (2 → 5 epochs = 2.5 min of context)
+    context: int = 2
+    # seizure detection: window → event policy and event matching
+    events: EventConfig = field(default_factory=EventConfig)
+    # encoder built for --scratch
+    scratch: ScratchEncoderConfig = field(default_factory=ScratchEncoderConfig)
+    # data loader workers (0 = main process; CPU runs are faster without worker start-up)
+    num_workers: int = 0
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise NeurosigError(f"finetune.task={self.task!r} is not supported; choose one of {', '.join(TASKS)}.")
+        if self.pooling not in POOLINGS:
+            raise NeurosigError(f"finetune.pooling={self.pooling!r} is not supported; choose one of {', '.join(POOLINGS)}.")
+        if self.mode not in MODES:
+            raise NeurosigError(f"finetune.mode={self.mode!r} is not supported; choose one of {', '.join(MODES)}.")
+        if isinstance(self.events, dict):
+            self.events = EventConfig(**self.events)
+        if isinstance(self.scratch, dict):
+            self.scratch = ScratchEncoderConfig(**self.scratch)
+        self.fractions = tuple(float(f) for f in self.fractions)
+        if len(self.fractions) != 3 or abs(sum(self.fractions) - 1) > 1e-6:
+            raise NeurosigError(f"finetune.fractions must be 3 numbers (train, val, test) summing to 1, got {self.fractions}.")
+        for name in ("lr", "epochs", "batch_size"):
+            if not getattr(self, name) > 0:
+                raise NeurosigError(f"finetune.{name} must be > 0, got {getattr(self, name)!r}.")
+        if not 0 < self.layer_decay <= 1:
+            raise NeurosigError(f"finetune.layer_decay must be in (0, 1], got {self.layer_decay!r}.")
+        if not 0 < self.val_fraction < 1:
+            raise NeurosigError(f"finetune.val_fraction must be in (0, 1), got {self.val_fraction!r}.")
+
+
+def load_finetune_config(path) -> FinetuneConfig:
+    from neurosig.config import from_dict, load_yaml
+
+    data = load_yaml(path)
+    return from_dict(FinetuneConfig, data.get("finetune", data), where=os.fspath(path))
+
+
+# ------------------------------------------------------------------------------------------ data
+@dataclass
+class WindowTable:
+    """Windows of one task: ``dataset[i]`` is a store item; arrays give each window's metadata."""
+
+    dataset: Dataset
+    y: np.ndarray  # (n,) int labels, -1 = unlabelled
+    subject: np.ndarray  # (n,) str
+    recording: np.ndarray  # (n,) str, source file / recording id
+    start: np.ndarray  # (n,) float seconds from the recording start (sleep context, seizure events)
+    window_s: float  # seconds per window
+    split: np.ndarray  # (n,) str, standard split ("train"/"test") or ""
+    class_names: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_items(cls, items: Sequence[dict], *, recording=None, start=None, split=None, class_names=None) -> "WindowTable":
+        n = len(items)
+        if n == 0:
+            raise NeurosigError("no windows given; the task needs at least one labelled window.")
+        y = np.array([int(it["y"]) for it in items])
+        subj = np.array([str(it["subject"]) for it in items])
+        T = items[0]["x"].shape[-1]
+        return cls(
+            dataset=_ListDataset(list(items)), y=y, subject=subj,
+            recording=np.asarray(recording if recording is not None else subj).astype(str),
+            start=np.asarray(start if start is not None else np.zeros(n), dtype=np.float64),
+            window_s=float(T / float(items[0]["sfreq"])),
+            split=np.asarray(split if split is not None else [""] * n).astype(str),
+            class_names=list(class_names or []),
+        )
+
+    @classmethod
+    def from_store(cls, store) -> "WindowTable":
+        from neurosig.datasets.torch_data import WindowDataset
+
+        m = store.manifest
+        if len(m) == 0:
+            raise NeurosigError(f"store {getattr(store, 'root', '')!s} is empty; build it with `neurosig preprocess`.")
+        rec = m["source"].astype(str).to_numpy() if "source" in m else m["subject"].astype(str).to_numpy()
+        start = m["start"].to_numpy(dtype=np.float64) if "start" in m else m.groupby(rec).cumcount().to_numpy() * (m["n_times"] / m["sfreq"]).to_numpy()
+        names: list[str] = []
+        if "label_name" in m:
+            pairs = m[m["label"] >= 0][["label", "label_name"]].drop_duplicates().sort_values("label")
+            names = [str(n) for n in pairs["label_name"]]
+        return cls(
+            dataset=WindowDataset(store), y=m["label"].to_numpy(dtype=np.int64), subject=m["subject"].astype(str).to_numpy(),
+            recording=rec, start=np.asarray(start, dtype=np.float64),
+            window_s=float((m["n_times"] / m["sfreq"]).iloc[0]),
+            split=m["split"].fillna("").astype(str).to_numpy() if "split" in m else np.array([""] * len(m)), class_names=names,
+        )
+
+    @property
+    def n_classes(self) -> int:
+        lab = self.y[self.y >= 0]
+        return max(2, int(lab.max()) + 1 if len(lab) else 2, len(self.class_names))
+
+
+class _ListDataset(Dataset):
+    def __init__(self, items):
+        self.items = items
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+def collate(items: Sequence[dict]) -> dict:
+    """Window batch (``neurosig.datasets.collate_windows``) plus sleep context when present."""
+    from neurosig.datasets.torch_data import collate_windows
+
+    if "ctx_x" not in items[0]:
+        return collate_windows(items)
+    # sleep context: flatten (B, E) epochs into B*E windows, remember the layout
+    E = len(items[0]["ctx_x"])
+    flat = [{**it, "x": it["ctx_x"][e]} for it in items for e in range(E)]
+    batch = collate_windows(flat)
+    batch["y"] = torch.tensor([int(it["y"]) for it in items])
+    batch["subject"] = [str(it["subject"]) for it in items]
+    batch["ctx_mask"] = torch.as_tensor(np.stack([it["ctx_mask"] for it in items]))  # (B, E)
+    batch["n_context"] = E
+    return batch
+
+
+class ContextDataset(Dataset):
+    """Sleep staging: item i carries epochs i-k..i+k of the same recording (missing → zeros)."""
+
+    def __init__(self, table: WindowTable, indices: np.ndarray, context: int):
+        self.table, self.indices, self.k = table, np.asarray(indices), context
+        order = np.lexsort((table.start, table.recording))
+        self.pos = {int(j): p for p, j in enumerate(order)}
+        self.order = order
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        j = int(self.indices[i])
+        item = dict(self.table.dataset[j])
+        p = self.pos[j]
+        xs, mask = [], []
+        for off in range(-self.k, self.k + 1):
+            q = p + off
+            ok = 0 <= q < len(self.order) and self.table.recording[self.order[q]] == self.table.recording[j]
+            xs.append(np.asarray(self.table.dataset[int(self.order[q])]["x"]) if ok else np.zeros_like(np.asarray(item["x"])))
+            mask.append(ok)
+        item["ctx_x"] = xs
+        item["ctx_mask"] = np.array(mask)
+        return item
+
+
+class _Subset(Dataset):
+    def __init__(self, base, idx):
+        self.base, self.idx = base, np.asarray(idx)
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, i):
+        return self.base[int(self.idx[i])]
+
+
+# --------------------------------------------------------------------------------------- encoders
+class FoundationEncoder(nn.Module):
+    """A pretrained ``FoundationModel`` + tokenizer as ``batch -> (hidden, token_mask)``."""
+
+    def __init__(self, model, tokenizer):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        for p in self.tokenizer.parameters():
+            p.requires_grad_(False)  # the tokenizer's codes are fixed targets, never fine-tuned
+        self.d_model = model.config.backbone.d_model
+
+    def forward(self, batch):
+        return self.model.embed(batch, self.tokenizer)
+
+
+def make_encoder(model_dir: str | os.PathLike | None, config: FinetuneConfig) -> nn.Module:
+    """Encoder from a pretrained directory, or :class:`PatchEncoder` from scratch (``model_dir=None``)."""
+    if model_dir is None:
+        s = config.scratch
+        enc = PatchEncoder(d_model=s.d_model, n_layers=s.n_layers, n_heads=s.n_heads, patch_len=s.patch_len)
+        return enc
+    from neurosig.models.foundation import FoundationModel
+
+    if not Path(model_dir).is_dir():
+        raise NeurosigError(f"--model {os.fspath(model_dir)!r} is not a directory; pass the folder written by `neurosig pretrain` (or --scratch).")
+    model, tok = FoundationModel.load(model_dir)
+    return FoundationEncoder(model, tok)
+
+
+def _layer_id(name: str, n_layers: int) -> int:
+    """Depth of a parameter: 0 = input embeddings, i+1 = block i, n_layers+1 = top (norm)."""
+    m = re.search(r"(?:blocks|layers)\.(\d+)\.", name)
+    if m:
+        return int(m.group(1)) + 1
+    if re.search(r"(^|\.)norm\.", name) and "blocks" not in name and "layers" not in name:
+        return n_layers + 1
+    return 0
+
+
+def param_groups(encoder: nn.Module, head: nn.Module, config: FinetuneConfig) -> list[dict]:
+    """AdamW groups: head at ``lr``; encoder frozen (linear), at ``lr`` (full), or decayed per layer (llrd)."""
+    groups = [{"params": [p for p in head.parameters() if p.requires_grad], "lr": config.lr}]
+    if config.mode == "linear":
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        return groups
+    named = [(n, p) for n, p in encoder.named_parameters() if p.requires_grad]
+    ids = [int(m.group(1)) for n, _ in named for m in [re.search(r"(?:blocks|layers)\.(\d+)\.", n)] if m]
+    n_layers = max(ids) + 1 if ids else 0
+    by_depth: dict[int, list] = {}
+    for n, p in named:
+        by_depth.setdefault(_layer_id(n, n_layers), []).append(p)
+    for depth, ps in sorted(by_depth.items()):
+        scale = 1.0 if config.mode == "full" else config.layer_decay ** (n_layers + 1 - depth)
+        groups.append({"params": ps, "lr": config.lr * scale})
+    return groups
+
+
+# --------------------------------------------------------------------------------- Lightning module
+class FinetuneModule(L.LightningModule):
+    """Encoder + task head; cross-entropy with optional class weights."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int, config: FinetuneConfig, class_weights: torch.Tensor | None = None):
+        super().__init__()
+        self.encoder, self.cfg = encoder, config
+        d = getattr(encoder, "d_model")
+        self.head = ClassificationHead(d, n_classes, config.pooling)
+        self.context_head = SleepContextHead(d, n_classes, config.context) if config.task == "sleep" else None
+        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
+        self.val_scores: list = []
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        hidden, tmask = self.encoder(batch)  # (B', C, N, d), (B', C, N)
+        if self.context_head is None:
+            return self.head(hidden, tmask)  # (B, K)
+        E = batch["n_context"]
+        pooled = self.head.pooled(hidden, tmask).reshape(-1, E, hidden.shape[-1])  # (B, E, d)
+        return self.context_head(pooled, batch["ctx_mask"])  # (B, K)
+
+    def training_step(self, batch, _):
+        logits = self(batch)
+        loss = nn.functional.cross_entropy(logits, batch["y"], weight=self.class_weights)
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["y"]))
+        return loss
+
+    def validation_step(self, batch, _):
+        self.val_scores.append((batch["y"].cpu(), self(batch).softmax(-1).float().cpu()))
+
+    def on_validation_epoch_end(self):
+        if not self.val_scores:
+            return
+        y = torch.cat([a for a, _ in self.val_scores]).numpy()
+        p = torch.cat([b for _, b in self.val_scores]).numpy()
+        self.val_scores = []
+        self.log("val/balanced_accuracy", classification_metrics(y, p, p.shape[1])["balanced_accuracy"])
+
+    def configure_optimizers(self):
+        return torch.optim.AdamW(param_groups(self.encoder, self.head if self.context_head is None else nn.ModuleList([self.head, self.context_head]), self.cfg),
+                                 weight_decay=self.cfg.weight_decay)
+
+
+# -------------------------------------------------------------------------------------- running
+def make_split(table: WindowTable, config: FinetuneConfig, seed: int) -> dict[str, np.ndarray]:
+    """Labelled windows → train/val/test indices, subject-disjoint, deterministic.
+
+    With a standard split (``split`` column has "test") the test set is that split and
+    validation is carved from training subjects; otherwise (train, val, test) by ``fractions``.
+    If the training part holds a single subject, validation is carved by a seeded window hash
+    (logged), since no subject-disjoint carve exists.
+    """
+    from neurosig._utils.rng import stable_hash_int
+
+    lab = np.flatnonzero(table.y >= 0)
+    if len(lab) == 0:
+        raise NeurosigError("no labelled windows (label >= 0) in the data; fine-tuning needs labels.")
+    if (table.split[lab] == "test").any():
+        test = lab[table.split[lab] == "test"]
+        train_all = lab[table.split[lab] != "test"]
+        subj = table.subject[train_all]
+        if len(set(subj.tolist())) >= 3:
+            inner = subject_disjoint_split(subj, (1 - config.val_fraction, config.val_fraction), seed=seed, names=("train", "val"))
+            train, val = train_all[inner["train"]], train_all[inner["val"]]
+        else:
+            log.info("fewer than 3 training subjects: validation carved by window hash, not by subject")
+            h = np.array([stable_hash_int("val", seed, int(i)) % 10_000 for i in train_all]) / 10_000
+            train, val = train_all[h >= config.val_fraction], train_all[h < config.val_fraction]
+        split = {"train": train, "val": val, "test": test}
+    else:
+        inner = subject_disjoint_split(table.subject[lab], config.fractions, seed=seed)
+        split = {k: lab[v] for k, v in inner.items()}
+        check_disjoint_subjects(table.subject, split)
+    for k, v in split.items():
+        if len(v) == 0:
+            raise NeurosigError(f"split {k!r} is empty ({len(set(table.subject[lab].tolist()))} labelled subjects); add subjects or change finetune.fractions.")
+    return split
+
+
+def _loader(table, idx, config, shuffle, seed):
+    ds = ContextDataset(table, idx, config.context) if config.task == "sleep" else _Subset(table.dataset, idx)
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=config.batch_size, shuffle=shuffle, collate_fn=collate, num_workers=config.num_workers, generator=g)
+
+
+@torch.no_grad()
+def predict(module: FinetuneModule, loader) -> np.ndarray:
+    module.eval()
+    return torch.cat([module(b).softmax(-1).float() for b in loader]).numpy()
+
+
+def fit_one_seed(table: WindowTable, config: FinetuneConfig, *, model_dir=None, seed: int = 0, out_dir=None,
+                 split: dict | None = None, progress: bool = True) -> dict:
+    """Train on one seed; returns ``{"metrics", "per_subject", "per_recording", "events"?, "y", "prob", "history"}``."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    split = split or make_split(table, config, seed)
+    if out_dir is not None:
+        save_split(Path(out_dir) / f"split_seed{seed}.json", split, table.subject, seed=seed, task=config.task)
+    K = table.n_classes
+    ytr = table.y[split["train"]]
+    counts = np.bincount(ytr, minlength=K).astype(np.float64)
+    weights = None
+    if config.class_weighting:
+        weights = torch.tensor(np.where(counts > 0, counts.sum() / (K * np.maximum(counts, 1)), 0.0), dtype=torch.float32)
+    encoder = make_encoder(model_dir, config)
+    module = FinetuneModule(encoder, K, config, weights)
+    train_dl = _loader(table, split["train"], config, True, seed)
+    val_dl = _loader(table, split["val"], config, False, seed)
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    ckpt_dir = Path(out_dir) / f"ckpt_seed{seed}" if out_dir is not None else None
+    ckpt = ModelCheckpoint(dirpath=ckpt_dir, monitor="val/balanced_accuracy", mode="max", save_top_k=1) if ckpt_dir else None
+    cbs = [EarlyStopping("val/balanced_accuracy", mode="max", patience=config.patience)] + ([ckpt] if ckpt else [])
+    trainer = L.Trainer(max_epochs=config.epochs, accelerator="auto", devices=1, logger=False, callbacks=cbs,
+                        enable_checkpointing=bool(ckpt), enable_progress_bar=progress, enable_model_summary=False,
+                        num_sanity_val_steps=0, deterministic=False)
+    losses: list[float] = []
+
+    class _Hist(L.Callback):
+        def on_train_epoch_end(self, tr, pl):
+            losses.append(float(tr.callback_metrics.get("train/loss", math.nan)))
+
+    trainer.callbacks.append(_Hist())
+    trainer.fit(module, train_dl, val_dl)
+    if ckpt is not None and ckpt.best_model_path:
+        state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    prob = predict(module, _loader(table, split["test"], config, False, seed))
+    yte = table.y[split["test"]]
+    out = {
+        "metrics": classification_metrics(yte, prob, K),
+        "per_subject": grouped_metrics(yte, prob, table.subject[split["test"]], K),
+        "per_recording": grouped_metrics(yte, prob, table.recording[split["test"]], K),
+        "y": yte, "prob": prob, "history": losses, "split": split, "module": module,
+    }
+    if config.task == "seizure":
+        out["events"] = seizure_event_metrics(table, split["test"], prob[:, 1], config.events)
+    return out
+
+
+def seizure_event_metrics(table: WindowTable, idx: np.ndarray, scores: np.ndarray, cfg: EventConfig) -> dict:
+    """Event metrics pooled over the test recordings (events per recording, durations summed)."""
+    tot = {"detected": 0.0, "n_true": 0.0, "hits": 0.0, "n_pred": 0.0, "fa": 0.0, "dur": 0.0}
+    for rec in np.unique(table.recording[idx]):
+        m = table.recording[idx] == rec
+        starts = table.start[idx][m]
+        order = np.argsort(starts)
+        starts, s, y = starts[order], scores[m][order], table.y[idx][m][order]
+        dur = float(starts.max() - starts.min() + table.window_s)
+        true = labels_to_events(y, starts, table.window_s)
+        pred = scores_to_events(s, starts, table.window_s, cfg)
+        em = event_metrics(true, pred, dur, cfg)
+        tot["detected"] += 0 if math.isnan(em["event_sensitivity"]) else em["event_sensitivity"] * len(true)
+        tot["n_true"] += len(true)
+        tot["hits"] += len(pred) - em["false_alarms"]
+        tot["n_pred"] += len(pred)
+        tot["fa"] += em["false_alarms"]
+        tot["dur"] += dur
+    return {
+        "event_sensitivity": tot["detected"] / tot["n_true"] if tot["n_true"] else math.nan,
+        "event_precision": tot["hits"] / tot["n_pred"] if tot["n_pred"] else math.nan,
+        "false_alarms_per_24h": tot["fa"] / (tot["dur"] / 3600) * 24 if tot["dur"] else math.nan,
+        "n_true_events": tot["n_true"],
+    }
+
+
+def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], *, model_dir=None, out_dir=None, progress=True) -> dict:
+    """Fit each seed; summary = mean ± sd of the test metrics (+ per-subject/recording, events)."""
+    runs = [fit_one_seed(table, config, model_dir=model_dir, seed=s, out_dir=out_dir, progress=progress) for s in seeds]
+    if out_dir is not None:  # the split of the first seed is "the" split of the run
+        save_split(Path(out_dir) / "split.json", runs[0]["split"], table.subject, seed=seeds[0], task=config.task)
+    summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
+    summary["per_subject"] = aggregate_seeds([r["per_subject"] for r in runs], METRIC_KEYS)
+    summary["per_recording"] = aggregate_seeds([r["per_recording"] for r in runs], METRIC_KEYS)
+    if config.task == "seizure":
+        summary["events"] = aggregate_seeds([r["events"] for r in runs])
+    summary["seeds"] = list(seeds)
+    summary["task"] = config.task
+    summary["config"] = dataclasses.asdict(config)
+    return {"summary": summary, "runs": runs}
