@@ -66,7 +66,13 @@ def rvq_search(x: torch.Tensor, codebooks: torch.Tensor):
 
 @torch.no_grad()
 def kmeans(
-    x: torch.Tensor, k: int, *, iters: int = 10, normalize: bool = False, generator: torch.Generator | None = None
+    x: torch.Tensor,
+    k: int,
+    *,
+    iters: int = 10,
+    normalize: bool = False,
+    generator: torch.Generator | None = None,
+    plusplus_max: int = 1024,
 ) -> torch.Tensor:
     """Lloyd's k-means on x (N, D) -> centres (k, D). With fewer samples than ``k``, initial
     centres are drawn with replacement (duplicates are left to dead-code restart).
@@ -75,11 +81,12 @@ def kmeans(
     if normalize:
         x = F.normalize(x, dim=-1)
     n = x.shape[0]
-    if n >= k:
-        init = torch.randperm(n, generator=generator, device="cpu")[:k]
+    if n >= k and k <= plusplus_max:
+        centres = _kmeans_pp(x, k, generator)  # (k, D) k-means++ seeding: no merged clusters
+    elif n >= k:
+        centres = x[torch.randperm(n, generator=generator)[:k].to(x.device)].clone()
     else:
-        init = torch.randint(0, n, (k,), generator=generator, device="cpu")
-    centres = x[init.to(x.device)].clone()  # (k, D)
+        centres = x[torch.randint(0, n, (k,), generator=generator).to(x.device)].clone()
     for _ in range(iters):
         idx = nearest_code(x, centres)  # (N,)
         sums = torch.zeros_like(centres).index_add_(0, idx, x)  # (k, D)
@@ -89,6 +96,22 @@ def kmeans(
         if normalize:
             centres = F.normalize(centres, dim=-1)
     return centres
+
+
+def _kmeans_pp(x: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
+    n = x.shape[0]
+    first = int(torch.randint(0, n, (1,), generator=generator))
+    centres = [x[first]]
+    d2 = ((x - x[first]) ** 2).sum(-1)  # (N,) squared distance to the nearest chosen centre
+    for _ in range(1, k):
+        total = d2.sum()
+        if total <= 0:
+            idx = int(torch.randint(0, n, (1,), generator=generator))
+        else:
+            idx = int(torch.multinomial((d2 / total).cpu(), 1, generator=generator))
+        centres.append(x[idx])
+        d2 = torch.minimum(d2, ((x - x[idx]) ** 2).sum(-1))
+    return torch.stack(centres).clone()
 
 
 def _all_reduce_(t: torch.Tensor) -> torch.Tensor:

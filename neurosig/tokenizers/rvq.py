@@ -8,8 +8,8 @@ Per token (one channel, one patch of ``patch_len`` samples):
     concat(q_b) + sensor ──► MLP ──► log-amplitude (F), phase as (sin, cos) (2F), time signal (P)
 
 Loss terms (keys = ``loss_weights`` keys): ``tok/amp`` MSE of log-amplitude,
-``tok/phase`` mean(1 − cos Δφ) computed from unit (sin, cos) vectors, ``tok/time`` MSE of the
-(scaled) signal, ``tok/commit`` commitment. ``codes (B, C, N, L)`` stacks the levels of all
+``tok/phase`` mean(1 − cos Δφ) computed from unit (sin, cos) vectors, ``tok/time`` normalised MSE of the
+signal (Σ err² / Σ x² over the batch), ``tok/commit`` commitment. ``codes (B, C, N, L)`` stacks the levels of all
 branches: L = Σ_b levels_b, branch 0's levels first.
 
 ``vq`` (:class:`VQTokenizer`) has the same encoder and decoder but quantizes the concatenated
@@ -165,7 +165,7 @@ class RVQTokenizer(Tokenizer):
         return {
             "tok/amp": F.mse_loss(preds["log_amp"], log_amp),
             "tok/phase": (1.0 - cos_sim).mean(),
-            "tok/time": F.mse_loss(preds["time"], inp["patch"]),
+            "tok/time": _nmse(preds["time"], inp["patch"]),
         }
 
 
@@ -193,6 +193,11 @@ class VQTokenizer(RVQTokenizer):
         self.n_levels = 1
         self.codebook_sizes = [c.codebook_size[0]]
         return ResidualVQ(1, c.codebook_size[0], self.embed_dim, seed=c.seed, decay=c.decay, dead_threshold=c.dead_threshold, kmeans_iters=c.kmeans_iters)
+
+
+def _nmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Normalised MSE over the batch: Σ(pred − target)² / Σ target² (scale-free time loss)."""
+    return ((pred - target) ** 2).sum() / (target**2).sum().clamp_min(1e-8)
 
 
 def _sensor_cfg(sc, dim):

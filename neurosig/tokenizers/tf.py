@@ -17,7 +17,8 @@ Training uses complementary masked views (TFM-Tokenizer style): for each token e
 random subset of its frames (time masking; the time path loses the same hop segments) or a
 random subset of bin groups (frequency masking; the time path is hidden in one view only) is
 replaced by a learned mask vector in view A, the complement in view B; both views must
-reconstruct the full token. Loss keys: ``tok/spec_mag``, ``tok/time``, ``tok/commit``.
+reconstruct the full token. Loss keys: ``tok/spec_mag`` (MSE of log-magnitude), ``tok/time`` (normalised MSE of the
+signal), ``tok/commit``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from neurosig._utils.errors import NeurosigError
 from neurosig.nn.sensors import SensorEncoder
 from neurosig.tokenizers.base import Tokenizer, TokenizerConfig
 from neurosig.tokenizers.quantizers import ResidualVQ
-from neurosig.tokenizers.rvq import _sensor_cfg
+from neurosig.tokenizers.rvq import _nmse, _sensor_cfg
 from neurosig.tokenizers.spectral import stft_patches
 
 
@@ -194,4 +195,4 @@ class TFTokenizer(Tokenizer):
         return {"time": self.head_time(h), "spec": self.head_spec(h).reshape(-1, self.fpt, self.n_freq)}
 
     def _loss_terms(self, preds, inp):
-        return {"tok/spec_mag": F.mse_loss(preds["spec"], inp["spec"]), "tok/time": F.mse_loss(preds["time"], inp["patch"])}
+        return {"tok/spec_mag": F.mse_loss(preds["spec"], inp["spec"]), "tok/time": _nmse(preds["time"], inp["patch"])}
