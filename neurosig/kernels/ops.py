@@ -167,7 +167,8 @@ def _stft_checks(x, n_fft, hop, window, center, output) -> torch.Tensor:
             f"n_fft={n_fft} is larger than the signal length T={T} (last axis of x); use n_fft <= T or center=True."
         )
     if window is None:
-        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32, device=x.device)
+        wdtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        window = torch.hann_window(n_fft, periodic=True, dtype=wdtype, device=x.device)
     else:
         _check_tensor(window, "window", ndim=1)
         if window.shape[0] != n_fft:
