@@ -78,3 +78,31 @@ class ToyTokenizer(nn.Module, PretrainedMixin):
         k = c.n_bins
         m = (codes[..., 0].float() + 0.5) / k * 2 * c.mean_range - c.mean_range  # (B, C, N)
         return m.repeat_interleave(self.patch_len, dim=-1)  # (B, C, N*P)
+
+
+def synthetic_windows(n: int, n_channels: int = 4, n_times: int = 160, seed: int = 0, sfreq: float = 200.0) -> list[dict]:
+    """``n`` window items (the store's item layout, as tensors) of noisy sinusoids.
+
+    Each channel has its own random period (40-120 samples), phase and amplitude, so patch
+    statistics are predictable from context; positions are random points on a 9 cm sphere.
+    """
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n_times, dtype=torch.float32)
+    items = []
+    for i in range(n):
+        period = 40 + 80 * torch.rand(n_channels, 1, generator=g)
+        phase = 6.2832 * torch.rand(n_channels, 1, generator=g)
+        amp = 0.5 + 2.0 * torch.rand(n_channels, 1, generator=g)
+        x = amp * torch.sin(6.2832 * t / period + phase) + 0.1 * torch.randn(n_channels, n_times, generator=g)
+        pos = torch.randn(n_channels, 3, generator=g)
+        pos = 0.09 * pos / pos.norm(dim=-1, keepdim=True)
+        items.append(dict(
+            x=x, pos=pos, ch_type=torch.zeros(n_channels, dtype=torch.long), ch_mask=torch.ones(n_channels, dtype=torch.bool),
+            sfreq=torch.tensor(sfreq), y=torch.tensor(-1), index=torch.tensor(i),
+        ))
+    return items
+
+
+def collate_items(items: list[dict]) -> dict:
+    """Stack same-shape items into a batch (the store's collate also pads channels)."""
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}

@@ -1,0 +1,440 @@
+"""Pretraining: config dataclasses, a thin LightningModule and ``fit_pretrain``.
+
+The LightningModule only wires things together: the frozen tokenizer turns a window batch into
+codes, :meth:`FoundationModel.compute_losses` computes the objectives, AdamW with linear
+warm-up and cosine decay steps every optimizer step. Everything else (precision, gradient
+clipping and accumulation, DDP/FSDP, loggers, checkpoints) is Lightning's Trainer, configured by
+:class:`TrainerConfig`.
+
+Masks are drawn from a generator seeded by (seed, global step, micro-batch, rank), so a run
+resumed from a checkpoint draws the same masks as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from neurosig._utils.errors import NeurosigError
+from neurosig._utils.logging import get_logger
+from neurosig._utils.rng import stable_hash_int
+from neurosig.models import FoundationModel, foundation_config, unigram_from_counts
+from neurosig.models.config import OBJECTIVES, PRESETS
+
+log = get_logger("training.pretrain")
+
+
+# ----------------------------------------------------------------------------- configs
+@dataclass
+class ModelSpec:
+    # backbone size preset: tiny (tests), small (CPU runs), base (~6-8 M), large (GPU)
+    preset: str = "small"
+    # overrides of BackboneConfig fields (e.g. {attention: full, d_model: 192})
+    backbone: dict = field(default_factory=dict)
+    # objectives trained together: masked, next or both
+    objectives: list[str] = field(default_factory=lambda: ["masked"])
+    # loss weights keyed like the loss dict
+    loss_weights: dict = field(default_factory=lambda: {"mlm/ce": 1.0, "next/ce": 1.0})
+    # fraction of patches masked per channel (LaBraM: 0.5)
+    mask_ratio: float = 0.5
+    # block length (patches) of time masks
+    mask_block: int = 2
+    # also train the complementary mask
+    symmetric_mask: bool = True
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise NeurosigError(f"model.preset={self.preset!r} is unknown; choose one of {', '.join(PRESETS)}.")
+        for o in self.objectives:
+            if o not in OBJECTIVES:
+                raise NeurosigError(f"model.objectives has {o!r}; choose from {', '.join(OBJECTIVES)}.")
+
+
+@dataclass
+class TokenizerSpec:
+    # directory of a trained tokenizer (save_pretrained); empty = fit one first (kind/config/fit)
+    path: str = ""
+    # tokenizer kind for build_tokenizer when fitting: rvq, tf or vq
+    kind: str = "rvq"
+    # tokenizer config dict (see configs/tokenizer/*.yaml)
+    config: dict = field(default_factory=dict)
+    # options of the tokenizer training run (max_steps, batch_size, lr ...), passed to neurosig.training.tokenizer
+    fit: dict = field(default_factory=dict)
+
+
+@dataclass
+class DataSpec:
+    # windows per batch per process; 32 fits CPU runs of the small preset
+    batch_size: int = 32
+    # DataLoader worker processes (0 = main process; raise on machines with spare cores)
+    num_workers: int = 0
+    # fraction of subjects (or windows) held out for validation
+    val_fraction: float = 0.1
+    # store splits never trained on (a test split is held out even when unlabelled)
+    exclude_splits: list[str] = field(default_factory=lambda: ["test"])
+    # restrict to these datasets of the store (None = all, pooled)
+    datasets: list[str] | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise NeurosigError(f"data.batch_size must be a positive integer, got {self.batch_size!r}.")
+
+
+@dataclass
+class OptimSpec:
+    # peak learning rate (AdamW); 1e-3 suits the small presets, 3e-4 base/large
+    lr: float = 1e-3
+    # decoupled weight decay on matrices (not on norms, biases, embeddings)
+    weight_decay: float = 0.05
+    # Adam betas; 0.95 on the second moment is the usual transformer choice
+    betas: tuple[float, float] = (0.9, 0.95)
+    # linear warm-up steps (optimizer steps)
+    warmup_steps: int = 100
+    # total optimizer steps (schedule length; --max-steps overrides)
+    max_steps: int = 2000
+    # the cosine decays to lr * min_lr_ratio
+    min_lr_ratio: float = 0.1
+    # gradient-norm clipping (0 = off)
+    grad_clip: float = 1.0
+    # micro-batches per optimizer step (gradient accumulation)
+    accumulate: int = 1
+
+    def __post_init__(self):
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        if not self.lr > 0:
+            raise NeurosigError(f"optim.lr must be > 0, got {self.lr!r}.")
+        for name in ("max_steps", "accumulate"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise NeurosigError(f"optim.{name} must be a positive integer, got {v!r}.")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise NeurosigError(f"optim.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}.")
+
+
+@dataclass
+class TrainerSpec:
+    # "auto" = bf16-mixed on CUDA, 32-true on CPU; or any Lightning precision string
+    precision: str = "auto"
+    # accelerator/devices/strategy/num_nodes as Lightning takes them (ddp, fsdp ... for multi-GPU)
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    # loggers: csv (default), tensorboard, wandb (offline unless wandb_offline is False)
+    loggers: list[str] = field(default_factory=lambda: ["csv"])
+    wandb_project: str = "neurosig"
+    wandb_offline: bool = True
+    # log every n optimizer steps
+    log_every_n_steps: int = 10
+    # validation / checkpoint every n optimizer steps (0 = once per epoch)
+    val_every_n_steps: int = 200
+    # keep this many best checkpoints besides last.ckpt
+    save_top_k: int = 1
+    # seeds model init and masks
+    seed: int = 0
+    # batches used to estimate the unigram-code baseline from the training data
+    unigram_batches: int = 50
+    # stop after this many minutes of wall time (0 = no limit)
+    max_minutes: float = 0.0
+
+
+@dataclass
+class PretrainConfig:
+    model: ModelSpec = field(default_factory=ModelSpec)
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    optim: OptimSpec = field(default_factory=OptimSpec)
+    trainer: TrainerSpec = field(default_factory=TrainerSpec)
+
+
+def load_pretrain_config(path) -> PretrainConfig:
+    from neurosig.config import from_dict, load_yaml
+
+    return from_dict(PretrainConfig, load_yaml(path), where=os.fspath(path))
+
+
+def build_model(spec: ModelSpec, tokenizer, seed: int = 0) -> FoundationModel:
+    """The FoundationModel of ``spec`` over ``tokenizer``'s vocabulary (init seeded locally)."""
+    bb = dict(spec.backbone)
+    if bb.get("input", "codes") == "embedding":
+        bb.setdefault("embed_dim", int(tokenizer.embed_dim))
+    cfg = foundation_config(
+        spec.preset, codebook_sizes=list(tokenizer.codebook_sizes), backbone=bb,
+        objectives=list(spec.objectives), loss_weights=dict(spec.loss_weights), mask_ratio=spec.mask_ratio,
+        mask_block=spec.mask_block, symmetric_mask=spec.symmetric_mask,
+        patch_seconds=float(tokenizer.patch_len) / float(getattr(getattr(tokenizer, "config", None), "sfreq", 200.0)),
+    )
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)  # init only; restored right after
+    try:
+        model = FoundationModel(cfg)
+    finally:
+        torch.random.set_rng_state(state)
+    return model
+
+
+# ----------------------------------------------------------------------------- module
+def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """Linear warm-up to 1, then cosine to ``min_ratio`` at ``total``."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    p = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+class PretrainModule(L.LightningModule):
+    """Frozen tokenizer + FoundationModel; logs ``train/*`` and ``val/*`` losses."""
+
+    def __init__(self, model: FoundationModel, tokenizer, optim: OptimSpec | None = None, seed: int = 0):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.tokenizer.requires_grad_(False)
+        self.tokenizer.eval()
+        self.optim = optim or OptimSpec()
+        self.seed = int(seed)
+        self.last_tokens = 0
+        self.need_embedding = model.config.backbone.input == "embedding"
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.tokenizer.eval()  # frozen: EMA codebooks and dropout stay off
+        return self
+
+    def _losses(self, batch, generator):
+        from neurosig.models import tokenize_batch
+
+        codes, tokens = tokenize_batch(batch, self.tokenizer, self.need_embedding)  # (B, C, N, L)
+        ch_mask = batch.get("ch_mask")
+        self.last_tokens = int((ch_mask.sum() if ch_mask is not None else codes.shape[0] * codes.shape[1]) * codes.shape[2])
+        return self.model.compute_losses(codes, batch.get("pos"), batch.get("ch_type"), ch_mask, tokens=tokens, generator=generator)
+
+    def training_step(self, batch, batch_idx):
+        g = torch.Generator().manual_seed(
+            stable_hash_int("mask", self.seed, self.global_step, batch_idx % self.optim.accumulate, self.global_rank)
+        )
+        out = self._losses(batch, g)
+        B = batch["x"].shape[0]
+        self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False, on_step=True, on_epoch=False, batch_size=B)
+        self.log("loss", out["loss"].detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=B, logger=False)
+        return out["loss"]
+
+    def validation_step(self, batch, batch_idx):
+        g = torch.Generator().manual_seed(stable_hash_int("val", self.seed, batch_idx))
+        out = self._losses(batch, g)
+        self.log_dict({f"val/{k}": v for k, v in out.items()}, on_step=False, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
+
+    def configure_optimizers(self):
+        o = self.optim
+        decay, no_decay = [], []
+        for n, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            (decay if p.ndim >= 2 and "embed" not in n else no_decay).append(p)
+        opt = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": o.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=o.lr, betas=o.betas,
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, o.warmup_steps, o.max_steps, o.min_lr_ratio))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
+
+
+# ----------------------------------------------------------------------------- trainer
+def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int | None = None, callbacks=(), distributed_sampler: bool = False, enable_progress_bar: bool = True, **overrides) -> L.Trainer:
+    """A Lightning Trainer with neurosig's defaults: atomic checkpoints (``last.ckpt`` +
+    best ``val/loss``), CSV logs, tokens/s on the progress bar, clipping, accumulation."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from neurosig.training.callbacks import TokensPerSecond
+    from neurosig.training.checkpoint import AtomicCheckpointIO
+
+    out = Path(out_dir)
+    precision = spec.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if torch.cuda.is_available() else "32-true"
+    loggers = []
+    for name in spec.loggers:
+        if name == "csv":
+            from lightning.pytorch.loggers import CSVLogger
+
+            loggers.append(CSVLogger(out, name="logs"))
+        elif name == "tensorboard":
+            from neurosig._utils.optional import require
+
+            require("tensorboard", "the tensorboard logger")
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            loggers.append(TensorBoardLogger(out, name="tb"))
+        elif name == "wandb":
+            from neurosig._utils.optional import require
+
+            require("wandb", "the wandb logger")
+            from lightning.pytorch.loggers import WandbLogger
+
+            loggers.append(WandbLogger(project=spec.wandb_project, save_dir=out, offline=spec.wandb_offline))
+        else:
+            raise NeurosigError(f"trainer.loggers has {name!r}; choose from csv, tensorboard, wandb.")
+    steps = int(max_steps or optim.max_steps)
+    val_every = spec.val_every_n_steps or None
+    ckpt = ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
+        save_last=True, save_top_k=spec.save_top_k, monitor="val/loss" if spec.save_top_k else None, mode="min",
+        every_n_train_steps=val_every,
+    )
+    kw = dict(
+        default_root_dir=out, max_steps=steps, precision=precision, accelerator=spec.accelerator,
+        devices=spec.devices, strategy=spec.strategy, num_nodes=spec.num_nodes,
+        gradient_clip_val=optim.grad_clip or None, accumulate_grad_batches=optim.accumulate,
+        logger=loggers or False, log_every_n_steps=spec.log_every_n_steps,
+        callbacks=[ckpt, TokensPerSecond(), *callbacks], plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=distributed_sampler, enable_progress_bar=enable_progress_bar,
+        enable_model_summary=False, max_epochs=-1,
+        val_check_interval=(val_every * optim.accumulate) if val_every else None,
+        check_val_every_n_epoch=None if val_every else 1,
+    )
+    if spec.max_minutes:
+        kw["max_time"] = {"minutes": spec.max_minutes}
+    kw.update(overrides)
+    return L.Trainer(**kw)
+
+
+@torch.no_grad()
+def estimate_unigram(tokenizer, loader, max_batches: int = 50) -> dict[str, float]:
+    """Entropy of the code marginals over up to ``max_batches`` batches (the unigram baseline)."""
+    from neurosig.models import tokenize_batch
+
+    counts = [torch.zeros(k, dtype=torch.float64) for k in tokenizer.codebook_sizes]
+    n = 0
+    for i, batch in enumerate(loader):
+        if i >= max_batches:
+            break
+        codes, _ = tokenize_batch(batch, tokenizer)
+        ch = batch.get("ch_mask")
+        N = codes.shape[2]
+        sel = (ch[:, :, None].expand(-1, -1, N) if ch is not None else torch.ones(codes.shape[:3], dtype=torch.bool)).reshape(-1)
+        flat = codes.reshape(-1, codes.shape[-1])[sel]
+        n += flat.shape[0]
+        for l, k in enumerate(tokenizer.codebook_sizes):
+            counts[l] += torch.bincount(flat[:, l].long().cpu(), minlength=k).double()
+    out = unigram_from_counts(counts)
+    out["unigram/n_tokens"] = float(n)
+    return out
+
+
+def obtain_tokenizer(spec: TokenizerSpec, data, out_dir, tokenizer=None):
+    """The tokenizer: given, loaded from ``spec.path``, or fitted on ``data`` first."""
+    if tokenizer is not None:
+        if isinstance(tokenizer, (str, os.PathLike)):
+            from neurosig.models import load_any_tokenizer
+
+            return load_any_tokenizer(tokenizer)
+        return tokenizer
+    if spec.path:
+        from neurosig.models import load_any_tokenizer
+
+        return load_any_tokenizer(spec.path)
+    try:
+        from neurosig.training import tokenizer as tok_training
+    except ImportError:
+        tok_training = None
+    fit = getattr(tok_training, "fit_tokenizer", None) if tok_training else None
+    if fit is None:
+        raise NeurosigError("no tokenizer given and neurosig.training.tokenizer.fit_tokenizer is unavailable; pass --tokenizer DIR (train one with `neurosig tokenizer fit`).")
+    log.info("fitting the %s tokenizer first (no --tokenizer given)", spec.kind)
+    return fit(kind=spec.kind, config=spec.config, data=data, out_dir=Path(out_dir) / "tokenizer_fit", **spec.fit)
+
+
+def fit_pretrain(
+    config: PretrainConfig,
+    data,
+    out_dir,
+    *,
+    tokenizer=None,
+    max_steps: int | None = None,
+    ckpt_path: str | None = None,
+    callbacks=(),
+    enable_progress_bar: bool = True,
+    trainer_overrides: dict | None = None,
+) -> dict:
+    """Pretrain a FoundationModel; returns a summary dict (also written to ``out/summary.json``).
+
+    ``data``: a shard-store path/``ShardStore`` (wrapped in ``StoreDataModule``) or any
+    LightningDataModule. ``out_dir`` gets ``checkpoints/`` (Lightning, ``last.ckpt``), ``logs/``,
+    ``model/`` (``save_pretrained`` export with ``tokenizer/``) and ``summary.json``.
+    ``ckpt_path="last"`` resumes.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, L.LightningDataModule):
+        dm, distributed_sampler = data, True
+    else:
+        from neurosig.training.data import StoreDataModule
+
+        d = config.data
+        dm = StoreDataModule(data, d.batch_size, exclude_splits=tuple(d.exclude_splits), datasets=d.datasets,
+                             val_fraction=d.val_fraction, seed=config.trainer.seed, num_workers=d.num_workers)
+        distributed_sampler = False
+    tok = obtain_tokenizer(config.tokenizer, data, out, tokenizer)
+    model = build_model(config.model, tok, seed=config.trainer.seed)
+    module = PretrainModule(model, tok, config.optim, seed=config.trainer.seed)
+    trainer = make_trainer(config.trainer, config.optim, out, max_steps=max_steps, callbacks=callbacks,
+                           distributed_sampler=distributed_sampler, enable_progress_bar=enable_progress_bar,
+                           **(trainer_overrides or {}))
+    # unigram baseline on the training data (rank 0 only needs it; cheap)
+    if hasattr(dm, "setup"):
+        dm.setup("fit")
+    unigram = estimate_unigram(tok, dm.train_dataloader(), config.trainer.unigram_batches) if config.trainer.unigram_batches else {}
+    if ckpt_path == "last" and not (out / "checkpoints" / "last.ckpt").is_file():
+        log.info("no last.ckpt in %s: starting from scratch", out / "checkpoints")
+        ckpt_path = None
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    summary: dict[str, Any] = {
+        "steps": int(trainer.global_step),
+        "n_parameters": model.n_parameters(),
+        "n_parameters_backbone": model.n_parameters(backbone_only=True),
+        **{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
+        **unigram,
+    }
+    tps = [c for c in trainer.callbacks if type(c).__name__ == "TokensPerSecond"]
+    if tps and tps[0].rate is not None:
+        summary["perf/tokens_per_s"] = float(tps[0].rate)
+    if trainer.is_global_zero:
+        model.save_pretrained(out / "model", tokenizer=tok, extra={"pretrain": dataclasses.asdict(config)})
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    return summary
+
+
+class SyntheticDataModule(L.LightningDataModule):
+    """Noisy-sinusoid windows (``neurosig.models._testing.synthetic_windows``) for tests and smoke
+    runs without a store; deterministic order (train shuffled by a seeded, per-epoch generator)."""
+
+    def __init__(self, n_train: int = 64, n_val: int = 16, batch_size: int = 8, n_channels: int = 4, n_times: int = 160, seed: int = 0, shuffle: bool = True):
+        super().__init__()
+        from neurosig.models._testing import synthetic_windows
+
+        self.train_items = synthetic_windows(n_train, n_channels, n_times, seed)
+        self.val_items = synthetic_windows(n_val, n_channels, n_times, seed + 1000)
+        self.batch_size, self.seed, self.shuffle = batch_size, seed, shuffle
+
+    def train_dataloader(self):
+        from torch.utils.data import DataLoader
+
+        from neurosig.models._testing import collate_items
+
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train_items, batch_size=self.batch_size, shuffle=self.shuffle, generator=g if self.shuffle else None, collate_fn=collate_items)
+
+    def val_dataloader(self):
+        from torch.utils.data import DataLoader
+
+        from neurosig.models._testing import collate_items
+
+        return DataLoader(self.val_items, batch_size=self.batch_size, shuffle=False, collate_fn=collate_items)

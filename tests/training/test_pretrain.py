@@ -1,0 +1,108 @@
+"""Pretraining LightningModule / fit_pretrain on synthetic windows (CPU, deterministic)."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from neurosig import NeurosigError
+from neurosig.models import FoundationModel
+from neurosig.models._testing import ToyTokenizer
+from neurosig.training.pretrain import (
+    DataSpec,
+    ModelSpec,
+    OptimSpec,
+    PretrainConfig,
+    SyntheticDataModule,
+    TrainerSpec,
+    fit_pretrain,
+    load_pretrain_config,
+    lr_lambda,
+)
+
+
+class LossRecorder(L.Callback):
+    def __init__(self):
+        self.losses = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses[trainer.global_step] = float(outputs["loss"])
+
+
+def _config(objectives=("masked", "next"), max_steps=40, **trainer):
+    return PretrainConfig(
+        model=ModelSpec(preset="tiny", objectives=list(objectives)),
+        optim=OptimSpec(lr=3e-3, warmup_steps=5, max_steps=max_steps),
+        trainer=TrainerSpec(val_every_n_steps=0, log_every_n_steps=5, unigram_batches=8, **trainer),
+    )
+
+
+def test_fit_lowers_losses_below_unigram_and_exports(tmp_path):
+    rec = LossRecorder()
+    dm = SyntheticDataModule(n_train=1024, n_val=32, batch_size=16)
+    summary = fit_pretrain(_config(max_steps=150), dm, tmp_path, tokenizer=ToyTokenizer(), callbacks=[rec], enable_progress_bar=False)
+    steps = sorted(rec.losses)
+    first = sum(rec.losses[s] for s in steps[:3]) / 3
+    last = sum(rec.losses[s] for s in steps[-3:]) / 3
+    assert last < 0.85 * first, (first, last)
+    assert summary["steps"] == 150
+    # both objectives beat the unigram baseline of the same data
+    assert summary["val/mlm/ce"] < summary["unigram/mean"]
+    assert summary["val/next/ce"] < summary["unigram/mean"]
+    assert summary["perf/tokens_per_s"] > 0
+    model, tok = FoundationModel.load(tmp_path / "model")
+    assert isinstance(tok, ToyTokenizer)
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert any((tmp_path / "logs").rglob("metrics.csv"))
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["steps"] == 150
+
+
+def test_resume_from_last_matches_uninterrupted_run(tmp_path):
+    def run(out, max_steps, ckpt_path=None):
+        rec = LossRecorder()
+        dm = SyntheticDataModule(n_train=16, n_val=8, batch_size=8, shuffle=False)
+        cfg = _config(max_steps=4)
+        fit_pretrain(cfg, dm, out, tokenizer=ToyTokenizer(), max_steps=max_steps, ckpt_path=ckpt_path,
+                     callbacks=[rec], enable_progress_bar=False,
+                     trainer_overrides=dict(deterministic=True))
+        return rec.losses
+
+    full = run(tmp_path / "a", 4)
+    part = run(tmp_path / "b", 2)
+    resumed = run(tmp_path / "b", 4, ckpt_path="last")
+    assert sorted(full) == [1, 2, 3, 4] and sorted(part) == [1, 2] and sorted(resumed) == [3, 4]
+    for s in (1, 2):
+        assert part[s] == pytest.approx(full[s], rel=1e-6)
+    for s in (3, 4):
+        assert resumed[s] == pytest.approx(full[s], rel=1e-5)
+
+
+def test_lr_schedule_shape():
+    lrs = [lr_lambda(s, 10, 100, 0.1) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert max(lrs) == pytest.approx(1.0) and lrs[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_configs_load_and_validate(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "configs" / "pretrain"
+    for name in ("masked", "next", "masked.debug", "next.debug"):
+        cfg = load_pretrain_config(root / f"{name}.yaml")
+        assert cfg.model.objectives
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {preset: tiny, objectives: [clm]}\n")
+    with pytest.raises(NeurosigError, match="objectives has 'clm'"):
+        load_pretrain_config(bad)
+    bad.write_text("optim: {lr: 1e-3, max_step: 3}\n")
+    with pytest.raises(NeurosigError, match="unknown key"):
+        load_pretrain_config(bad)
+    with pytest.raises(NeurosigError, match="batch_size"):
+        DataSpec(batch_size=0)
+    with pytest.raises(NeurosigError, match="loggers has 'mlflow'"):
+        fit_pretrain(_config(max_steps=1, loggers=["mlflow"]), SyntheticDataModule(8, 8, 4), tmp_path, tokenizer=ToyTokenizer())
