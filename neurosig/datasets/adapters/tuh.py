@@ -1,0 +1,265 @@
+"""Temple University Hospital EEG corpora: TUAB (abnormal), TUEV (events), TUSZ (seizures).
+
+All three are subsets of TUH EEG (TUEG): their patient ids are TUH EEG patient ids, so a model
+pretrained on TUEG must exclude the evaluation patients (``neurosig.datasets.leakage``).
+
+Published layouts (v3.0.x TUAB, v2.0.x TUEV, v2.0.x TUSZ)::
+
+    TUAB  edf/{train,eval}/{normal,abnormal}/01_tcp_ar/<patient>_s<session>_t<token>.edf
+    TUEV  edf/{train,eval}/<patient>/<patient>_<index>.edf  + <same stem>.rec
+    TUSZ  edf/{train,dev,eval}/<patient>/s<session>_<year>/<montage>/<patient>_s<session>_t<token>.edf
+          + <same stem>.csv_bi (term-based seiz/bckg) and .csv (channel-based seizure types)
+
+Signals are referential (``EEG FP1-REF`` for the ``*_tcp_ar`` montages, ``EEG FP1-LE`` for
+``*_tcp_le``), mostly 250 Hz (some 256/400/512 Hz). The standard model input is the 22-channel
+TCP bipolar "double banana" montage, derived here. Header dates are unreliable in the older
+releases (de-identification shifted or zeroed them); an unreadable date is recorded as a
+warning and never fails the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+from neurosig._utils.errors import NeurosigError
+from neurosig._utils.validation import check_option
+from neurosig.datasets.adapters.base import Adapter, label_index, make_spec
+
+# The TCP (temporal central parasagittal) montage: 22 bipolar pairs in the published order;
+# TUEV .rec channel indices 0..21 refer to this order.
+TCP_PAIRS: tuple[tuple[str, str], ...] = (
+    ("FP1", "F7"), ("F7", "T3"), ("T3", "T5"), ("T5", "O1"),
+    ("FP2", "F8"), ("F8", "T4"), ("T4", "T6"), ("T6", "O2"),
+    ("A1", "T3"), ("T3", "C3"), ("C3", "CZ"), ("CZ", "C4"), ("C4", "T4"), ("T4", "A2"),
+    ("FP1", "F3"), ("F3", "C3"), ("C3", "P3"), ("P3", "O1"),
+    ("FP2", "F4"), ("F4", "C4"), ("C4", "P4"), ("P4", "O2"),
+)
+TCP_CHANNELS: tuple[str, ...] = tuple(f"{a}-{c}" for a, c in TCP_PAIRS)
+TCP_ELECTRODES: tuple[str, ...] = tuple(sorted({e for p in TCP_PAIRS for e in p}))
+
+# v3 file names: aaaaaaav_s004_t000.edf (8-letter patient, session, token)
+_TOKEN_NAME = re.compile(r"^(?P<patient>[a-z0-9]{8})_s(?P<session>\d{3})_t(?P<token>\d{3})$")
+_SPLITS = {"train": "train", "dev": "val", "eval": "test"}
+
+
+def tcp_extras(edf_path: Path, reference: str | None = None) -> dict:
+    """Rename ``EEG FP1-REF``/``EEG FP1-LE`` → ``FP1`` and derive the 22 TCP channels."""
+    ref = reference or ("LE" if "_le" in str(edf_path.parent.name) else "REF")
+    rename = {f"EEG {e}-{ref}": e for e in TCP_ELECTRODES}
+    return {"rename": rename, "bipolar": [list(p) for p in TCP_PAIRS], "montage": "tcp", "reference": ref}
+
+
+def header_date_warning(path: Path) -> list[str]:
+    """Check the EDF header start date (``dd.mm.yy`` at byte 168); a warning if it is not a date."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(184)
+    except OSError as err:
+        return [f"unreadable header: {err}"]
+    if len(head) < 184:
+        return ["truncated EDF header"]
+    date = head[168:176].decode("ascii", "replace")
+    m = re.fullmatch(r"(\d\d)\.(\d\d)\.(\d\d)", date)
+    if not m or not (1 <= int(m.group(1)) <= 31 and 1 <= int(m.group(2)) <= 12):
+        return [f"corrupt recording date {date!r} in the EDF header (kept as unknown)"]
+    return []
+
+
+def _parse_name(path: Path, corpus: str) -> tuple[str, str, str]:
+    m = _TOKEN_NAME.match(path.stem)
+    if not m:
+        raise NeurosigError(
+            f"{corpus}: file name {path.name!r} does not follow <patient>_s<session>_t<token>.edf "
+            f"(e.g. aaaaaaav_s004_t000.edf); rename it or use the 'folder' adapter."
+        )
+    return m.group("patient"), f"s{m.group('session')}", f"t{m.group('token')}"
+
+
+class TUABAdapter(Adapter):
+    """TUH Abnormal EEG Corpus: one label per recording, normal=0 / abnormal=1."""
+
+    name = "tuab"
+    label_names = ("normal", "abnormal")
+    label_from = "recording"
+    layout = "edf/{train,eval}/{normal,abnormal}/01_tcp_ar/<patient>_s<session>_t<token>.edf"
+
+    def files(self, root):
+        root = self._root(root)
+        edf = root / "edf" if (root / "edf").is_dir() else root
+        specs = []
+        for split_dir in ("train", "eval"):
+            for cls in self.label_names:
+                folder = edf / split_dir / cls
+                if not folder.is_dir():
+                    continue
+                for path in sorted(folder.rglob("*.edf")):
+                    patient, session, token = _parse_name(path, self.name)
+                    extras = self._extras(split=_SPLITS[split_dir], **tcp_extras(path))
+                    extras["warnings"] = header_date_warning(path)
+                    specs.append(
+                        make_spec(
+                            path, subject=patient, session=session, run=token,
+                            label=label_index(cls, self.label_names, str(path)),
+                            annotations=[], extras=extras,
+                        )
+                    )
+        if not specs:
+            raise self._none_found(root, "edf/{train,eval}/{normal,abnormal}/**/*.edf")
+        return specs
+
+
+# TUEV .rec labels 1..6
+TUEV_LABELS = ("spsw", "gped", "pled", "eyem", "artf", "bckg")
+
+
+def read_rec(path: Path) -> list[tuple[int, float, float, int]]:
+    """Parse a TUEV ``.rec`` file: rows ``channel,start,stop,label`` (channel 0..21 in TCP order,
+    label 1..6). Returns ``[(channel, start_s, stop_s, label_1_to_6), ...]``."""
+    rows = []
+    with open(path, newline="") as fh:
+        for i, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = [p.strip() for p in line.split(",")]
+            try:
+                ch, start, stop, lab = int(float(parts[0])), float(parts[1]), float(parts[2]), int(float(parts[3]))
+            except (ValueError, IndexError):
+                raise NeurosigError(
+                    f"{path}:{i}: expected 'channel,start,stop,label' (e.g. 0,12.0,13.0,6), got {line!r}."
+                ) from None
+            if not 1 <= lab <= 6 or not 0 <= ch < len(TCP_PAIRS) or stop <= start:
+                raise NeurosigError(
+                    f"{path}:{i}: label must be 1..6, channel 0..21 and stop > start; got {line!r}."
+                )
+            rows.append((ch, start, stop, lab))
+    return rows
+
+
+class TUEVAdapter(Adapter):
+    """TUH EEG Events Corpus: 1 s channel-level events from ``.rec`` files, six classes.
+
+    Annotations are ``(start, stop - start, "spsw" | ... | "bckg")``; the channel of each event
+    is in ``extras["event_channels"]`` (TCP channel names, same order as the annotations).
+    """
+
+    name = "tuev"
+    label_names = TUEV_LABELS
+    label_from = "annotations"
+    layout = "edf/{train,eval}/<patient>/<patient>_<index>.edf + .rec"
+
+    def files(self, root):
+        root = self._root(root)
+        edf = root / "edf" if (root / "edf").is_dir() else root
+        specs = []
+        for split_dir in ("train", "eval"):
+            folder = edf / split_dir
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*.edf")):
+                rec_path = path.with_suffix(".rec")
+                rows = read_rec(rec_path) if rec_path.exists() else []
+                patient = path.stem.split("_")[0] if "_" in path.stem else path.parent.name
+                ann = [(s, e - s, TUEV_LABELS[lab - 1]) for _, s, e, lab in rows]
+                extras = self._extras(split=_SPLITS[split_dir], **tcp_extras(path))
+                extras["event_channels"] = [TCP_CHANNELS[ch] for ch, *_ in rows]
+                extras["warnings"] = header_date_warning(path) + (
+                    [] if rec_path.exists() else [f"no .rec label file beside {path.name}"]
+                )
+                specs.append(
+                    make_spec(path, subject=patient, session="", run=path.stem.split("_")[-1],
+                              label=None, annotations=ann, extras=extras)
+                )
+        if not specs:
+            raise self._none_found(root, "edf/{train,eval}/**/*.edf")
+        return specs
+
+
+# TUSZ v2 seizure types (.csv) and the term-based binary labels (.csv_bi)
+TUSZ_TYPES = ("bckg", "fnsz", "gnsz", "spsz", "cpsz", "absz", "tnsz", "cnsz", "tcsz", "atsz", "mysz")
+TUSZ_BINARY = ("bckg", "seiz")
+
+
+def read_tusz_csv(path: Path) -> list[tuple[str, float, float, str, float]]:
+    """Parse a TUSZ v2 ``.csv``/``.csv_bi`` file: ``#`` header comments, then the header row
+    ``channel,start_time,stop_time,label,confidence`` and one row per event."""
+    with open(path, newline="") as fh:
+        lines = [ln for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+    reader = csv.DictReader(lines)
+    need = {"channel", "start_time", "stop_time", "label"}
+    if reader.fieldnames is None or not need <= {f.strip() for f in reader.fieldnames}:
+        raise NeurosigError(
+            f"{path}: expected the header 'channel,start_time,stop_time,label,confidence' after the "
+            f"'#' comments, got {reader.fieldnames}; is this a TUSZ v2 annotation file?"
+        )
+    out = []
+    for row in reader:
+        row = {k.strip(): (v or "").strip() for k, v in row.items()}
+        out.append((row["channel"], float(row["start_time"]), float(row["stop_time"]),
+                    row["label"].lower(), float(row.get("confidence") or 1.0)))
+    return out
+
+
+class TUSZAdapter(Adapter):
+    """TUH EEG Seizure Corpus v2.
+
+    ``labels="binary"`` (default) reads the term-based ``.csv_bi`` (bckg=0, seiz=1);
+    ``labels="types"`` reads the channel-based ``.csv`` and merges its rows into term-level
+    seizure-type segments (vocabulary :data:`TUSZ_TYPES`).
+    """
+
+    name = "tusz"
+    label_from = "annotations"
+    layout = "edf/{train,dev,eval}/<patient>/s<session>_<year>/<montage>/<patient>_s<session>_t<token>.edf + .csv_bi/.csv"
+
+    def __init__(self, labels: str = "binary"):
+        self.labels = check_option(labels, ("binary", "types"), "tusz labels")
+        self.label_names = TUSZ_BINARY if labels == "binary" else TUSZ_TYPES
+
+    def annotations(self, edf_path: Path) -> list[tuple[float, float, str]]:
+        if self.labels == "binary":
+            ann_path = edf_path.with_suffix(".csv_bi")
+            rows = read_tusz_csv(ann_path) if ann_path.exists() else []
+            return [(s, e - s, lab) for _, s, e, lab, _ in rows if lab in TUSZ_BINARY]
+        ann_path = edf_path.with_suffix(".csv")
+        rows = read_tusz_csv(ann_path) if ann_path.exists() else []
+        # channel-based rows → one term segment per (start, stop, seizure type); background is
+        # what no seizure covers (extras["background"]), since bckg rows span whole channels
+        segs = sorted({(s, e, lab) for _, s, e, lab, _ in rows if lab in TUSZ_TYPES and lab != "bckg"})
+        return [(s, e - s, lab) for s, e, lab in segs]
+
+    def files(self, root):
+        root = self._root(root)
+        edf = root / "edf" if (root / "edf").is_dir() else root
+        specs = []
+        for split_dir in ("train", "dev", "eval"):
+            folder = edf / split_dir
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*.edf")):
+                patient, session, token = _parse_name(path, self.name)
+                ann = self.annotations(path)
+                extras = self._extras(split=_SPLITS[split_dir], **tcp_extras(path))
+                extras["label_names"] = list(self.label_names)
+                extras["tusz_montage"] = path.parent.name
+                extras["background"] = "bckg"
+                extras["warnings"] = header_date_warning(path)
+                has_seiz = any(lab != "bckg" for *_, lab in ann)
+                specs.append(
+                    make_spec(path, subject=patient, session=session, run=token,
+                              label=None, annotations=ann,
+                              extras={**extras, "has_seizure": has_seiz})
+                )
+        if not specs:
+            raise self._none_found(root, "edf/{train,dev,eval}/**/*.edf")
+        return specs
+
+
+def patient_of(path: str | os.PathLike) -> str:
+    """TUH EEG patient id of a TUH file path (``aaaaaaav`` from ``.../aaaaaaav_s004_t000.edf``)."""
+    stem = Path(path).stem
+    m = _TOKEN_NAME.match(stem)
+    return m.group("patient") if m else stem.split("_")[0]

@@ -1,0 +1,133 @@
+"""Run the per-file worker on a Ray cluster (optional extra: ``pip install 'neurosig[ray]'``).
+
+The same picklable function the process pool calls (``neurosig.datasets.build.process_file``)
+runs as a Ray task, one CPU each, with a bounded number of tasks in flight (so a corpus of
+100k files does not queue 100k argument copies). Workers write their shard parts straight to
+the output folder, which must be shared storage (NFS, Lustre, a mounted bucket) visible under
+the same path on every node; the driver merges the per-file manifest parts afterwards.
+
+Local use: ``run_ray(fn, tasks)`` starts a private Ray instance. Cluster use: start a head
+(``ray start --head``) and workers (``ray start --address HEAD:6379``), then pass
+``address="auto"`` (or ``HEAD:6379``) — see docs/corpora.md.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+from neurosig._utils.errors import NeurosigError
+from neurosig._utils.logging import get_logger
+from neurosig._utils.optional import require
+
+log = get_logger("datasets.ray")
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None):
+    """Connect to (``address``) or start a local Ray instance; returns the ``ray`` module.
+
+    Reuses a running connection. Worker processes get ``OMP_NUM_THREADS=1`` so that N tasks on
+    N cores do not oversubscribe the CPU with BLAS threads.
+    """
+    ray = require("ray", "the Ray backend (--backend ray)")
+    if ray.is_initialized():
+        return ray
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "runtime_env": {"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
+    }
+    if address:
+        kwargs["address"] = address
+        if num_cpus is not None:
+            log.warning("num_cpus is ignored when connecting to an existing cluster (address=%s)", address)
+    elif num_cpus is not None:
+        kwargs["num_cpus"] = int(num_cpus)
+    try:
+        ray.init(**kwargs)
+    except ConnectionError as err:
+        raise NeurosigError(
+            f"cannot connect to the Ray cluster at address={address!r} ({err}); start it with "
+            "`ray start --head` or leave --ray-address unset for a local instance."
+        ) from None
+    return ray
+
+
+def _unwrap(ray, err: BaseException) -> BaseException:
+    """The user's exception inside a RayTaskError (so NeurosigError messages stay one line)."""
+    if isinstance(err, ray.exceptions.RayTaskError):
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, BaseException):
+            return cause
+    return err
+
+
+def run_ray(
+    fn: Callable[..., Any],
+    tasks: Sequence[Any],
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+    return_exceptions: bool = False,
+    max_in_flight: int | None = None,
+    desc: str = "files",
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
+    """Call ``fn(*task)`` (tuple tasks) or ``fn(**task)`` (dict tasks) for every task on Ray.
+
+    Returns the results in task order. With ``return_exceptions=True`` a failed task's entry
+    is its exception (the original one, not Ray's wrapper) and the others still run; otherwise
+    the first failure is raised after cancelling the rest. ``on_result(i, result)`` is called on
+    the driver as each task finishes (e.g. to append to a manifest part list). The progress bar
+    shows files/s and the ETA.
+    """
+    if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
+        raise NeurosigError(f"num_cpus must be a positive integer or None, got {num_cpus!r}.")
+    tasks = list(tasks)
+    if not tasks:
+        return []
+    ray = init_ray(address, num_cpus)
+    remote = ray.remote(num_cpus=1, max_retries=1)(fn)
+    cpus = int(ray.cluster_resources().get("CPU", 1)) or 1
+    limit = max_in_flight or max(2, 2 * cpus)
+
+    def submit(i: int):
+        task = tasks[i]
+        if isinstance(task, dict):
+            return remote.remote(**task)
+        if isinstance(task, tuple):
+            return remote.remote(*task)
+        return remote.remote(task)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
+    results: list[Any] = [None] * len(tasks)
+    pending: dict[Any, int] = {}
+    nxt = 0
+    t0 = time.perf_counter()
+    try:
+        while nxt < len(tasks) or pending:
+            while nxt < len(tasks) and len(pending) < limit:
+                pending[submit(nxt)] = nxt
+                nxt += 1
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                i = pending.pop(ref)
+                try:
+                    results[i] = ray.get(ref)
+                except Exception as err:  # noqa: BLE001 - per-file isolation
+                    err = _unwrap(ray, err)
+                    if not return_exceptions:
+                        for r in pending:
+                            ray.cancel(r)
+                        raise err from None
+                    results[i] = err
+                if on_result is not None:
+                    on_result(i, results[i])
+                bar.update(1)
+                bar.set_postfix(files_per_s=f"{bar.n / max(time.perf_counter() - t0, 1e-9):.2f}")
+    finally:
+        bar.close()
+    return results
