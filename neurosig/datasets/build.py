@@ -1,0 +1,347 @@
+"""``build_store``: input files → preprocessed windows in a shard store, in parallel, resumable.
+
+The per-file worker :func:`process_file` is a top-level, picklable function (process pools and
+Ray call the same thing). Its cache key is ``sha256(pipeline hash, source content hash, spec)``:
+a file already processed with the same pipeline is skipped; a changed parameter reprocesses.
+A part is committed by writing ``parts/<key>.json`` last (after its shards are renamed into
+place), so a killed run leaves nothing that looks complete; rerunning finishes the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from neurosig._utils.errors import NeurosigError
+from neurosig._utils.logging import get_logger
+from neurosig._utils.validation import check_option
+from neurosig.datasets.spec import BuildReport, FileSpec, PartResult
+from neurosig.datasets.store import ShardWriter, atomic_write_text, clean_temporaries, consolidate, read_part
+from neurosig.preprocessing.config import PipelineConfig
+
+log = get_logger("datasets.build")
+ON_ERROR = ("raise", "warn", "skip")
+BACKENDS = ("process", "ray")
+
+
+def _as_config(config: Any) -> PipelineConfig:
+    if config is None:
+        return PipelineConfig()
+    if isinstance(config, PipelineConfig):
+        return config
+    if isinstance(config, dict):
+        from neurosig.config import from_dict
+
+        return from_dict(PipelineConfig, config, where="pipeline config")
+    if isinstance(config, (str, os.PathLike)):
+        return PipelineConfig.from_yaml(config)
+    raise NeurosigError(f"config must be a PipelineConfig, a dict or a YAML path, got {type(config).__name__}.")
+
+
+def part_key(pipeline_hash: str, source_sha256: str, spec: FileSpec) -> str:
+    blob = "\x1f".join([pipeline_hash, source_sha256, spec.identity()])
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | None, out: str | os.PathLike) -> PartResult:
+    """Preprocess one file into ``out`` (a store folder); skip it when its part already exists."""
+    from neurosig.io.readers import _check_file, source_hash
+    from neurosig.preprocessing.pipeline import Pipeline
+
+    t0 = time.perf_counter()
+    spec = spec if isinstance(spec, FileSpec) else FileSpec(os.fspath(spec))
+    cfg = _as_config(pipeline_config)
+    pipe = Pipeline(cfg)
+    out = Path(out)
+    path = _check_file(spec.path)
+    extras = spec.extras
+    atlas = extras.get("atlas")
+    src = source_hash(path, [atlas] if atlas else [])
+    key = part_key(pipe.hash, src, spec)
+    part_path = out / "parts" / f"{key}.json"
+    if part_path.exists():
+        part = read_part(out, key)
+        shards = sorted(set(part["windows"]["shard"]))
+        if all((out / s).exists() for s in shards):
+            return PartResult(source=path, key=key, n_windows=len(part["windows"]["offset"]), shards=shards, cached=True,
+                              warnings=list(part.get("warnings", [])), seconds=time.perf_counter() - t0)
+    rec = pipe.read(path, positions=extras.get("positions"), subject=spec.subject, session=spec.session, run=spec.run,
+                    atlas=atlas, atlas_labels=extras.get("atlas_labels"))
+    if extras.get("line_freq"):
+        rec.info["line_freq"] = float(extras["line_freq"])
+    if spec.annotations:
+        rec.annotations = list(rec.annotations) + [(float(o), float(d), str(s)) for o, d, s in spec.annotations]
+    label = None if spec.label is None else int(spec.label)
+    plan, wins, gen = pipe.iter_windows(rec, label=label, label_name=str(extras.get("label_name", "")))
+    C = len(plan.names)
+    T = (wins[0].stop - wins[0].start) if wins else 0
+    if any(w.stop - w.start != T for w in wins):
+        raise NeurosigError(f"{path}: windows of different lengths; this is a bug in window planning.")
+    writer = ShardWriter(out, key, len(wins), C, max(T, 1), max_bytes=int(cfg.shard_mb * (1 << 20)))
+    try:
+        for _w, arr in gen:
+            writer.write(arr)
+        shards = writer.close() if wins else []
+    except BaseException:
+        writer.abort()
+        raise
+    epochs = plan.kind == "epochs"
+    split = str(extras.get("split", ""))
+    subj = spec.subject if spec.subject is not None else rec.subject
+    windows = {
+        "shard": [loc[0] for loc in writer.locations],
+        "offset": [loc[1] for loc in writer.locations],
+        "start_s": [w.start / plan.sfreq_out for w in wins],
+        "label": [int(w.label) for w in wins],
+        "label_name": [w.label_name for w in wins],
+        "subject": [str(s) for s in rec.info["epoch_subjects"]] if epochs and spec.subject is None else [str(subj)] * len(wins),
+        "split": [s or split for s in rec.info["epoch_splits"]] if epochs else [split] * len(wins),
+    }
+    if epochs:
+        windows["start_s"] = [float(k) * (T / plan.sfreq_out) for k in range(len(wins))]
+    import numpy as np
+
+    has_pos = bool(len(plan.names)) and bool(np.isfinite(plan.pos).all())
+    prov = pipe.provenance(plan, source_sha256=src)
+    part = {
+        "key": key,
+        "source": path,
+        "source_hash": src,
+        "pipeline_hash": pipe.hash,
+        "dataset": str(extras.get("dataset", cfg.dataset) or ""),
+        "subject": str(subj),
+        "session": spec.session,
+        "run": spec.run,
+        "split": split,
+        "sfreq": plan.sfreq_out,
+        "n_times": T,
+        "ch_names": plan.names,
+        "ch_types": plan.types,
+        "units": plan.units,
+        "pos": None if not np.isfinite(plan.pos).any() else [[None if not np.isfinite(v) else float(v) for v in row] for row in plan.pos],
+        "has_positions": has_pos,
+        "bad_channels": sorted(plan.steps.get("bad_channels", {})),
+        "warnings": list(plan.warnings),
+        "meas_date": rec.info.get("meas_date", ""),
+        "provenance": prov,
+        "windows": windows,
+    }
+    atomic_write_text(part_path, json.dumps(part, default=_json_default))
+    return PartResult(source=path, key=key, n_windows=len(wins), shards=shards, cached=False, warnings=list(plan.warnings),
+                      seconds=time.perf_counter() - t0)
+
+
+def _json_default(o: Any):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def _one_line(err: BaseException, source: str) -> str:
+    if isinstance(err, NeurosigError):
+        return str(err)
+    msg = " ".join(str(err).split())[:300]
+    return f"{source}: {type(err).__name__}: {msg}"
+
+
+def run_one(spec: FileSpec, config_dict: dict, out: str) -> tuple[str, Any]:
+    """Worker wrapper with error isolation: ``("ok", PartResult)`` or ``("error", (source, message))``."""
+    try:
+        return "ok", process_file(spec, config_dict, out)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # noqa: BLE001 - every per-file failure is reported, never fatal here
+        log.debug("%s failed:\n%s", spec.path, traceback.format_exc())
+        return "error", (spec.path, _one_line(err, spec.path))
+
+
+def expand_inputs(inputs: Iterable[Any] | Any) -> list[FileSpec]:
+    """Files, folders (recursive, supported formats only) and FileSpecs → FileSpecs, in a stable order."""
+    from neurosig.io.readers import SUPPORTED, file_extension
+
+    if isinstance(inputs, (str, os.PathLike, FileSpec)):
+        inputs = [inputs]
+    specs: list[FileSpec] = []
+    for item in inputs:
+        if isinstance(item, FileSpec):
+            specs.append(item)
+            continue
+        p = os.fspath(item)
+        if os.path.isdir(p) and file_extension(p) not in (".mff", ".ds"):
+            found = []
+            for q in sorted(Path(p).rglob("*")):
+                if not q.is_file() or q.name.startswith("."):
+                    continue
+                ext = file_extension(q.name)
+                if ext not in SUPPORTED:
+                    continue
+                if ext in (".nii", ".nii.gz") and "atlas" in q.name.lower():
+                    continue  # atlases travel with their BOLD runs
+                if ext == ".eeg" and q.with_suffix(".vhdr").exists():
+                    continue  # BrainVision data file, read through its .vhdr
+                found.append(FileSpec(os.fspath(q)))
+            if not found:
+                raise NeurosigError(f"folder {p!r} holds no supported recordings (EDF/BDF/GDF/FIF/BrainVision/EEGLAB/NIfTI); check the path.")
+            specs.extend(found)
+        else:
+            specs.append(FileSpec(p))
+    return specs
+
+
+def _run_process(tasks, jobs, on_error, bar):
+    """Yield ``(status, payload)`` from a spawn-safe process pool (or in-process for jobs=1)."""
+    if jobs <= 1:
+        for t in tasks:
+            res = run_one(*t)
+            yield res
+            if res[0] == "error" and on_error == "raise":
+                return
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init) as ex:
+        pending = set()
+        it = iter(tasks)
+        for t in it:  # keep at most 2 x jobs tasks in flight
+            pending.add(ex.submit(run_one, *t))
+            if len(pending) >= 2 * jobs:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            stop = False
+            for f in done:
+                res = f.result()
+                yield res
+                if res[0] == "error" and on_error == "raise":
+                    stop = True
+            if stop:
+                for f in pending:
+                    f.cancel()
+                return
+            for t in it:
+                pending.add(ex.submit(run_one, *t))
+                if len(pending) >= 2 * jobs:
+                    break
+
+
+def _worker_init() -> None:
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(k, "1")
+
+
+def build_store(
+    inputs: Sequence[Any] | Any,
+    out: str | os.PathLike,
+    *,
+    config: PipelineConfig | dict | str | None = None,
+    jobs: int = 1,
+    on_error: str = "raise",
+    positions: str | os.PathLike | None = None,
+    backend: str = "process",
+    adapter: Any = None,
+    progress: bool = True,
+    atlas: str | os.PathLike | None = None,
+) -> BuildReport:
+    """Preprocess ``inputs`` (files, folders, :class:`FileSpec`) into the shard store ``out``.
+
+    config: PipelineConfig, dict or YAML path (None = defaults). positions: overrides
+    ``config.positions`` ("auto", "none" or a montage file). on_error: "raise" stops at the
+    first failing file (the store keeps everything finished), "warn" logs and goes on, "skip"
+    goes on quietly; failures are listed in ``out/errors.csv`` either way. jobs: worker
+    processes. backend: "process" or "ray" (``neurosig.datasets.ray_backend.run_ray``).
+    adapter: a registry name or an object with ``files(root) -> list[FileSpec]``; each input is
+    then a corpus root. atlas: NIfTI atlas for fMRI inputs that do not name their own.
+    """
+    from dataclasses import replace
+
+    check_option(on_error, ON_ERROR, "on_error")
+    check_option(backend, BACKENDS, "backend")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise NeurosigError(f"jobs must be a positive integer, got {jobs!r}.")
+    cfg = _as_config(config)
+    if positions is not None:
+        cfg = replace(cfg, positions=os.fspath(positions))
+    if adapter is not None:
+        from neurosig.datasets.registry import get_adapter
+
+        ad = get_adapter(adapter)
+        roots = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        specs = []
+        for r in roots:
+            got = ad.files(os.fspath(r))
+            if not got:
+                raise NeurosigError(f"adapter {adapter!r} found no files under {os.fspath(r)!r}; check the corpus root.")
+            specs.extend(s if isinstance(s, FileSpec) else FileSpec(os.fspath(s)) for s in got)
+    else:
+        specs = expand_inputs(inputs)
+    if atlas is not None:
+        specs = [s if "atlas" in s.extras else replace(s, extras={**s.extras, "atlas": os.fspath(atlas)}) for s in specs]
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NeurosigError(f"--out {os.fspath(out)!r} is a file; pass a folder for the store.")
+    (out / "parts").mkdir(parents=True, exist_ok=True)
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    clean_temporaries(out)
+    cfg_dict = cfg.to_dict()
+    tasks = [(s, cfg_dict, os.fspath(out)) for s in specs]
+    report = BuildReport(out=os.fspath(out), n_files=len(specs))
+    t0 = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), unit="file", desc="preprocess", disable=not progress, dynamic_ncols=True)
+    first_error: str | None = None
+    try:
+        if backend == "ray":
+            try:
+                from neurosig.datasets.ray_backend import run_ray
+            except ModuleNotFoundError as err:
+                if err.name in ("neurosig.datasets.ray_backend",):
+                    raise NeurosigError("backend='ray' needs neurosig.datasets.ray_backend, which is not installed in this version; use backend='process'.") from None
+                if err.name == "ray":
+                    raise NeurosigError("backend='ray' needs the ray package; install it with: pip install 'neurosig[ray]'") from None
+                raise
+            results = run_ray(run_one, tasks, jobs=jobs)
+        else:
+            results = _run_process(tasks, jobs, on_error, bar)
+        for status, payload in results:
+            bar.update(1)
+            if status == "ok":
+                report.parts.append(payload)
+                report.n_windows += payload.n_windows
+                if payload.cached:
+                    report.n_cached += 1
+                else:
+                    report.n_processed += 1
+                for w in payload.warnings:
+                    report.warnings.append({"source": payload.source, "warning": w})
+            else:
+                source, msg = payload
+                report.n_failed += 1
+                report.errors.append({"source": source, "error": msg})
+                if on_error == "raise":
+                    first_error = msg
+                    break
+                if on_error == "warn":
+                    log.warning("skipped %s", msg)
+    finally:
+        bar.close()
+        import pandas as pd
+
+        atomic_write_text(out / "errors.csv", pd.DataFrame(report.errors, columns=["source", "error"]).to_csv(index=False))
+        consolidate(out)
+        report.seconds = time.perf_counter() - t0
+        atomic_write_text(out / "build_report.json", json.dumps(report.to_dict(), indent=2, default=_json_default))
+    if first_error is not None:
+        raise NeurosigError(first_error)
+    return report
