@@ -68,6 +68,20 @@ class Adapter:
     def files(self, root: str | os.PathLike) -> list:
         raise NotImplementedError
 
+    def default_config(self) -> dict:
+        """Preprocessing overrides that fit this corpus (merged under the user's config):
+        window length and, for annotation-labelled corpora, ``window.event_labels`` mapping each
+        label name to its index in :attr:`label_names`."""
+        return {"dataset": self.dataset or self.name}
+
+    def _annotation_window(self, length_s: float, **kw: Any) -> dict:
+        cfg: dict[str, Any] = {"dataset": self.dataset or self.name}
+        cfg["window"] = {
+            "mode": "fixed", "length_s": length_s, "label_from_annotations": True,
+            "event_labels": {name: i for i, name in enumerate(self.label_names)}, **kw,
+        }
+        return cfg
+
     # -- reading ------------------------------------------------------------------------------
     def read(self, spec, *, positions: str = "auto"):
         """Read one recording of this corpus and apply the fixes named in ``spec.extras``."""
@@ -103,6 +117,29 @@ class Adapter:
             f"{self.name}: no files matching {pattern!r} under {str(root)!r}; expected the "
             f"published layout {self.layout} (check --adapter and the corpus root)."
         )
+
+
+def edf_duration(path: str | os.PathLike) -> float:
+    """Duration in seconds from an EDF/BDF header (number of records × record duration)."""
+    with open(path, "rb") as fh:
+        head = fh.read(256)
+    try:
+        return float(head[236:244].decode("ascii").strip()) * float(head[244:252].decode("ascii").strip())
+    except ValueError:
+        raise NeurosigError(f"{path}: EDF header has no readable record count/duration; the file is corrupt.") from None
+
+
+def fill_background(annotations: list, duration: float, background: str) -> list:
+    """Add ``background`` annotations over the parts of ``[0, duration]`` no annotation covers."""
+    out, t = [], 0.0
+    for onset, dur, desc in sorted(annotations):
+        if onset > t:
+            out.append((t, onset - t, background))
+        out.append((onset, dur, desc))
+        t = max(t, onset + dur)
+    if t < duration:
+        out.append((t, duration - t, background))
+    return out
 
 
 def label_index(name: str, names: Sequence[str], where: str) -> int:

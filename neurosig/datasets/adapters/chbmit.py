@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from neurosig._utils.errors import NeurosigError
-from neurosig.datasets.adapters.base import Adapter, make_spec
+from neurosig.datasets.adapters.base import Adapter, edf_duration, fill_background, make_spec
 
 CHBMIT_CHANNELS: tuple[str, ...] = (
     "FP1-F7", "F7-T7", "T7-P7", "P7-O1", "FP1-F3", "F3-C3", "C3-P3", "P3-O1",
@@ -73,6 +73,10 @@ class CHBMITAdapter(Adapter):
     label_from = "annotations"
     layout = "chbNN/chbNN_MM.edf + chbNN/chbNN-summary.txt"
 
+    def default_config(self) -> dict:
+        # 256 Hz bipolar derivations are already made; 10 s windows (common seizure-detection recipe)
+        return self._annotation_window(10.0)
+
     def files(self, root):
         root = self._root(root)
         cases = sorted(p for p in root.iterdir() if p.is_dir() and re.fullmatch(r"chb\d\d", p.name))
@@ -86,7 +90,8 @@ class CHBMITAdapter(Adapter):
                 if path.name not in seizures:
                     warnings.append(f"{path.name} is not listed in {summary.name}; treated as seizure-free")
                 sz = seizures.get(path.name, [])
-                ann = [(s, e - s, "seizure") for s, e in sz]
+                # explicit background segments, so every window gets a label
+                ann = fill_background([(s, e - s, "seizure") for s, e in sz], edf_duration(path), "bckg")
                 extras = self._extras(
                     split="", picks=list(CHBMIT_CHANNELS), case=case.name, warnings=warnings,
                     n_seizures=len(sz), background="bckg",

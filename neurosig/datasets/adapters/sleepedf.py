@@ -74,6 +74,12 @@ class SleepEDFAdapter(Adapter):
             raise NeurosigError(f"sleepedf trim_wake_min must be >= 0 minutes or None, got {trim_wake_min!r}.")
         self.trim_wake_min = trim_wake_min
 
+    def default_config(self) -> dict:
+        # one window per 30 s scored epoch; keep the EOG; epochs without a stage are skipped
+        cfg = self._annotation_window(EPOCH_S, drop_unlabelled=True)
+        cfg["ch_types"] = ["eeg", "eog"]
+        return cfg
+
     def files(self, root):
         root = self._root(root)
         psgs = sorted(root.rglob("*-PSG.edf"))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.validation import check_option
-from neurosig.datasets.adapters.base import Adapter, label_index, make_spec
+from neurosig.datasets.adapters.base import Adapter, fill_background, label_index, make_spec
 
 # The TCP (temporal central parasagittal) montage: 22 bipolar pairs in the published order;
 # TUEV .rec channel indices 0..21 refer to this order.
@@ -85,6 +85,10 @@ class TUABAdapter(Adapter):
     label_names = ("normal", "abnormal")
     label_from = "recording"
     layout = "edf/{train,eval}/{normal,abnormal}/01_tcp_ar/<patient>_s<session>_t<token>.edf"
+
+    def default_config(self) -> dict:
+        # the TCP montage is derived by read(); 10 s windows as in the published TUAB recipes
+        return {"dataset": "tuab", "window": {"mode": "fixed", "length_s": 10.0}}
 
     def files(self, root):
         root = self._root(root)
@@ -151,6 +155,10 @@ class TUEVAdapter(Adapter):
     label_from = "annotations"
     layout = "edf/{train,eval}/<patient>/<patient>_<index>.edf + .rec"
 
+    def default_config(self) -> dict:
+        # one 5 s window centred on each 1 s event (the usual TUEV recipe: 2 s either side)
+        return self._annotation_window(5.0, mode="events", tmin_s=-2.0, label_from_annotations=False)
+
     def files(self, root):
         root = self._root(root)
         edf = root / "edf" if (root / "edf").is_dir() else root
@@ -203,6 +211,18 @@ def read_tusz_csv(path: Path) -> list[tuple[str, float, float, str, float]]:
     return out
 
 
+def tusz_duration(path: Path) -> float:
+    """The ``# duration = 301.00 secs`` header comment of a TUSZ annotation file (0 if absent)."""
+    with open(path) as fh:
+        for line in fh:
+            m = re.match(r"#\s*duration\s*=\s*([\d.]+)", line)
+            if m:
+                return float(m.group(1))
+            if not line.startswith("#"):
+                break
+    return 0.0
+
+
 class TUSZAdapter(Adapter):
     """TUH EEG Seizure Corpus v2.
 
@@ -219,6 +239,9 @@ class TUSZAdapter(Adapter):
         self.labels = check_option(labels, ("binary", "types"), "tusz labels")
         self.label_names = TUSZ_BINARY if labels == "binary" else TUSZ_TYPES
 
+    def default_config(self) -> dict:
+        return self._annotation_window(10.0)
+
     def annotations(self, edf_path: Path) -> list[tuple[float, float, str]]:
         if self.labels == "binary":
             ann_path = edf_path.with_suffix(".csv_bi")
@@ -229,7 +252,8 @@ class TUSZAdapter(Adapter):
         # channel-based rows → one term segment per (start, stop, seizure type); background is
         # what no seizure covers (extras["background"]), since bckg rows span whole channels
         segs = sorted({(s, e, lab) for _, s, e, lab, _ in rows if lab in TUSZ_TYPES and lab != "bckg"})
-        return [(s, e - s, lab) for s, e, lab in segs]
+        duration = tusz_duration(ann_path) if ann_path.exists() else 0.0
+        return fill_background([(s, e - s, lab) for s, e, lab in segs], duration, "bckg")
 
     def files(self, root):
         root = self._root(root)

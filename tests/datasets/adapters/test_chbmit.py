@@ -21,7 +21,8 @@ def test_summary_both_syntaxes(chbmit_root):
 def test_files_labels_and_same_subject(chbmit_root):
     specs = {s.path.split("/")[-1]: s for s in CHBMITAdapter().files(chbmit_root)}
     assert specs["chb01_03.edf"].label == 1 and specs["chb01_01.edf"].label == 0
-    assert specs["chb01_03.edf"].annotations == [(40.0, 36.0, "seizure")]
+    # seizure from the summary; background fills the rest of the 120 s file (EDF header duration)
+    assert specs["chb01_03.edf"].annotations == [(0.0, 40.0, "bckg"), (40.0, 36.0, "seizure"), (76.0, 44.0, "bckg")]
     # chb21 is chb01 recorded 1.5 years later: same subject, another session
     assert specs["chb21_01.edf"].subject == "chb01" and specs["chb21_01.edf"].session == "2"
     y = window_labels(specs["chb01_03.edf"].annotations, np.arange(0, 120, 4.0), 4.0,

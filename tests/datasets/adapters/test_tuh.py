@@ -110,7 +110,9 @@ def test_tusz_binary_and_types(tusz_root):
     y = window_labels(s0.annotations, np.arange(0, 120, 10.0), 10.0, ("bckg", "seiz"), background="bckg")
     assert y.tolist() == [0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0]
     types = get_adapter("tusz_types").files(tusz_root)
-    assert types[2].annotations == [(10.0, 15.0, "gnsz"), (80.0, 15.0, "gnsz")]
+    assert types[2].annotations == [(0.0, 10.0, "bckg"), (10.0, 15.0, "gnsz"), (25.0, 55.0, "bckg"),
+                                    (80.0, 15.0, "gnsz"), (95.0, 25.0, "bckg")]  # gaps up to '# duration = 120.00 secs'
+
     assert types[2].extras["dataset"] == "tusz" and types[2].extras["label_names"][2] == "gnsz"
 
 
