@@ -64,7 +64,7 @@ class RVQConfig(TokenizerConfig):
 
 
 class _Branch(nn.Module):
-    def __init__(self, kernel: int, channels: int, out_dim: int, cond_dim: int):
+    def __init__(self, kernel: int, channels: int, out_dim: int, cond_dim: int, patch_len: int):
         super().__init__()
         pad = kernel // 2
         self.net = nn.Sequential(
@@ -76,10 +76,11 @@ class _Branch(nn.Module):
         )
         self.proj = nn.Linear(channels * 8, out_dim)
         self.cond = nn.Linear(cond_dim, out_dim)
+        self.skip = nn.Linear(patch_len, out_dim)  # linear view of the raw patch: keeps the phase that pooling blurs
 
     def forward(self, p: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h = self.net(p.unsqueeze(1))  # (K, 1, P) -> (K, ch, 8)
-        return self.proj(h.flatten(1)) + self.cond(cond)  # (K, Dc)
+        return self.proj(h.flatten(1)) + self.skip(p) + self.cond(cond)  # (K, Dc)
 
 
 class _BranchRVQ(nn.Module):
@@ -127,7 +128,7 @@ class RVQTokenizer(Tokenizer):
         c = config
         nb = len(c.kernel_sizes)
         self.sensors = SensorEncoder(_sensor_cfg(c.sensors, c.code_dim))
-        self.branches = nn.ModuleList([_Branch(k, c.branch_channels, c.code_dim, c.code_dim) for k in c.kernel_sizes])
+        self.branches = nn.ModuleList([_Branch(k, c.branch_channels, c.code_dim, c.code_dim, c.patch_len) for k in c.kernel_sizes])
         self.embed_dim = nb * c.code_dim
         self.quantizer = self._build_quantizer()
         n_freq = c.patch_len // 2 + 1

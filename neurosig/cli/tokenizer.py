@@ -1,0 +1,123 @@
+"""``neurosig tokenizer``: fit, encode and report.
+
+    neurosig tokenizer fit --config configs/tokenizer/rvq.yaml --data STORE [--max-steps N] [--out DIR]
+    neurosig tokenizer encode --model DIR --data STORE --out CODES
+    neurosig tokenizer report --model DIR --data STORE --json PATH [--figures DIR]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def register(sub) -> None:
+    p = sub.add_parser("tokenizer", help="train, apply and evaluate signal tokenizers")
+    tsub = p.add_subparsers(dest="tokenizer_command", metavar="ACTION")
+
+    f = tsub.add_parser("fit", help="train a tokenizer on a shard store and export it")
+    f.add_argument("--config", required=True, help="YAML recipe (configs/tokenizer/{tf,rvq,vq}[.debug].yaml)")
+    f.add_argument("--data", required=True, help="shard store directory (neurosig preprocess output)")
+    f.add_argument("--max-steps", type=int, default=None, help="override optim.max_steps")
+    f.add_argument("--out", default=None, help="output directory (default runs/tokenizer-<kind>)")
+    f.add_argument("--json", default=None, metavar="PATH", help="write the fit summary (loss first/last) as JSON")
+    f.set_defaults(func=run_fit)
+
+    e = tsub.add_parser("encode", help="write the codes of every window of a store")
+    e.add_argument("--model", required=True, help="tokenizer directory (save_pretrained output)")
+    e.add_argument("--data", required=True, help="shard store directory")
+    e.add_argument("--out", required=True, help="output directory for codes.npy + manifest.csv")
+    e.add_argument("--batch-size", type=int, default=32)
+    e.set_defaults(func=run_encode)
+
+    r = tsub.add_parser("report", help="reconstruction quality on held-out windows")
+    r.add_argument("--model", required=True, help="tokenizer directory (save_pretrained output)")
+    r.add_argument("--data", required=True, help="shard store directory")
+    r.add_argument("--json", default=None, metavar="PATH", help="write the metrics as JSON (flat keys)")
+    r.add_argument("--figures", default=None, help="directory for PNGs (default: beside --json)")
+    r.add_argument("--split", choices=("auto", "test", "val", "all"), default="auto",
+                   help="auto: the store's test split, else the fit's validation rows")
+    r.add_argument("--max-windows", type=int, default=2000)
+    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--seed", type=int, default=0, help="seed of the validation split (as in fit)")
+    r.set_defaults(func=run_report)
+    p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
+
+
+def _store(path):
+    from neurosig._utils.validation import check_path_exists
+    from neurosig.datasets import ShardStore
+
+    check_path_exists(path, "--data")
+    return ShardStore(path)
+
+
+def run_fit(args) -> int:
+    from dataclasses import asdict
+
+    from neurosig.training.tokenizer import fit_tokenizer, load_fit_config
+
+    cfg = load_fit_config(args.config)
+    out = args.out or os.path.join("runs", f"tokenizer-{cfg.kind}")
+    fit_tokenizer(cfg.kind, cfg.tokenizer, _store(args.data), out, optim=cfg.optim, data_spec=cfg.data,
+                  trainer=cfg.trainer, max_steps=args.max_steps)
+    summary = json.loads(open(os.path.join(out, "fit_summary.json")).read())
+    print(f"tokenizer {cfg.kind}: {summary['steps']} steps, loss {summary['loss_first']:.4f} -> {summary['loss_last']:.4f}; saved to {out}")
+    if args.json:
+        s = {k: v for k, v in summary.items() if k != "loss_curve"}
+        s["out"] = out
+        s["config"] = asdict(cfg)
+        with open(args.json, "w") as fh:
+            json.dump(s, fh, indent=2)
+    return 0
+
+
+def run_encode(args) -> int:
+    from neurosig.tokenizers import load_tokenizer
+    from neurosig.training.tokenizer import encode_store
+
+    tok = load_tokenizer(args.model)
+    out = encode_store(tok, _store(args.data), args.out, batch_size=args.batch_size)
+    print(f"codes written to {out}")
+    return 0
+
+
+def run_report(args) -> int:
+    import numpy as np
+
+    from neurosig._utils.errors import NeurosigError
+    from neurosig.tokenizers import load_tokenizer
+    from neurosig.training.tokenizer import held_out_rows, reconstruction_report, store_batches
+
+    tok = load_tokenizer(args.model)
+    store = _store(args.data)
+    if args.split == "auto":
+        rows, split = held_out_rows(store, seed=args.seed)
+    elif args.split == "all":
+        rows, split = np.arange(len(store)), "all"
+    else:
+        man = store.manifest
+        if args.split == "test":
+            rows = np.flatnonzero((man["split"] == "test").to_numpy())
+        else:
+            from neurosig.training.data import split_eligible_rows
+
+            rows = np.asarray(split_eligible_rows(man, exclude_splits=("test",), datasets=None, val_fraction=0.1, seed=args.seed)["val"])
+        split = args.split
+    if len(rows) == 0:
+        raise NeurosigError(f"--split {args.split}: the store {args.data!r} has no such windows; choose another split.")
+    figures = args.figures or (os.path.join(os.path.dirname(os.path.abspath(args.json)), "figures") if args.json else None)
+    res = reconstruction_report(tok, store_batches(store, rows, args.batch_size), max_windows=args.max_windows, figures=figures)
+    res["split"] = split
+    res["model"] = os.fspath(args.model)
+    res["model_type"] = tok.model_type
+    keys = ["pcc", "nmse", "baseline/pcc", "baseline/nmse", "codebook_usage", "perplexity", "dead_codes"]
+    for k in keys:
+        print(f"{k:<16} {res[k]:.4f}" if isinstance(res[k], float) else f"{k:<16} {res[k]}")
+    for b in ("delta", "theta", "alpha", "beta", "gamma"):
+        if f"band_nmse/{b}" in res:
+            print(f"band_nmse/{b:<7} {res[f'band_nmse/{b}']:.4f}  (baseline {res[f'baseline/band_nmse/{b}']:.4f})")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=2)
+    return 0
