@@ -232,8 +232,9 @@ def classify(stats_per_layer: list[dict], alpha: float = 0.05) -> list[dict]:
     """BH over neurons × layers for each test and frequency; classify neurons per layer.
 
     ``stats_per_layer[l]`` is :func:`tag_series`'s output with freqs ``(sentence, phrase)``.
-    Returns per layer ``{"layer", "n_neurons", "sentence", "phrase", "both", "sig"}`` where
-    ``sig (2, N)`` are the boolean significance masks.
+    Returns per layer ``{"layer", "n_neurons", "sentence", "phrase", "both",
+    "median_snr_sentence", "median_snr_phrase", "sig"}`` where ``sig (2, N)`` are the boolean
+    significance masks and the SNRs are neighbour-bin power ratios (1 = no peak).
     """
     sizes = [s["p_perm"].shape[1] for s in stats_per_layer]
     cuts = np.cumsum([0] + sizes)
@@ -247,7 +248,11 @@ def classify(stats_per_layer: list[dict], alpha: float = 0.05) -> list[dict]:
     for l, n in enumerate(sizes):
         sig = sig_all[:, cuts[l] : cuts[l + 1]]
         s, ph = sig[0], sig[1]
-        out.append({"layer": l, "n_neurons": int(n), "sentence": int((s & ~ph).sum()), "phrase": int((ph & ~s).sum()), "both": int((s & ph).sum()), "sig": sig})
+        snr = stats_per_layer[l]["snr"]
+        out.append({
+            "layer": l, "n_neurons": int(n), "sentence": int((s & ~ph).sum()), "phrase": int((ph & ~s).sum()), "both": int((s & ph).sum()),
+            "median_snr_sentence": float(np.median(snr[0])), "median_snr_phrase": float(np.median(snr[1])), "sig": sig,
+        })
     return out
 
 
