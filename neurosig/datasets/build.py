@@ -70,8 +70,13 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
         if all((out / s).exists() for s in shards):
             return PartResult(source=path, key=key, n_windows=len(part["windows"]["offset"]), shards=shards, cached=True,
                               warnings=list(part.get("warnings", [])), seconds=time.perf_counter() - t0)
-    rec = pipe.read(path, positions=extras.get("positions"), subject=spec.subject, session=spec.session, run=spec.run,
-                    atlas=atlas, atlas_labels=extras.get("atlas_labels"))
+    if extras.get("adapter"):  # corpus adapters: their channel fixes (TCP montage, duplicates, BIDS sidecars)
+        from neurosig.datasets.adapters import read_spec
+
+        rec = read_spec(spec, positions=extras.get("positions") or cfg.positions)
+    else:
+        rec = pipe.read(path, positions=extras.get("positions"), subject=spec.subject, session=spec.session, run=spec.run,
+                        atlas=atlas, atlas_labels=extras.get("atlas_labels"))
     if extras.get("line_freq"):
         rec.info["line_freq"] = float(extras["line_freq"])
     if spec.annotations:
@@ -99,7 +104,8 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
         "start_s": [w.start / plan.sfreq_out for w in wins],
         "label": [int(w.label) for w in wins],
         "label_name": [w.label_name for w in wins],
-        "subject": [str(s) for s in rec.info["epoch_subjects"]] if epochs and spec.subject is None else [str(subj)] * len(wins),
+        # epochs: the subject of each epoch from the file's metadata when it has one
+        "subject": [str(s) for s in rec.info["epoch_subjects"]] if epochs and (rec.info.get("epoch_meta_subject") or spec.subject is None) else [str(subj)] * len(wins),
         "split": [s or split for s in rec.info["epoch_splits"]] if epochs else [split] * len(wins),
     }
     if epochs:
@@ -311,7 +317,14 @@ def build_store(
                 if err.name == "ray":
                     raise NeurosigError("backend='ray' needs the ray package; install it with: pip install 'neurosig[ray]'") from None
                 raise
-            results = run_ray(run_one, tasks, jobs=jobs)
+            try:
+                from neurosig.datasets.ray_backend import iter_ray
+            except ImportError:  # older backend: results at the end, in task order
+                iter_ray = None
+            if iter_ray is not None:
+                results = (res for _i, res in iter_ray(run_one, tasks, num_cpus=jobs if jobs > 1 else None, progress=False))
+            else:
+                results = run_ray(run_one, tasks, num_cpus=jobs if jobs > 1 else None, progress=False)
         else:
             results = _run_process(tasks, jobs, on_error, bar)
         for status, payload in results:

@@ -66,7 +66,8 @@ def lookup(names: list[str], table: dict[str, np.ndarray]) -> tuple[np.ndarray, 
     pos = np.full((len(names), 3), np.nan)
     missing = []
     for i, n in enumerate(names):
-        for cand in (n, clean_name(n)):
+        # MNE renames duplicated labels NAME-0, NAME-1: they are still electrode NAME
+        for cand in (n, clean_name(n), re.sub(r"-\d+$", "", clean_name(n))):
             k = cand.lower()
             p = table.get(k)
             if p is None and k in ALIASES:

@@ -280,7 +280,7 @@ def _read_raw(p, *, positions, subject, preload, ch_types, include, exclude, ses
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            raw = mne.io.read_raw(p, preload=False, verbose="error", **kwargs)
+            raw = mne.io.read_raw(p, preload=False, verbose="warning", **kwargs)
         except NeurosigError:
             raise
         except Exception as err:  # noqa: BLE001 - a reader failure becomes one line naming the file
@@ -332,7 +332,7 @@ def _read_epochs(p, *, positions, subject, ch_types, include, exclude, session, 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            epochs = mne.read_epochs(p, preload=True, verbose="error")
+            epochs = mne.read_epochs(p, preload=True, verbose="warning")
         except Exception as err:  # noqa: BLE001
             msg = " ".join(str(err).split())[:200]
             raise NeurosigError(f"{p}: could not be read as MNE epochs ({type(err).__name__}: {msg}); check that the file is a complete -epo.fif.") from None
@@ -374,6 +374,7 @@ def _read_epochs(p, *, positions, subject, ch_types, include, exclude, session, 
         "epoch_label_names": [str(inv.get(c, c)) for c in codes],
         "epoch_subjects": subjects,
         "epoch_splits": splits,
+        "epoch_meta_subject": bool(md is not None and "subject" in md.columns),
         "line_freq": epochs.info.get("line_freq"),
         "meas_date": meas.isoformat() if meas is not None else "",
         "positions": how,

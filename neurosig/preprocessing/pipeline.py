@@ -361,8 +361,12 @@ class Pipeline:
             out_s = s * up // down
             out_e = p.n_out if e == n else e * up // down
             if up != down:
-                y = ss.resample_poly(y, up, down, axis=-1)
-                k0 = p.ctx * up // down
+                # y covers [s - ctx, e + ctx); at the file edges keep only real samples and let the
+                # resampler reflect them (what MNE's polyphase resample does on the whole file)
+                lo = p.ctx if s == 0 else 0
+                hi = y.shape[1] - (p.ctx if e == n else 0)
+                y = ss.resample_poly(y[:, lo:hi], up, down, axis=-1, padtype="reflect")
+                k0 = 0 if s == 0 else p.ctx * up // down
             else:
                 k0 = p.ctx
             y = np.ascontiguousarray(y[:, k0 : k0 + (out_e - out_s)], dtype=np.float32)
@@ -386,7 +390,7 @@ class Pipeline:
             padlen = min(3 * (2 * p.sos.shape[0] + 1), T - 1)
             x = ss.sosfiltfilt(p.sos, x, axis=-1, padlen=padlen).astype(np.float32)
         if p.up != p.down:
-            x = ss.resample_poly(x, p.up, p.down, axis=-1, padtype="line")
+            x = ss.resample_poly(x, p.up, p.down, axis=-1, padtype="reflect")
         x = np.ascontiguousarray(x, dtype=np.float32)  # (E, C, T_out)
         x = self._finish(p, x, clipped)
         self._close(p, stats, clipped, rec)
