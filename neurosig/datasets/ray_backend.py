@@ -8,13 +8,13 @@ the same path on every node; the driver merges the per-file manifest parts after
 
 Local use: ``run_ray(fn, tasks)`` starts a private Ray instance. Cluster use: start a head
 (``ray start --head``) and workers (``ray start --address HEAD:6379``), then pass
-``address="auto"`` (or ``HEAD:6379``) — see docs/corpora.md.
+``address="auto"`` (or ``HEAD:6379``), or set ``RAY_ADDRESS`` for the CLI — see docs/corpora.md.
 """
 
 from __future__ import annotations
 
-import time
-from typing import Any, Callable, Sequence
+import os
+from typing import Any, Callable, Iterator, Sequence
 
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger
@@ -37,6 +37,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
         "log_to_driver": False,
         "runtime_env": {"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}},
     }
+    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         kwargs["address"] = address
         if num_cpus is not None:
@@ -62,31 +63,30 @@ def _unwrap(ray, err: BaseException) -> BaseException:
     return err
 
 
-def run_ray(
+def iter_ray(
     fn: Callable[..., Any],
     tasks: Sequence[Any],
     *,
     address: str | None = None,
     num_cpus: int | None = None,
-    progress: bool = True,
+    progress: bool = False,
     return_exceptions: bool = False,
     max_in_flight: int | None = None,
     desc: str = "files",
-    on_result: Callable[[int, Any], None] | None = None,
-) -> list[Any]:
-    """Call ``fn(*task)`` (tuple tasks) or ``fn(**task)`` (dict tasks) for every task on Ray.
+) -> Iterator[tuple[int, Any]]:
+    """Yield ``(task index, result)`` as Ray tasks finish (completion order).
 
-    Returns the results in task order. With ``return_exceptions=True`` a failed task's entry
-    is its exception (the original one, not Ray's wrapper) and the others still run; otherwise
-    the first failure is raised after cancelling the rest. ``on_result(i, result)`` is called on
-    the driver as each task finishes (e.g. to append to a manifest part list). The progress bar
-    shows files/s and the ETA.
+    ``fn(*task)`` for tuple tasks, ``fn(**task)`` for dicts, ``fn(task)`` otherwise. At most
+    ``max_in_flight`` tasks (default 2 × cluster CPUs) are submitted at a time. A failed task
+    yields its exception (the original, not Ray's wrapper) with ``return_exceptions=True``,
+    else it is raised after the remaining tasks are cancelled. Closing the generator early
+    (e.g. ``break``) cancels what is still running.
     """
-    if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 1):
+    if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
         raise NeurosigError(f"num_cpus must be a positive integer or None, got {num_cpus!r}.")
     tasks = list(tasks)
     if not tasks:
-        return []
+        return
     ray = init_ray(address, num_cpus)
     remote = ray.remote(num_cpus=1, max_retries=1)(fn)
     cpus = int(ray.cluster_resources().get("CPU", 1)) or 1
@@ -103,10 +103,8 @@ def run_ray(
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(tasks), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
-    results: list[Any] = [None] * len(tasks)
     pending: dict[Any, int] = {}
     nxt = 0
-    t0 = time.perf_counter()
     try:
         while nxt < len(tasks) or pending:
             while nxt < len(tasks) and len(pending) < limit:
@@ -116,18 +114,45 @@ def run_ray(
             for ref in done:
                 i = pending.pop(ref)
                 try:
-                    results[i] = ray.get(ref)
+                    result = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - per-file isolation
                     err = _unwrap(ray, err)
                     if not return_exceptions:
-                        for r in pending:
-                            ray.cancel(r)
                         raise err from None
-                    results[i] = err
-                if on_result is not None:
-                    on_result(i, results[i])
+                    result = err
                 bar.update(1)
-                bar.set_postfix(files_per_s=f"{bar.n / max(time.perf_counter() - t0, 1e-9):.2f}")
+                yield i, result
     finally:
+        for ref in pending:
+            try:
+                ray.cancel(ref)
+            except Exception:  # noqa: BLE001 - already finished
+                pass
         bar.close()
+
+
+def run_ray(
+    fn: Callable[..., Any],
+    tasks: Sequence[Any],
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+    return_exceptions: bool = False,
+    max_in_flight: int | None = None,
+    desc: str = "files",
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list[Any]:
+    """Call ``fn`` on every task on Ray (see :func:`iter_ray`); return the results in task order.
+
+    ``on_result(i, result)`` is called on the driver as each task finishes. The progress bar
+    shows files/s and the ETA.
+    """
+    tasks = list(tasks)
+    results: list[Any] = [None] * len(tasks)
+    for i, res in iter_ray(fn, tasks, address=address, num_cpus=num_cpus, progress=progress,
+                           return_exceptions=return_exceptions, max_in_flight=max_in_flight, desc=desc):
+        results[i] = res
+        if on_result is not None:
+            on_result(i, res)
     return results

@@ -87,8 +87,10 @@ class Adapter:
         """Read one recording of this corpus and apply the fixes named in ``spec.extras``."""
         from neurosig.io import read_recording
 
-        # read with positions="none": derived/renamed channels get positions after the fixes
-        rec = read_recording(spec.path, positions="none", subject=spec.subject, preload=True)
+        # read with positions="none": derived/renamed channels get positions after the fixes.
+        # Only a bipolar derivation needs the samples in memory; picks/renames stay lazy.
+        extras = spec.extras or {}
+        rec = read_recording(spec.path, positions="none", subject=spec.subject, preload=bool(extras.get("bipolar")))
         rec = apply_channel_fixes(rec, spec.extras or {})
         return finish_recording(rec, spec, positions=positions)
 
@@ -261,8 +263,7 @@ def finish_recording(rec, spec, *, positions: str = "auto"):
     rec.run = spec.run or rec.run
     if spec.label is not None:
         rec.label = spec.label
-    if spec.annotations is not None:
-        rec.annotations = [tuple(a) for a in spec.annotations]
+    # spec.annotations are added by the store builder (process_file), not here: no duplicates
     for w in extras.get("warnings", []):
         rec.info.setdefault("warnings", []).append(w)
     rec.info["dataset"] = extras.get("dataset", rec.info.get("dataset", ""))
@@ -281,6 +282,11 @@ def channel_positions(raw, positions: str = "auto") -> np.ndarray:
     pos = np.full((n, 3), np.nan)
     if positions == "none":
         return pos
+    if positions not in (None, "auto"):  # a montage file: its positions only
+        from neurosig.io.positions import lookup, read_positions_file
+
+        table = {k.lower(): v for k, v in read_positions_file(positions).items()}
+        return lookup(list(raw.ch_names), table)[0]
     for i, ch in enumerate(raw.info["chs"]):
         loc = np.asarray(ch["loc"][:3], dtype=float)
         if np.isfinite(loc).all() and np.any(loc != 0):

@@ -76,6 +76,12 @@ class FolderAdapter(Adapter):
             )
         return specs
 
+    def read(self, spec, *, positions: str = "auto"):
+        """No corpus fixes: the plain reader (same as a file given without an adapter)."""
+        from neurosig.io import read_recording
+
+        return read_recording(spec.path, positions=positions, subject=spec.subject, session=spec.session, run=spec.run)
+
     @staticmethod
     def _resolve(root: Path, p: str) -> Path:
         path = Path(p)

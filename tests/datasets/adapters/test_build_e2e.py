@@ -1,0 +1,111 @@
+"""Adapters through the store builder and the CLI: labels/subjects/units in the store, a broken
+file under --on-error skip, a killed run that resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import miniatures
+from neurosig.datasets import ShardStore, build_store
+from neurosig.datasets.registry import get_adapter
+
+
+def _build(name, root, out, **kw):
+    return build_store(root, out, adapter=name, config=get_adapter(name).default_config(), progress=False, **kw)
+
+
+def test_tuab_store_labels_subjects_units(tuab_root, tmp_path):
+    rep = _build("tuab", tuab_root, tmp_path / "s")
+    st = ShardStore(tmp_path / "s")
+    m = st.manifest
+    assert rep.n_failed == 0 and len(st) == 4 * 12  # 120 s files, 10 s windows
+    assert set(m["dataset"]) == {"tuab"} and set(m["n_channels"]) == {22}
+    per_file = m.groupby("subject")[["label", "split"]].first().to_dict("index")
+    assert per_file == {"aaaaab00": {"label": 0, "split": "train"}, "aaaaab01": {"label": 1, "split": "train"},
+                        "aaaaev02": {"label": 0, "split": "test"}, "aaaaev03": {"label": 1, "split": "test"}}
+    assert m["ch_names"].iloc[0].split(",")[:2] == ["FP1-F7", "F7-T3"]
+    # µV: FP1-F7 = electrode 0 - electrode 10 = 20 sin(3 Hz) - 40 sin(8 Hz) → rms √(200 + 800)
+    x = np.concatenate([st[i]["x"][0, 200:-200] for i in range(1, 11)])
+    assert np.sqrt(np.mean(x**2)) == pytest.approx(np.sqrt(1000.0), rel=0.05)
+    assert any("corrupt recording date" in w["warning"] for w in rep.warnings)
+
+
+def test_annotation_labelled_corpora(tuev_root, tusz_root, chbmit_root, sleepedf_root, tmp_path):
+    tuev = ShardStore(_build("tuev", tuev_root, tmp_path / "tuev") and tmp_path / "tuev").manifest
+    # one 5 s window per .rec event (2 s before the 1 s event)
+    assert sorted(tuev["label_name"]) == sorted(["spsw", "spsw", "eyem", "bckg", "gped", "pled", "artf"])
+    assert set(tuev["n_times"]) == {1000}
+    tusz = ShardStore(_build("tusz", tusz_root, tmp_path / "tusz") and tmp_path / "tusz").manifest
+    first = tusz[tusz["session"] == "s001"].sort_values("start_s")
+    assert first["label"].tolist() == [0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0]  # seizure 30-70 s
+    assert set(tusz["split"]) == {"train", "val", "test"}
+    chb = ShardStore(_build("chbmit", chbmit_root, tmp_path / "chb") and tmp_path / "chb").manifest
+    assert set(chb["subject"]) == {"chb01"}  # chb21 is chb01
+    sz = chb[chb["source"].str.endswith("chb01_03.edf")].sort_values("start_s")
+    assert sz["label"].tolist() == [0] * 4 + [1] * 4 + [0] * 4  # seizure 40-76 s holds centres 45..75
+    sl = ShardStore(_build("sleepedf", sleepedf_root, tmp_path / "sl") and tmp_path / "sl")
+    night = sl.manifest[sl.manifest["subject"] == "SC00"].sort_values("start_s")
+    assert night["label_name"].tolist() == miniatures.SLEEP_STAGES_EXPECTED
+    assert set(sl.manifest["n_times"]) == {30 * 200} and sl[0]["ch_type"].tolist() == [0, 0, 6]
+
+
+def test_broken_file_skipped_and_listed(tmp_path):
+    root = miniatures.make_folder(tmp_path / "corpus", broken=True)
+    rep = build_store(root, tmp_path / "s", adapter="folder", on_error="skip", progress=False)
+    assert rep.n_failed == 1 and rep.n_processed == 4
+    assert rep.errors[0]["source"].endswith("broken.edf")
+    errors = (tmp_path / "s" / "errors.csv").read_text()
+    assert "broken.edf" in errors
+    assert len(ShardStore(tmp_path / "s")) == 4 * 2
+
+
+def _parts(out):
+    """Committed parts (a .tmp-*.json being written does not count)."""
+    return [p for p in (out / "parts").glob("*.json") if not p.name.startswith(".")]
+
+
+def _cli(*args, **kw):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return [sys.executable, "-m", "neurosig", *args], env
+
+
+def test_cli_killed_run_resumes(tmp_path):
+    root = miniatures.make_tuab(tmp_path / "tuab", n_per_group=2, seconds=60.0)
+    out = tmp_path / "store"
+    cmd, env = _cli("preprocess", str(root), "--adapter", "tuab", "--out", str(out), "--jobs", "1")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "parts").is_dir() and len(_parts(out)) >= 1:
+            proc.send_signal(signal.SIGKILL)  # killed mid-corpus
+            break
+        time.sleep(0.01)
+    proc.wait()
+    done_before = len(_parts(out))
+    assert done_before >= 1
+    res = subprocess.run([*cmd, "--json", str(tmp_path / "rep.json")], env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    import json
+
+    rep = json.loads((tmp_path / "rep.json").read_text())
+    assert rep["n_cached"] == done_before and rep["n_processed"] == 8 - done_before
+    assert "files/s" in res.stdout or "files/s" in res.stderr
+    # the resumed store equals a clean one
+    clean = tmp_path / "clean"
+    build_store(root, clean, adapter="tuab", config=get_adapter("tuab").default_config(), progress=False)
+    a, b = ShardStore(out), ShardStore(clean)
+    cols = ["source", "subject", "label", "split", "start_s", "ch_names", "pipeline_hash", "source_hash"]
+    ka = a.manifest.sort_values(["source", "start_s"])
+    kb = b.manifest.sort_values(["source", "start_s"])
+    assert ka[cols].reset_index(drop=True).equals(kb[cols].reset_index(drop=True))
+    for i, j in zip(ka.index[:: 7], kb.index[:: 7]):
+        np.testing.assert_array_equal(a[i]["x"], b[j]["x"])
+    assert not list(Path(out).rglob(".tmp-*"))
