@@ -382,6 +382,9 @@ def fit_pretrain(
         dm = StoreDataModule(data, d.batch_size, exclude_splits=tuple(d.exclude_splits), datasets=d.datasets,
                              val_fraction=d.val_fraction, seed=config.trainer.seed, num_workers=d.num_workers)
         distributed_sampler = False
+        if len(dm.indices.get("val", [])) == 0:  # no validation windows: train only
+            trainer_overrides = {"limit_val_batches": 0, **(trainer_overrides or {})}
+            config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, save_top_k=0))
     tok = obtain_tokenizer(config.tokenizer, data, out, tokenizer)
     model = build_model(config.model, tok, seed=config.trainer.seed)
     module = PretrainModule(model, tok, config.optim, seed=config.trainer.seed)
