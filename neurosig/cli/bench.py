@@ -1,0 +1,307 @@
+"""``neurosig bench real``: the whole pipeline on bundled real sets against the MiniRocket peer.
+
+For each seed: tokenizer fit and masked-token pretraining on the pooled unlabeled data (training
+splits of the evaluated sets + every split of the bundled sets not under evaluation: never a
+test split of an evaluated set, checked by provenance and content hash), then fine-tuning on each
+evaluated set's training split (pretrained contextual token embeddings + patch features →
+cross-validated logistic-regression head; which feature set is used is ONE choice for all sets,
+made on a validation split carved from the training data), test on the standard test split;
+MiniRocket on the same split in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bench", help="benchmarks: `bench real` (bundled real EEG/MEG sets vs MiniRocket)")
+    s = p.add_subparsers(dest="bench_cmd", metavar="BENCH")
+    r = s.add_parser("real", help="pipeline (preprocess, tokenize, pretrain, fine-tune) vs MiniRocket on bundled sets")
+    r.add_argument("--datasets", default="SelfRegulationSCP1,FingerMovements,EyesOpenShut", help="comma-separated bundled set names")
+    r.add_argument("--extra", default="SelfRegulationSCP2,HandMovementDirection",
+                   help="bundled sets pooled (all splits) for pretraining when not evaluated ('' for none)")
+    r.add_argument("--seeds", default="3", help="number of seeds (N) or a list (0,1,2)")
+    r.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    r.add_argument("--out", default="runs/bench_real", help="folder for models and the report")
+    r.add_argument("--tokenizer-steps", type=int, default=300, help="tokenizer training steps per seed")
+    r.add_argument("--pretrain-steps", type=int, default=300, help="pretraining steps per seed")
+    r.add_argument("--no-peer", action="store_true", help="skip MiniRocket (ratios are then null)")
+    r.set_defaults(func=run)
+    p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
+
+
+# ------------------------------------------------------------------------------ pipeline pieces
+BENCH_CONFIG = {
+    "model_rate_hz": 200.0,  # the tokenizer's rate: every set is resampled to it
+    "tokenizer": {"kind": "tf", "config": {"patch_len": 50, "n_fft": 50, "hop": 25, "bin_group": 3, "freq_dim": 32,
+                                           "freq_layers": 1, "freq_heads": 4, "time_channels": 16, "code_dim": 32,
+                                           "codebook_size": 256, "hidden": 128, "kmeans_iters": 5,
+                                           "sensors": {"name_free": True}}},
+    "model": {"preset": "tiny", "backbone": {"d_model": 64, "n_layers": 2, "n_heads": 4}, "objectives": ["masked"]},
+    "crop_patches": 4,  # pool windows are cut into crops of 4 patches (1 s) for pretraining
+    "batch_size": 64,
+    "lr": 1e-3,
+    "val_fraction": 0.25,  # carved (stratified) from each training split to choose the feature set
+    "feature_sets": ["embedding", "embedding+patch", "patch"],
+}
+
+
+def _seeds(text: str) -> list[int]:
+    from neurosig._utils.errors import NeurosigError
+
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        return list(range(int(text)))
+    except ValueError:
+        raise NeurosigError(f"--seeds {text!r} must be a count (3) or a list (0,1,2).") from None
+
+
+def _demean(x):
+    return x - x.mean(-1, keepdims=True)
+
+
+def _pool_items(pool, rate: float, crop: int, patch_len: int):
+    """Pool windows → model-rate items, cropped to ``crop`` patches (shorter windows kept whole)."""
+    import numpy as np
+
+    from neurosig.evaluation.benchmark import to_model_rate
+
+    items = []
+    L = crop * patch_len
+    for w, sf, ct, pos in zip(pool.windows, pool.sfreq, pool.ch_types, pool.pos):
+        x = _demean(to_model_rate(w[None], sf, rate)[0])  # (C, T)
+        T = x.shape[-1]
+        starts = [0] if T <= L else list(range(0, T - L + 1, L))
+        for s0 in starts:
+            items.append(dict(x=x[:, s0:s0 + L].astype(np.float32), pos=pos, ch_type=ct, ch_mask=np.ones(len(ct), bool),
+                              sfreq=rate, y=-1, subject="pool"))
+    return items
+
+
+def _batches(items, batch_size: int, seed: int, shuffle: bool):
+    """Batches of equal (C, T) shape (bucketed), as index lists."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    groups: dict = {}
+    for i, it in enumerate(items):
+        groups.setdefault(it["x"].shape, []).append(i)
+    out = []
+    for idx in groups.values():
+        idx = list(rng.permutation(idx)) if shuffle else idx
+        out += [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
+    if shuffle:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
+
+
+def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
+    import torch
+    from tqdm import tqdm
+
+    from neurosig.datasets.torch_data import collate_windows
+    from neurosig.tokenizers import build_tokenizer
+
+    tcfg = {**cfg["tokenizer"]["config"], "seed": seed, "sfreq": cfg["model_rate_hz"]}
+    tok = build_tokenizer(cfg["tokenizer"]["kind"], tcfg)
+    opt = torch.optim.AdamW([p for p in tok.parameters() if p.requires_grad], lr=cfg["lr"])
+    tok.train()
+    step, epoch = 0, 0
+    bar = tqdm(total=steps, desc=f"tokenizer (seed {seed})", disable=not progress, leave=False)
+    while step < steps:
+        for b in _batches(items, cfg["batch_size"], seed + 1000 * epoch, True):
+            out = tok(collate_windows([items[i] for i in b]))
+            loss = sum(tok.loss_weights.get(k, 1.0) * v for k, v in out.losses.items())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=float(loss))
+            if step >= steps:
+                break
+        epoch += 1
+    bar.close()
+    tok.eval()
+    return tok
+
+
+
+def _pretrain(items, tok, steps: int, seed: int, cfg: dict, out_dir: Path, progress: bool):
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    from neurosig.datasets.torch_data import collate_windows
+    from neurosig.training.pretrain import DataSpec, ModelSpec, OptimSpec, PretrainConfig, TrainerSpec, fit_pretrain
+
+    n_val = max(1, len(items) // 20)
+    import numpy as np
+
+    perm = np.random.default_rng(seed).permutation(len(items))
+    val_items, train_items = [items[i] for i in perm[:n_val]], [items[i] for i in perm[n_val:]]
+
+    class DM(L.LightningDataModule):
+        def train_dataloader(self):
+            return DataLoader(train_items, batch_sampler=_batches(train_items, cfg["batch_size"], seed, True), collate_fn=collate_windows)
+
+        def val_dataloader(self):
+            return DataLoader(val_items, batch_sampler=_batches(val_items, cfg["batch_size"], seed, False), collate_fn=collate_windows)
+
+    m = cfg["model"]
+    pc = PretrainConfig(model=ModelSpec(preset=m["preset"], backbone=dict(m["backbone"]), objectives=list(m["objectives"])),
+                        data=DataSpec(batch_size=cfg["batch_size"]),
+                        optim=OptimSpec(lr=cfg["lr"], max_steps=steps, warmup_steps=min(50, steps // 5)),
+                        trainer=TrainerSpec(seed=seed, loggers=[], val_every_n_steps=0, unigram_batches=0))
+    fit_pretrain(pc, DM(), out_dir, tokenizer=tok, max_steps=steps, enable_progress_bar=progress,
+                 trainer_overrides={"max_epochs": -1})
+    from neurosig.models.foundation import FoundationModel
+
+    model, tok2 = FoundationModel.load(out_dir / "model")
+    return model.eval(), tok2.eval()
+
+
+def _embed(model, tok, s, x, rate: float, batch_size: int = 64):
+    """Mean over time of the contextual token embeddings, per channel: (n, C * d)."""
+    import numpy as np
+    import torch
+
+    from neurosig.evaluation.benchmark import to_model_rate
+
+    xr = _demean(to_model_rate(x, s.sfreq, rate))
+    feats = []
+    with torch.no_grad():
+        for k in range(0, len(xr), batch_size):
+            xb = torch.from_numpy(xr[k:k + batch_size])
+            B, C, _ = xb.shape
+            batch = {"x": xb, "pos": torch.from_numpy(np.broadcast_to(s.pos, (B, C, 3)).copy()),
+                     "ch_type": torch.from_numpy(np.broadcast_to(s.ch_types, (B, C)).copy()).long(),
+                     "ch_mask": torch.ones(B, C, dtype=torch.bool), "sfreq": torch.full((B,), rate)}
+            h, _ = model.embed(batch, tok)  # (B, C, N, d)
+            feats.append(h.mean(2).reshape(B, -1).numpy())  # (B, C*d)
+    return np.concatenate(feats)
+
+
+def _features(kind: str, emb, patch):
+    import numpy as np
+
+    return {"embedding": emb, "patch": patch, "embedding+patch": np.concatenate([emb, patch], 1)}[kind]
+
+
+def run(args) -> int:
+    import numpy as np
+    import torch
+    from sklearn.metrics import balanced_accuracy_score
+
+    from neurosig._utils.errors import NeurosigError
+    from neurosig._utils.logging import get_logger
+    from neurosig.datasets import bundled
+    from neurosig.evaluation.benchmark import (
+        carve_validation,
+        fit_head,
+        load_bench_set,
+        patch_features,
+        pretraining_pool,
+        run_peer,
+        to_model_rate,
+    )
+    from neurosig.evaluation.reports import write_json
+
+    log = get_logger("bench")
+    t0 = time.time()
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    if not names:
+        raise NeurosigError("--datasets is empty; name at least one bundled set (neurosig data list).")
+    extra_names = [n.strip() for n in (args.extra or "").split(",") if n.strip() and n.strip() not in names]
+    seeds = _seeds(str(args.seeds))
+    cfg = dict(BENCH_CONFIG)
+    rate, P = cfg["model_rate_hz"], cfg["tokenizer"]["config"]["patch_len"]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    for n in names + extra_names:
+        if not bundled.is_fetched(n):
+            log.info("fetching %s", n)
+            bundled.fetch(n)
+    sets = [load_bench_set(n) for n in names]
+    extra = [load_bench_set(n) for n in extra_names]
+    pool = pretraining_pool(sets, extra)  # raises on any test-split leak
+    items = _pool_items(pool, rate, cfg["crop_patches"], P)
+    log.info("pretraining pool: %d windows (%d crops) from %s", len(pool.windows), len(items),
+             ", ".join(sorted({f'{d}/{s}' for d, s in pool.source})))
+
+    results = {s.name: {"ours": [], "peer": [], "val": {k: [] for k in cfg["feature_sets"]}} for s in sets}
+    chosen = []
+    for seed in seeds:
+        tok = _fit_tokenizer(items, args.tokenizer_steps, seed, cfg, progress=True)
+        model, tok = _pretrain(items, tok, args.pretrain_steps, seed, cfg, out / f"seed{seed}", progress=True)
+        feats = {}
+        for s in sets:
+            emb_tr, emb_te = _embed(model, tok, s, s.x_train, rate), _embed(model, tok, s, s.x_test, rate)
+            p_tr = patch_features(to_model_rate(s.x_train, s.sfreq, rate), P)
+            p_te = patch_features(to_model_rate(s.x_test, s.sfreq, rate), P)
+            feats[s.name] = (emb_tr, emb_te, p_tr, p_te)
+        # ONE feature set for all sets: best mean validation balanced accuracy (carved from training)
+        val_scores = {}
+        for kind in cfg["feature_sets"]:
+            accs = []
+            for s in sets:
+                emb_tr, _, p_tr, _ = feats[s.name]
+                F = _features(kind, emb_tr, p_tr)
+                itr, iva = carve_validation(s.y_train, cfg["val_fraction"], seed)
+                head = fit_head(F[itr], s.y_train[itr], seed)
+                acc = balanced_accuracy_score(s.y_train[iva], head.predict(F[iva]))
+                results[s.name]["val"][kind].append(float(acc))
+                accs.append(acc)
+            val_scores[kind] = float(np.mean(accs))
+        kind = max(cfg["feature_sets"], key=lambda k: (val_scores[k], -cfg["feature_sets"].index(k)))
+        chosen.append(kind)
+        log.info("seed %d: validation %s → feature set %r", seed, {k: round(v, 3) for k, v in val_scores.items()}, kind)
+        for s in sets:
+            emb_tr, emb_te, p_tr, p_te = feats[s.name]
+            head = fit_head(_features(kind, emb_tr, p_tr), s.y_train, seed)
+            acc = balanced_accuracy_score(s.y_test, head.predict(_features(kind, emb_te, p_te)))
+            results[s.name]["ours"].append(float(acc))
+            if not args.no_peer:
+                results[s.name]["peer"].append(run_peer(s, seed))
+            log.info("seed %d %s: ours %.3f peer %s", seed, s.name, acc,
+                     f"{results[s.name]['peer'][-1]:.3f}" if results[s.name]["peer"] else "-")
+
+    def _ms(v):
+        if not v:
+            return None, None
+        return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
+    doc = {"datasets": {}}
+    ratios = []
+    for s in sets:
+        r = results[s.name]
+        m, sd = _ms(r["ours"])
+        pm, psd = _ms(r["peer"])
+        ratio = m / pm if pm else None
+        if ratio is not None:
+            ratios.append(ratio)
+        doc["datasets"][s.name] = {"balanced_accuracy": m, "balanced_accuracy_std": sd, "peer_balanced_accuracy": pm,
+                                   "peer_balanced_accuracy_std": psd, "ratio": ratio,
+                                   "n_train": int(len(s.y_train)), "n_test": int(len(s.y_test))}
+    doc["mean_ratio"] = float(np.mean(ratios)) if ratios else None
+    doc["config"] = {**cfg, "seeds": seeds, "tokenizer_steps": args.tokenizer_steps, "pretrain_steps": args.pretrain_steps,
+                     "pretraining_pool": sorted({f"{d}/{sp}" for d, sp in pool.source}), "n_pool_windows": len(pool.windows),
+                     "chosen_feature_set": chosen, "peer": "aeon MiniRocketClassifier (raw trials, original rate)",
+                     "validation": {n: results[n]["val"] for n in results}}
+    doc["seconds"] = float(time.time() - t0)
+    print(f"{'dataset':<22} {'ours':>14} {'MiniRocket':>14} {'ratio':>7}")
+    for n, d in doc["datasets"].items():
+        peer = f"{d['peer_balanced_accuracy']:.3f}±{d['peer_balanced_accuracy_std']:.3f}" if d["peer_balanced_accuracy"] is not None else "-"
+        print(f"{n:<22} {d['balanced_accuracy']:.3f}±{d['balanced_accuracy_std']:.3f} {peer:>14} "
+              f"{d['ratio'] if d['ratio'] is None else round(d['ratio'], 3)!s:>7}")
+    print(f"mean ratio {doc['mean_ratio']}  ({doc['seconds']:.0f} s)")
+    if args.json:
+        write_json(args.json, doc)
+    write_json(out / "bench_real.json", doc)
+    return 0
