@@ -35,7 +35,7 @@ def _rvq_kernel(
     xmask = row_ok[:, None] & d_ok[None, :]
     res = tl.load(x_ptr + rows64[:, None] * stride_xn + ds[None, :], mask=xmask, other=0.0).to(tl.float32)
     quant = tl.zeros((BLOCK_N, BLOCK_D), dtype=tl.float32)
-    for lvl in tl.static_range(L):
+    for lvl in range(L):  # a loop, not unrolled: unrolling 8 levels spills registers
         cb_l = cb_ptr + lvl * K * D
         best = tl.full((BLOCK_N,), float("inf"), dtype=tl.float32)
         best_idx = tl.zeros((BLOCK_N,), dtype=tl.int32)
@@ -70,11 +70,13 @@ def rvq_search_triton(x: torch.Tensor, codebooks: torch.Tensor):
     if N == 0:
         return codes, quantized
     BLOCK_D = max(16, triton.next_power_of_2(D))
-    BLOCK_N = 64 if BLOCK_D <= 128 else 32
-    BLOCK_K = 64 if BLOCK_D <= 128 else 32
+    # D <= 64: 64 x 64 tiles with 8 warps compile without register spills on sm_90 (ptxas -v);
+    # larger D halves the tiles. Tuning on a GPU is owed (docs/kernels.md).
+    BLOCK_N = 64 if BLOCK_D <= 64 else 32
+    BLOCK_K = 64 if BLOCK_D <= 64 else 32
     grid = (triton.cdiv(N, BLOCK_N),)
     _rvq_kernel[grid](
         x.detach(), cb, norms, codes, quantized, N, K, D, x.stride(0),
-        L=L, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=BLOCK_D,
+        L=L, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=BLOCK_D, num_warps=8,
     )
     return codes, quantized
