@@ -1,0 +1,183 @@
+"""build_store: cache key, reprocessing, process pool, kill -9 resume, epochs/NIfTI inputs, adapters."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurosig import NeurosigError
+from neurosig.datasets import FileSpec, ShardStore, build_store, process_file
+from neurosig.io.synthetic import synthetic_eeg, write_edf
+
+CFG = dict(l_freq=1.0, h_freq=40.0, notch=None, resample_sfreq=100.0, window={"length_s": 2.0}, chunk_s=10.0)
+
+
+def _files(d: Path, n: int, seconds: int = 20) -> list[str]:
+    d.mkdir(parents=True, exist_ok=True)
+    return [write_edf(d / f"sub-{i:02d}_task.edf", ["Fp1", "Cz", "O2"], 100.0, seconds, synthetic_eeg(3, 100 * seconds, 100.0, seed=i))
+            for i in range(n)]
+
+
+def _all_items(store: ShardStore) -> dict[str, np.ndarray]:
+    m = store.manifest
+    return {f"{m.source[i]}#{m.start_s[i]}": store[i]["x"] for i in range(len(store))}
+
+
+def test_cache_skip_and_reprocess_on_change(tmp_path):
+    files = _files(tmp_path / "in", 2)
+    r1 = build_store(files, tmp_path / "st", config=CFG, progress=False)
+    assert (r1.n_processed, r1.n_cached, r1.n_windows) == (2, 0, 20)
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "st" / "shards").iterdir()}
+    r2 = build_store(files, tmp_path / "st", config=CFG, progress=False)
+    assert (r2.n_processed, r2.n_cached) == (0, 2)
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "st" / "shards").iterdir()} == mtimes  # nothing rewritten
+    r3 = build_store(files, tmp_path / "st", config={**CFG, "h_freq": 30.0}, progress=False)
+    assert r3.n_processed == 2
+    s = ShardStore(tmp_path / "st")
+    assert s.manifest.pipeline_hash.nunique() == 2 and len(s) == 40
+    # a changed source file is a new part too
+    write_edf(files[0], ["Fp1", "Cz", "O2"], 100.0, 20, synthetic_eeg(3, 2000, 100.0, seed=99))
+    r4 = build_store(files, tmp_path / "st", config=CFG, progress=False)
+    assert (r4.n_processed, r4.n_cached) == (1, 1)
+
+
+def test_process_pool_equals_serial(tmp_path):
+    files = _files(tmp_path / "in", 3)
+    build_store(files, tmp_path / "a", config=CFG, jobs=1, progress=False)
+    build_store(files, tmp_path / "b", config=CFG, jobs=2, progress=False)
+    a, b = _all_items(ShardStore(tmp_path / "a")), _all_items(ShardStore(tmp_path / "b"))
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_kill_9_then_rerun_completes_store(tmp_path):
+    files = _files(tmp_path / "in", 5, seconds=30)
+    out = tmp_path / "st"
+    script = textwrap.dedent(f"""
+        import time
+        import neurosig.datasets.build as b
+        orig = b.ShardWriter.write
+        def slow(self, w):
+            time.sleep(0.03)
+            orig(self, w)
+        b.ShardWriter.write = slow
+        b.build_store({files!r}, {str(out)!r}, config={CFG!r}, progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "OMP_NUM_THREADS": "1"})
+    t0 = time.time()
+    while time.time() - t0 < 60:
+        parts = list((out / "parts").glob("*.json")) if (out / "parts").exists() else []
+        if parts:
+            break
+        time.sleep(0.02)
+    time.sleep(0.25)  # now inside a later file
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list((out / "parts").glob("*.json")))
+    assert 1 <= done_before < 5, "the kill should land mid-run"
+    r = build_store(files, out, config=CFG, progress=False)
+    assert r.n_cached == done_before and r.n_processed == 5 - done_before
+    s = ShardStore(out)
+    assert len(s) == 5 * 15 and s.manifest.window_id.is_unique
+    assert not list(out.rglob(".tmp-*"))  # no half-written leftovers
+    ref = tmp_path / "ref"
+    build_store(files, ref, config=CFG, progress=False)
+    a, b = _all_items(s), _all_items(ShardStore(ref))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_filespec_labels_and_identity(tmp_path):
+    f = _files(tmp_path / "in", 1)[0]
+    res = process_file(FileSpec(f, subject="p7", session="2", label=3, extras={"label_name": "abnormal", "dataset": "toy"}), CFG, tmp_path / "st")
+    assert res.n_windows == 10 and not res.cached
+    again = process_file(FileSpec(f, subject="p7", session="2", label=3, extras={"label_name": "abnormal", "dataset": "toy"}), CFG, tmp_path / "st")
+    assert again.cached and again.key == res.key
+    other = process_file(FileSpec(f, subject="p7", session="2", label=4), CFG, tmp_path / "st")
+    assert other.key != res.key  # a different label is a different output
+    from neurosig.datasets.store import consolidate
+
+    consolidate(tmp_path / "st")
+    m = ShardStore(tmp_path / "st").manifest
+    row = m[m.part == res.key].iloc[0]
+    assert (row.subject, row.session, row.label, row.label_name, row.dataset) == ("p7", "2", 3, "abnormal", "toy")
+
+
+def test_epochs_file_one_window_per_epoch(tmp_path):
+    import mne
+    import pandas as pd
+
+    n = 6
+    info = mne.create_info(["Fp1", "Cz", "O2"], 128.0, "eeg")
+    data = np.random.default_rng(1).normal(0, 1e-5, (n, 3, 256))
+    y = np.array([0, 1, 1, 0, 1, 0])
+    md = pd.DataFrame({"subject": ["s1"] * 3 + ["s2"] * 3, "split": ["train"] * 4 + ["test"] * 2})
+    ep = mne.EpochsArray(data, info, events=np.column_stack([np.arange(n) * 300, np.zeros(n, int), y]),
+                         event_id={"left": 0, "right": 1}, metadata=md, verbose="error")
+    f = tmp_path / "toy_train-epo.fif"
+    ep.save(f, verbose="error")
+    build_store([f], tmp_path / "st", progress=False)
+    s = ShardStore(tmp_path / "st")
+    m = s.manifest
+    assert len(s) == n and m.label.tolist() == y.tolist() and m.label_name.tolist()[:2] == ["left", "right"]
+    assert m.subject.tolist() == ["s1"] * 3 + ["s2"] * 3 and m.split.tolist() == ["train"] * 4 + ["test"] * 2
+    assert s[0]["x"].shape == (3, 400)  # 2 s at 200 Hz
+    assert s.part_info(m.part[0])["warnings"]  # short epochs: filter fallback recorded
+
+
+def test_nifti_store(tmp_path):
+    import nibabel as nib
+
+    rng = np.random.default_rng(0)
+    aff = np.diag([3.0, 3.0, 3.0, 1.0])
+    img = nib.Nifti1Image(rng.normal(100, 5, (4, 4, 2, 40)).astype(np.float32), aff)
+    img.header["pixdim"][4] = 2.0
+    nib.save(img, tmp_path / "sub-01_bold.nii")
+    atlas = np.zeros((4, 4, 2), np.int16)
+    atlas[:2], atlas[2:] = 1, 2
+    nib.save(nib.Nifti1Image(atlas, aff), tmp_path / "parcels.nii")
+    build_store([tmp_path / "sub-01_bold.nii"], tmp_path / "st", atlas=tmp_path / "parcels.nii",
+                config={"window": {"length_s": 20.0}}, progress=False)
+    s = ShardStore(tmp_path / "st")
+    assert len(s) == 4 and s[0]["x"].shape == (2, 10) and s.manifest.sfreq[0] == 0.5
+    assert s[0]["ch_type"].tolist() == [5, 5] and s.manifest.has_positions.all()
+    x = np.concatenate([s[i]["x"] for i in range(len(s))], axis=1)
+    np.testing.assert_allclose(x.mean(axis=1), 0, atol=1e-5)  # z-scored per parcel
+
+
+def test_adapter_argument_and_registry(tmp_path):
+    from neurosig.datasets import ADAPTERS, register_adapter
+
+    files = _files(tmp_path / "corpus", 2)
+
+    @register_adapter("_toy_test")
+    class Toy:
+        def files(self, root):
+            return [FileSpec(p, subject=f"S{i}", label=i, extras={"dataset": "toy"}) for i, p in enumerate(sorted(Path(root).glob("*.edf")))]
+
+    try:
+        build_store([tmp_path / "corpus"], tmp_path / "st", config=CFG, adapter="_toy_test", progress=False)
+        m = ShardStore(tmp_path / "st").manifest
+        assert sorted(set(m.subject)) == ["S0", "S1"] and set(m.dataset) == {"toy"} and set(m.label) == {0, 1}
+        with pytest.raises(NeurosigError, match="adapter 'nope' is unknown"):
+            build_store([tmp_path / "corpus"], tmp_path / "st2", adapter="nope", progress=False)
+    finally:
+        ADAPTERS.pop("_toy_test", None)
+
+
+def test_argument_errors(tmp_path):
+    f = _files(tmp_path / "in", 1)
+    with pytest.raises(NeurosigError, match="on_error='ignore' is not supported"):
+        build_store(f, tmp_path / "st", on_error="ignore")
+    with pytest.raises(NeurosigError, match="jobs must be a positive integer"):
+        build_store(f, tmp_path / "st", jobs=0)
+    with pytest.raises(NeurosigError, match="backend='spark' is not supported"):
+        build_store(f, tmp_path / "st", backend="spark")
