@@ -1,0 +1,96 @@
+"""The `neurosig probe` commands end to end on a tiny random model saved to disk (offline)."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "probes"))
+from conftest import _import_real_hf_tokenizers, build_tiny  # noqa: E402  (tests/probes/conftest.py)
+
+_import_real_hf_tokenizers()
+
+from neurosig.cli.main import main  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    pytest.importorskip("transformers")
+    d = tmp_path_factory.mktemp("tiny")
+    model, tok = build_tiny("llama")
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return d
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    p = tmp_path / "c.txt"
+    p.write_text("the dog chased cats\na girl sang songs\nmy father reads books\nold men drink tea\nher brother plays chess\n")
+    return p
+
+
+def test_tagging_cli(tiny_dir, corpus, tmp_path):
+    out = tmp_path / "tag.json"
+    rc = main(["probe", "tagging", "--model", str(tiny_dir), "--corpus", str(corpus), "--n-shuffles", "2", "--n-sentences", "3", "--n-perm", "10", "--json", str(out), "--device", "cpu"])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert d["rate_hz"] == 4.0 and set(d["conditions"]) == {"structured", "control", "random"}
+    lay = d["conditions"]["structured"]["layers"]
+    assert [l["layer"] for l in lay] == [0, 1, 2]
+    assert {"layer", "n_neurons", "sentence", "phrase", "both"} <= set(lay[0])
+    assert (tmp_path / "tag_spectra.png").exists() and (tmp_path / "tag_layers.png").exists()
+
+
+def test_tagging_cli_brain_epochs(tmp_path, rng):
+    sf, T = 100.0, 400
+    x = rng.standard_normal((20, 3, T))
+    x[:, 0] += np.sin(2 * np.pi * np.arange(T) / sf)
+    np.save(tmp_path / "ep.npy", x)
+    out = tmp_path / "b.json"
+    assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep.npy"), "--sfreq", "100", "--n-perm", "50", "--json", str(out)]) == 0
+    ch = json.loads(out.read_text())["channels"]
+    assert ch[0]["sentence"] and not ch[2]["sentence"]
+    assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep.npy"), "--json", str(out)]) == 2  # no --sfreq
+
+
+def test_tagging_cli_errors(tmp_path, corpus, capsys):
+    assert main(["probe", "tagging", "--json", str(tmp_path / "x.json")]) == 2
+    assert "pass --model" in capsys.readouterr().err
+    assert main(["probe", "tagging", "--model", "/no/such/model", "--json", str(tmp_path / "x.json")]) == 2
+    assert "neither a bundled model" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tagging:\n  n_perms: 3\n")
+    assert main(["probe", "tagging", "--model", "x", "--config", str(bad), "--json", str(tmp_path / "x.json")]) == 2
+    assert "unknown key" in capsys.readouterr().err
+
+
+def test_encoding_cli_array_target(tiny_dir, corpus, tmp_path, rng):
+    Y = rng.standard_normal((60, 5))
+    np.save(tmp_path / "y.npy", Y)
+    out = tmp_path / "enc.json"
+    rc = main(["probe", "encoding", "--model", str(tiny_dir), "--text", str(corpus), "--brain", str(tmp_path / "y.npy"), "--tr", "2.0",
+               "--config", "configs/probe/debug.yaml", "--layers", "0,2", "--json", str(out), "--device", "cpu"])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert [l["layer"] for l in d["layers"]] == [0, 2] and len(d["layers"][0]["r"]) == 5
+    assert (tmp_path / "enc_encoding.png").exists()
+    assert main(["probe", "encoding", "--model", str(tiny_dir), "--brain", str(tmp_path / "y.npy"), "--json", str(out)]) == 2  # needs --tr
+
+
+def test_axes_cli_npz(tiny_dir, tmp_path, rng):
+    pytest.importorskip("wordfreq")
+    words = ["dog", "cat", "tea", "girl", "songs", "books", "men", "chess"] * 2
+    x = rng.standard_normal((len(words), 4, 200))
+    np.savez(tmp_path / "ep.npz", epochs=x, words=np.array(words), sfreq=np.array(100.0))
+    out = tmp_path / "axes.json"
+    rc = main(["probe", "axes", "--model", str(tiny_dir), "--epochs", str(tmp_path / "ep.npz"), "--config", "configs/probe/debug.yaml",
+               "--layer", "1", "--json", str(out), "--device", "cpu"])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert d["n_words"] == 8 and d["layer"] == 1
+    assert {"axis0", "axis1", "random0", "random1"} == set(d["steering"]["directions"])
+    np.savez(tmp_path / "bad.npz", x=x)
+    assert main(["probe", "axes", "--model", str(tiny_dir), "--epochs", str(tmp_path / "bad.npz"), "--json", str(out)]) == 2
