@@ -28,6 +28,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import json
+    import sys
     from dataclasses import replace
 
     from neurosig.datasets import ShardStore, build_store
@@ -43,7 +44,7 @@ def run(args) -> int:
         cfg = replace(cfg, dataset=args.dataset)
     report = build_store(args.inputs, args.out, config=cfg, jobs=args.jobs, on_error=args.on_error,
                          positions=args.positions, backend=args.backend, adapter=args.adapter,
-                         progress=not getattr(args, "quiet", False), atlas=args.atlas)
+                         progress=not getattr(args, "quiet", False) and sys.stderr.isatty(), atlas=args.atlas)
     store = ShardStore(args.out)
     print(f"store {args.out}: {len(store)} windows from {report.n_files - report.n_failed} file(s) "
           f"({report.n_processed} processed, {report.n_cached} already done, {report.n_failed} failed) "

@@ -44,7 +44,13 @@ def _as_config(config: Any) -> PipelineConfig:
 
 
 def part_key(pipeline_hash: str, source_sha256: str, spec: FileSpec) -> str:
-    blob = "\x1f".join([pipeline_hash, source_sha256, spec.identity()])
+    """Content-addressed: moving a folder does not reprocess it; the file name and the subject
+    (derived from it when the spec has none) are part of the identity, so two copies of the
+    same bytes under different names stay two parts."""
+    from neurosig.io.readers import default_subject
+
+    subject = spec.subject if spec.subject is not None else default_subject(spec.path)
+    blob = "\x1f".join([pipeline_hash, source_sha256, os.path.basename(spec.path), subject, spec.identity()])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
