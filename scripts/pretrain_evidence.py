@@ -217,6 +217,16 @@ def probe(data, out: Path, seeds=(0, 1, 2)):
     return res
 
 
+def _child(q, data, out, objective, minutes, preset):
+    torch.set_num_threads(1)
+    try:
+        s = pretrain(data, out, objective, minutes, preset)
+        q.put({f"{objective}/{k}": v for k, v in s.items()})
+    except Exception as err:  # report, do not hang the parent
+        q.put({f"{objective}/error": repr(err)})
+        raise
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("step", choices=["tokenizer", "masked", "next", "probe", "all"])
@@ -232,7 +242,23 @@ def main(argv=None):
     data = load_all()
     print({k: {s: v[s][0].shape for s in ("train", "test")} for k, v in data.items()}, flush=True)
     res = {}
-    steps = ["tokenizer", "masked", "next", "probe"] if a.step == "all" else [a.step]
+    steps = [a.step]
+    if a.step == "all":
+        # one process: the tokenizer code that fitted the tokenizer also loads it; the two
+        # objectives run in parallel forked children (same imported code), then the probe
+        import multiprocessing as mp
+
+        res.update(fit_tokenizer(data, out, a.tok_minutes))
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_child, args=(q, data, out, o, a.minutes, a.preset)) for o in ("masked", "next")]
+        for pr in procs:
+            pr.start()
+        for _ in procs:
+            res.update(q.get())
+        for pr in procs:
+            pr.join()
+        steps = ["probe"]
     for st in steps:
         if st == "tokenizer":
             res.update(fit_tokenizer(data, out, a.tok_minutes))

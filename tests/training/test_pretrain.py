@@ -106,3 +106,17 @@ def test_configs_load_and_validate(tmp_path):
         DataSpec(batch_size=0)
     with pytest.raises(NeurosigError, match="loggers has 'mlflow'"):
         fit_pretrain(_config(max_steps=1, loggers=["mlflow"]), SyntheticDataModule(8, 8, 4), tmp_path, tokenizer=ToyTokenizer())
+
+
+def test_fit_without_tokenizer_fits_the_configured_one_first(tmp_path):
+    pytest.importorskip("neurosig.training.tokenizer")
+    cfg = _config(objectives=["masked"], max_steps=2)
+    cfg.tokenizer.kind = "rvq"
+    cfg.tokenizer.config = {"patch_len": 40, "kernel_sizes": [5], "n_levels": 1, "codebook_size": 16, "branch_channels": 4,
+                            "code_dim": 8, "hidden": 16, "kmeans_iters": 2, "sensors": {"name_free": True}}
+    cfg.tokenizer.fit = {"max_steps": 2, "warmup_steps": 0, "progress": False}
+    cfg.trainer.val_every_n_steps = 0
+    s = fit_pretrain(cfg, SyntheticDataModule(n_train=16, n_val=8, batch_size=8), tmp_path, enable_progress_bar=False)
+    assert s["steps"] == 2 and (tmp_path / "tokenizer_fit" / "model.safetensors").is_file()
+    model, tok = FoundationModel.load(tmp_path / "model")
+    assert list(tok.codebook_sizes) == list(model.config.backbone.codebook_sizes) == [16]
