@@ -13,8 +13,11 @@ Output (``--json PATH``), flat keys:
   n_files, seconds_per_file, n_channels, sfreq, input_samples (channels × samples, all files),
   <mode>_seconds, <mode>_files_per_s, <mode>_samples_per_s, <mode>_windows,
   <mode>_peak_rss_worker_mb (largest worker), <mode>_peak_rss_driver_mb  for mode in
-  jobs1, jobs<N> (and ray<N>), scaling_ratio = jobs<N>_files_per_s / jobs1_files_per_s
-  (baseline: jobs=1 in the same run), cpu_count, same_windows (both stores hold the same data).
+  jobs1, jobs<N> (and ray<N>), <mode>_steady_files_per_s (between the first and the last
+  committed file: worker start-up left out), <mode>_startup_s (start → first committed file),
+  scaling_ratio = jobs<N>_files_per_s / jobs1_files_per_s and steady_scaling_ratio (baseline:
+  jobs=1 in the same run), cpu_count, load_avg_1min (other work on the machine skews the
+  ratio), same_windows (both stores hold the same data).
 
 Usage: python scripts/bench_corpus.py --json bench_corpus.json [--files 50 --jobs 2 --ray]
 """
@@ -85,11 +88,17 @@ def run_once(specs, out: Path, jobs: int, backend: str, config) -> dict:
     if out.exists():
         shutil.rmtree(out)
     with RSSSampler() as rss:
+        t0_wall = time.time()
         t0 = time.perf_counter()
         report = build_store(specs, out, config=config, jobs=jobs, backend=backend, on_error="raise")
         dt = time.perf_counter() - t0
+    # steady state: files finished between the first and the last part commit (worker start-up
+    # — a spawned process importing MNE/SciPy, or Ray starting — is left out)
+    stamps = sorted(p.stat().st_mtime for p in (out / "parts").glob("*.json") if not p.name.startswith("."))
+    steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 and stamps[-1] > stamps[0] else float("nan")
     return {"seconds": dt, "windows": int(report.n_windows), "peak_rss_worker_mb": rss.worker_mb(),
-            "peak_rss_driver_mb": rss.driver_mb(), "failed": int(report.n_failed)}
+            "peak_rss_driver_mb": rss.driver_mb(), "failed": int(report.n_failed), "steady_files_per_s": steady,
+            "startup_s": stamps[0] - t0_wall if stamps else float("nan")}
 
 
 def main(argv=None) -> int:
@@ -143,16 +152,21 @@ def main(argv=None) -> int:
             res[f"{mode}_{k}"] = v
         res[f"{mode}_files_per_s"] = args.files / r["seconds"]
         res[f"{mode}_samples_per_s"] = input_samples / r["seconds"]
-        print(f"{mode:>8}: {r['seconds']:.2f} s  {args.files / r['seconds']:.2f} files/s  "
+        print(f"{mode:>8}: {r['seconds']:.2f} s  {args.files / r['seconds']:.2f} files/s "
+              f"(steady {r['steady_files_per_s']:.2f}, start-up {r['startup_s']:.1f} s)  "
               f"{input_samples / r['seconds'] / 1e6:.2f} M samples/s  peak RSS/worker {r['peak_rss_worker_mb']:.0f} MB",
               flush=True)
     res["scaling_ratio"] = res[f"jobs{args.jobs}_files_per_s"] / res["jobs1_files_per_s"]
+    res["steady_scaling_ratio"] = res[f"jobs{args.jobs}_steady_files_per_s"] / res["jobs1_steady_files_per_s"]
+    res["load_avg_1min"] = os.getloadavg()[0]
     a, b = ShardStore(work / "store_jobs1"), ShardStore(work / f"store_jobs{args.jobs}")
     res["same_windows"] = bool(len(a) == len(b) and all(
         np.array_equal(a[i]["x"], b[j]["x"])
         for i, j in zip(np.argsort(a.manifest["window_id"].to_numpy()), np.argsort(b.manifest["window_id"].to_numpy()))
     ))
-    print(f"scaling ratio (jobs={args.jobs} vs jobs=1): {res['scaling_ratio']:.2f}; same windows: {res['same_windows']}")
+    print(f"scaling ratio (jobs={args.jobs} vs jobs=1): {res['scaling_ratio']:.2f} end to end, "
+          f"{res['steady_scaling_ratio']:.2f} steady state; same windows: {res['same_windows']}; "
+          f"load average {res['load_avg_1min']:.1f} on {os.cpu_count()} CPUs")
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2, sort_keys=True))
         print(f"wrote {args.json}")

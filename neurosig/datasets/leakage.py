@@ -141,3 +141,31 @@ def check_store_splits(store: Any) -> dict[str, int]:
     if len(parts) >= 2:
         check_no_overlap(**parts)
     return {k: len(v) for k, v in parts.items()}
+
+
+def exclude_from_inputs(inputs: Any, evaluation: Iterable[Any], *, adapter: Any = None,
+                        dataset: str = "") -> tuple[list, dict[str, list[str]]]:
+    """List ``inputs`` (with ``adapter`` when given) as FileSpecs and drop the subjects of the
+    ``evaluation`` stores (paths); used by ``neurosig preprocess --exclude-subjects-of STORE``.
+    Specs without a dataset name get ``dataset``."""
+    from neurosig.datasets.build import expand_inputs
+    from neurosig.datasets.spec import FileSpec
+
+    if adapter is not None:
+        from neurosig.datasets.registry import get_adapter
+
+        ad = get_adapter(adapter)
+        roots = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+        specs = [s for r in roots for s in ad.files(os.fspath(r))]
+    else:
+        specs = expand_inputs(inputs)
+    specs = [s if isinstance(s, FileSpec) else FileSpec(os.fspath(s)) for s in specs]
+    for s in specs:
+        if not s.extras.get("dataset") and dataset:
+            s.extras["dataset"] = dataset
+        if s.subject is None:
+            from neurosig.io.readers import default_subject
+
+            s.subject = default_subject(s.path)
+    named = {os.path.basename(os.path.normpath(os.fspath(e))) or os.fspath(e): e for e in evaluation}
+    return exclude_subjects(specs, named)

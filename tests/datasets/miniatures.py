@@ -306,3 +306,13 @@ def make_synthetic_corpus(root: Path, n_files: int = 50, seconds: float = 60.0, 
         lines.append(f"f{i:04d}.edf,{i % 2},sub{i // 4:03d}")
     (root / "labels.csv").write_text("\n".join(lines) + "\n")
     return root
+
+
+def make_tueg(root: Path, patients=("aaaaab00", "aaaaev03", "aaaapt01"), seconds: float = 30.0,
+              sfreq: float = 250.0) -> Path:
+    """TUEG v2: ``edf/<NNN>/<patient>/s001_2012_03_04/01_tcp_ar/<patient>_s001_t000.edf`` (the
+    default patients overlap the TUAB miniature's ``aaaaab00`` and ``aaaaev03``)."""
+    for k, patient in enumerate(patients):
+        path = root / "edf" / f"{k:03d}" / patient / "s001_2012_03_04" / "01_tcp_ar" / f"{patient}_s001_t000.edf"
+        write_edf(path, tuh_signals("REF", seconds, sfreq, seed=90 + k), sfreq)
+    return root

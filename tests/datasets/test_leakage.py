@@ -52,3 +52,27 @@ def test_bad_inputs_raise(tmp_path):
     with pytest.raises(NeurosigError, match="at least two"):
         check_no_overlap(only=["d:a"])
     assert subjects_of(["s1"], dataset="tuab") == {"tuh:s1"}
+
+
+def test_cli_pretraining_store_excludes_evaluation_subjects(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import miniatures
+
+    from neurosig.cli.main import main
+    from neurosig.datasets import ShardStore
+
+    tuab = miniatures.make_tuab(tmp_path / "tuab", seconds=30.0)
+    tueg = miniatures.make_tueg(tmp_path / "tueg")
+    assert main(["-q", "preprocess", str(tuab), "--adapter", "tuab", "--out", str(tmp_path / "s_tuab")]) == 0
+    # without the guard the TUEG store shares two TUAB patients
+    assert main(["-q", "preprocess", str(tueg), "--adapter", "tueg", "--out", str(tmp_path / "s_all")]) == 0
+    with pytest.raises(NeurosigError, match="share 2 subjects"):
+        check_no_overlap(pretrain=str(tmp_path / "s_all"), tuab=str(tmp_path / "s_tuab"))
+    assert main(["-q", "preprocess", str(tueg), "--adapter", "tueg", "--out", str(tmp_path / "s_pre"),
+                 "--exclude-subjects-of", str(tmp_path / "s_tuab")]) == 0
+    assert "left out 2 file(s) whose subjects are in s_tuab" in capsys.readouterr().out
+    assert set(ShardStore(tmp_path / "s_pre").manifest["subject"]) == {"aaaapt01"}
+    check_no_overlap(pretrain=str(tmp_path / "s_pre"), tuab=str(tmp_path / "s_tuab"))

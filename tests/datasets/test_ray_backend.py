@@ -46,3 +46,31 @@ def test_results_in_order_and_errors_isolated(local_ray, rec_files):
     assert run_ray(read_rec, [{"path": rec_files[0]}], progress=False) == [[(0, 1.0, 2.0, 1)]]
     with pytest.raises(NeurosigError, match="num_cpus must be a positive integer"):
         run_ray(read_rec, [(rec_files[0],)], num_cpus=0)
+
+
+def test_ray_backend_builds_the_same_store(local_ray, tmp_path):
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import miniatures
+
+    from neurosig.datasets import ShardStore, build_store
+    from neurosig.datasets.registry import get_adapter
+
+    root = miniatures.make_tuab(tmp_path / "tuab", n_per_group=1, seconds=60.0)
+    cfg = get_adapter("tuab").default_config()
+    rp = build_store(root, tmp_path / "proc", adapter="tuab", config=cfg, jobs=2, backend="process", progress=False)
+    rr = build_store(root, tmp_path / "ray", adapter="tuab", config=cfg, jobs=2, backend="ray", progress=False)
+    assert rp.n_failed == rr.n_failed == 0 and rr.n_processed == 4
+    a, b = ShardStore(tmp_path / "proc"), ShardStore(tmp_path / "ray")
+    assert len(a) == len(b) == 4 * 6
+    assert a.manifest.drop(columns=["window_id"]).sort_values(["source", "start_s"]).reset_index(drop=True).equals(
+        b.manifest.drop(columns=["window_id"]).sort_values(["source", "start_s"]).reset_index(drop=True))
+    ia = a.manifest.sort_values(["source", "start_s"]).index
+    ib = b.manifest.sort_values(["source", "start_s"]).index
+    for i, j in zip(ia, ib):
+        np.testing.assert_array_equal(a[i]["x"], b[j]["x"])
+        np.testing.assert_array_equal(a[i]["pos"], b[j]["pos"])

@@ -3,6 +3,7 @@
 =============  ==================================================================  =====================
 name           corpus                                                              labels
 =============  ==================================================================  =====================
+``tueg``       TUH EEG Corpus v2, unlabelled pretraining corpus (``tuh.py``)       none
 ``tuab``       TUH Abnormal EEG v3 (``tuh.py``)                                    normal / abnormal
 ``tuev``       TUH EEG Events v2 (``tuh.py``)                                      spsw gped pled eyem artf bckg
 ``tusz``       TUH EEG Seizure v2, term-based ``.csv_bi`` (``tuh.py``)             bckg / seiz
@@ -24,7 +25,7 @@ from neurosig.datasets.adapters.bids import BIDSAdapter
 from neurosig.datasets.adapters.chbmit import CHBMITAdapter
 from neurosig.datasets.adapters.folder import FolderAdapter
 from neurosig.datasets.adapters.sleepedf import SleepEDFAdapter
-from neurosig.datasets.adapters.tuh import TUABAdapter, TUEVAdapter, TUSZAdapter
+from neurosig.datasets.adapters.tuh import TUABAdapter, TUEGAdapter, TUEVAdapter, TUSZAdapter
 from neurosig.datasets.registry import ADAPTERS, register_adapter
 
 
@@ -39,6 +40,7 @@ class TUSZTypesAdapter(TUSZAdapter):
 
 
 BUILTIN_ADAPTERS: dict[str, type[Adapter]] = {
+    "tueg": TUEGAdapter,
     "tuab": TUABAdapter,
     "tuev": TUEVAdapter,
     "tusz": TUSZAdapter,
@@ -74,6 +76,7 @@ __all__ = [
     "FolderAdapter",
     "SleepEDFAdapter",
     "TUABAdapter",
+    "TUEGAdapter",
     "TUEVAdapter",
     "TUSZAdapter",
     "TUSZTypesAdapter",

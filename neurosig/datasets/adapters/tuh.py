@@ -282,6 +282,32 @@ class TUSZAdapter(Adapter):
         return specs
 
 
+class TUEGAdapter(Adapter):
+    """TUH EEG Corpus (TUEG) v2, the unlabelled pretraining corpus; TUAB/TUEV/TUSZ patients are
+    among its patients (exclude them with ``neurosig.datasets.leakage.exclude_subjects``)."""
+
+    name = "tueg"
+    label_from = "none"
+    layout = "edf/<NNN>/<patient>/s<session>_<year>_<mm>_<dd>/<montage>/<patient>_s<session>_t<token>.edf"
+
+    def default_config(self) -> dict:
+        return {"dataset": "tueg", "window": {"mode": "fixed", "length_s": 10.0}}
+
+    def files(self, root):
+        root = self._root(root)
+        edf = root / "edf" if (root / "edf").is_dir() else root
+        specs = []
+        for path in sorted(edf.rglob("*.edf")):
+            patient, session, token = _parse_name(path, self.name)
+            extras = self._extras(split="", **tcp_extras(path))
+            extras["warnings"] = header_date_warning(path)
+            specs.append(make_spec(path, subject=patient, session=session, run=token, label=None,
+                                   annotations=[], extras=extras))
+        if not specs:
+            raise self._none_found(root, "edf/**/<patient>_s<session>_t<token>.edf")
+        return specs
+
+
 def patient_of(path: str | os.PathLike) -> str:
     """TUH EEG patient id of a TUH file path (``aaaaaaav`` from ``.../aaaaaaav_s004_t000.edf``)."""
     stem = Path(path).stem

@@ -51,3 +51,8 @@ def bids_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def folder_root(tmp_path_factory):
     return _mini(tmp_path_factory, "folder")
+
+
+@pytest.fixture(scope="session")
+def tueg_root(tmp_path_factory):
+    return _mini(tmp_path_factory, "tueg")

@@ -10,7 +10,7 @@ from neurosig.datasets.adapters import BUILTIN_ADAPTERS
 from neurosig.datasets.registry import ADAPTERS, get_adapter
 from neurosig.preprocessing import PipelineConfig
 
-MINIATURE = {"tuab": "tuab_root", "tuev": "tuev_root", "tusz": "tusz_root", "tusz_types": "tusz_root",
+MINIATURE = {"tueg": "tueg_root", "tuab": "tuab_root", "tuev": "tuev_root", "tusz": "tusz_root", "tusz_types": "tusz_root",
              "chbmit": "chbmit_root", "sleepedf": "sleepedf_root", "bids": "bids_root", "folder": "folder_root"}
 
 
