@@ -62,6 +62,7 @@ class QuickstartContext:
 
     config: QuickstartConfig
     store_path: Path | None = None
+    store: Any = None  # the opened ShardStore (opened once, by the first step that needs it)
     specs: list = field(default_factory=list)  # FileSpecs of the fetched sets
     summary: dict[str, Any] = field(default_factory=dict)  # JSON-able, written to summary.json
     sections: list[str] = field(default_factory=list)  # Markdown blocks of report.md
@@ -98,6 +99,7 @@ def step_preprocess(ctx: QuickstartContext) -> None:
     from neurosig.datasets import build_store
 
     ctx.store_path = ctx.config.out / "store"
+    ctx.store = None
     report = build_store(ctx.specs, ctx.store_path, jobs=ctx.config.jobs, on_error="raise")
     if report.n_failed:
         raise NeurosigError(f"preprocessing failed for {report.n_failed} file(s); see {ctx.store_path / 'errors.csv'}.")
@@ -108,9 +110,12 @@ def step_preprocess(ctx: QuickstartContext) -> None:
 
 
 def _open_store(ctx: QuickstartContext):
+    """The store written by ``preprocess`` (opened once and kept on the context)."""
     from neurosig.datasets import ShardStore
 
-    return ShardStore(ctx.store_path)
+    if ctx.store is None or Path(ctx.store.root) != Path(ctx.store_path):
+        ctx.store = ShardStore(ctx.store_path)
+    return ctx.store
 
 
 def _as_list(v) -> list[str]:
