@@ -46,9 +46,12 @@ def register(sub) -> None:
 
 def _store(path):
     from neurosig._utils.validation import check_path_exists
-    from neurosig.datasets import ShardStore
 
     check_path_exists(path, "--data")
+    try:
+        from neurosig.datasets import ShardStore
+    except ImportError:  # the package root may not re-export it
+        from neurosig.datasets.store import ShardStore
     return ShardStore(path)
 
 
@@ -57,6 +60,10 @@ def run_fit(args) -> int:
 
     from neurosig.training.tokenizer import fit_tokenizer, load_fit_config
 
+    from neurosig._utils.errors import NeurosigError
+
+    if args.max_steps is not None and args.max_steps < 1:
+        raise NeurosigError(f"--max-steps must be a positive integer, got {args.max_steps}.")
     cfg = load_fit_config(args.config)
     out = args.out or os.path.join("runs", f"tokenizer-{cfg.kind}")
     fit_tokenizer(cfg.kind, cfg.tokenizer, _store(args.data), out, optim=cfg.optim, data_spec=cfg.data,

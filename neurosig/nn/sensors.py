@@ -25,7 +25,7 @@ from neurosig._utils.errors import NeurosigError
 @dataclass
 class SensorConfig:
     dim: int = 64  # output size; the tokenizer sets it to its latent size
-    n_freqs: int = 6  # octaves of Fourier features per axis (1/16 .. 2 head radii resolution)
+    n_freqs: int = 5  # octaves of Fourier features per axis: wavelengths 20 cm .. 1.25 cm (EEG/MEG sensor spacing ~2-3 cm)
     length_scale: float = 0.1  # metres mapped to 1.0 (about a head radius)
     hidden: int = 128  # MLP width (small: the encoder only needs a smooth map of the head)
     use_positions: bool = True  # False: only the sensor type is encoded (positions ignored)

@@ -53,6 +53,9 @@ class TokenizerFitConfig:
 
         if self.kind not in TOKENIZERS:
             raise NeurosigError(f"kind={self.kind!r} is not a tokenizer; choose one of {', '.join(TOKENIZERS)}.")
+        from neurosig.config import from_dict
+
+        from_dict(TOKENIZERS[self.kind].config_class, self.tokenizer, where="tokenizer")  # validate early
 
 
 def load_fit_config(path) -> TokenizerFitConfig:
@@ -163,7 +166,13 @@ def fit_tokenizer(
     module = TokenizerModule(tok, optim)
     dm = _data_module(data, data_spec, trainer.seed)
     steps = int(max_steps or optim.max_steps)
-    tr = make_trainer(trainer, optim, out, max_steps=steps, enable_progress_bar=progress)
+    overrides = {}
+    idx = getattr(dm, "indices", None)
+    if isinstance(idx, dict) and len(idx.get("val", ())) == 0:  # no validation rows: train only
+        log.info("no validation windows (val_fraction 0 or a tiny store): validation is off")
+        overrides["limit_val_batches"] = 0
+        trainer.save_top_k = 0
+    tr = make_trainer(trainer, optim, out, max_steps=steps, enable_progress_bar=progress, **overrides)
     tr.fit(module, datamodule=dm)
     tok.eval()
     h = module.history
@@ -196,7 +205,10 @@ def held_out_rows(store, seed: int = 0, val_fraction: float = 0.1) -> tuple[np.n
 
 def store_batches(store, rows: np.ndarray, batch_size: int = 32) -> Iterable[dict]:
     """Batches (equal ``n_times``, padded channels) of the given store rows, in row order."""
-    from neurosig.datasets import BucketBatchSampler, WindowDataset, collate_windows
+    try:
+        from neurosig.datasets import BucketBatchSampler, WindowDataset, collate_windows
+    except ImportError:  # the package root may not re-export them
+        from neurosig.datasets.torch_data import BucketBatchSampler, WindowDataset, collate_windows
 
     ds = WindowDataset(store, indices=rows)
     sampler = BucketBatchSampler(ds.lengths, batch_size, shuffle=False, seed=0, drop_last=False)

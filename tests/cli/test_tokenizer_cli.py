@@ -1,0 +1,88 @@
+"""`neurosig tokenizer fit|encode|report` end to end on a tiny store, and its user errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from neurosig.cli.main import main
+
+MINI = Path(__file__).resolve().parents[1] / "datasets" / "miniatures.py"
+
+
+def _store(tmp_path):
+    try:
+        from neurosig.datasets.build import build_store
+    except ImportError:
+        pytest.skip("neurosig.datasets.build_store not available yet")
+    spec = importlib.util.spec_from_file_location("ns_miniatures_tok", MINI)
+    mini = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mini)
+    src = mini.make_folder(tmp_path / "src", n=2, seconds=12.0)
+    out = tmp_path / "store"
+    build_store([src], out, progress=False)
+    return out
+
+
+def _config(tmp_path):
+    cfg = {
+        "kind": "rvq",
+        "tokenizer": {"kernel_sizes": [5, 25], "branch_channels": 8, "code_dim": 16, "n_levels": 2, "codebook_size": 32,
+                      "hidden": 64, "sensors": {"name_free": True}},
+        "data": {"batch_size": 4, "val_fraction": 0.0},
+        "optim": {"lr": 3e-3, "warmup_steps": 1, "max_steps": 3},
+        "trainer": {"val_every_n_steps": 0, "save_top_k": 0, "loggers": []},
+    }
+    p = tmp_path / "rvq.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def test_fit_encode_report_end_to_end(tmp_path):
+    store = _store(tmp_path)
+    out = tmp_path / "tok"
+    assert main(["tokenizer", "fit", "--config", str(_config(tmp_path)), "--data", str(store), "--max-steps", "4",
+                 "--out", str(out), "--json", str(tmp_path / "fit.json")]) == 0
+    fit = json.loads((tmp_path / "fit.json").read_text())
+    assert fit["steps"] == 4 and np.isfinite(fit["loss_last"])
+    assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+    assert main(["tokenizer", "encode", "--model", str(out), "--data", str(store), "--out", str(tmp_path / "codes")]) == 0
+    from neurosig.datasets.store import ShardStore
+    from neurosig.tokenizers import load_tokenizer
+    from neurosig.training.tokenizer import read_codes
+
+    st = ShardStore(store)
+    tok = load_tokenizer(out)
+    item = st[0]
+    import torch
+
+    want = tok.encode(torch.from_numpy(item["x"])[None], torch.from_numpy(item["pos"])[None],
+                      torch.from_numpy(item["ch_type"])[None]).numpy()[0]
+    np.testing.assert_array_equal(read_codes(tmp_path / "codes", 0), want)
+    assert main(["tokenizer", "report", "--model", str(out), "--data", str(store), "--split", "all",
+                 "--json", str(tmp_path / "rep" / "r.json")]) == 0 if (tmp_path / "rep").mkdir() is None else False
+    rep = json.loads((tmp_path / "rep" / "r.json").read_text())
+    for k in ("pcc", "nmse", "band_nmse/alpha", "codebook_usage", "perplexity", "dead_codes", "baseline/nmse"):
+        assert k in rep
+    assert (tmp_path / "rep" / "figures" / "traces.png").is_file()
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    cfg = _config(tmp_path)
+    assert main(["tokenizer", "fit", "--config", str(cfg), "--data", str(tmp_path / "nope")]) == 2
+    assert "--data" in capsys.readouterr().err
+    assert main(["tokenizer", "fit", "--config", str(tmp_path / "missing.yaml"), "--data", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["tokenizer", "fit", "--config", str(cfg), "--data", str(tmp_path), "--max-steps", "0"]) == 2
+    assert "--max-steps" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"kind": "rvq", "tokenizer": {"kernel_size": [3]}}))
+    assert main(["tokenizer", "fit", "--config", str(bad), "--data", str(tmp_path)]) == 2
+    assert "unknown key(s) kernel_size" in capsys.readouterr().err
+    assert main(["tokenizer", "report", "--model", str(tmp_path / "nomodel"), "--data", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err
