@@ -16,7 +16,8 @@ Output (``--json PATH``), flat keys:
   jobs1, jobs<N> (and ray<N>), <mode>_steady_files_per_s (between the first and the last
   committed file: worker start-up left out), <mode>_startup_s (start → first committed file),
   scaling_ratio = jobs<N>_files_per_s / jobs1_files_per_s and steady_scaling_ratio (baseline:
-  jobs=1 in the same run), cpu_count, load_avg_1min (other work on the machine skews the
+  jobs=1 in the same run), <mode>_cpu_s (CPU seconds of driver + workers), <mode>_cores_used
+  (cpu_s / seconds: the cores the run really got), cpu_count, load_avg_1min (other work on the machine skews the
   ratio), same_windows (both stores hold the same data).
 
 Usage: python scripts/bench_corpus.py --json bench_corpus.json [--files 50 --jobs 2 --ray]
@@ -48,6 +49,7 @@ class RSSSampler:
         self.interval = interval
         self.me = psutil.Process()
         self.peak: dict[int, int] = {}
+        self.cpu: dict[int, float] = {}  # last seen user+system CPU seconds per process
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -61,18 +63,26 @@ class RSSSampler:
             for p in procs:
                 try:
                     rss = p.memory_info().rss
+                    t = p.cpu_times()
                 except self.psutil.Error:
                     continue
                 self.peak[p.pid] = max(self.peak.get(p.pid, 0), rss)
+                self.cpu[p.pid] = t.user + t.system
             self._stop.wait(self.interval)
 
     def __enter__(self):
+        t = self.me.cpu_times()
+        self.cpu0 = t.user + t.system
         self._thread.start()
         return self
 
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used by the driver and its workers during the run (sampled)."""
+        return sum(self.cpu.values()) - self.cpu0
 
     def driver_mb(self) -> float:
         return self.peak.get(self.me.pid, 0) / 2**20
@@ -98,7 +108,9 @@ def run_once(specs, out: Path, jobs: int, backend: str, config) -> dict:
     steady = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 and stamps[-1] > stamps[0] else float("nan")
     return {"seconds": dt, "windows": int(report.n_windows), "peak_rss_worker_mb": rss.worker_mb(),
             "peak_rss_driver_mb": rss.driver_mb(), "failed": int(report.n_failed), "steady_files_per_s": steady,
-            "startup_s": stamps[0] - t0_wall if stamps else float("nan")}
+            "startup_s": stamps[0] - t0_wall if stamps else float("nan"),
+            # cores the run actually got: on a loaded machine this, not --jobs, bounds the speed-up
+            "cpu_s": rss.cpu_seconds(), "cores_used": rss.cpu_seconds() / dt}
 
 
 def main(argv=None) -> int:
@@ -154,7 +166,8 @@ def main(argv=None) -> int:
         res[f"{mode}_samples_per_s"] = input_samples / r["seconds"]
         print(f"{mode:>8}: {r['seconds']:.2f} s  {args.files / r['seconds']:.2f} files/s "
               f"(steady {r['steady_files_per_s']:.2f}, start-up {r['startup_s']:.1f} s)  "
-              f"{input_samples / r['seconds'] / 1e6:.2f} M samples/s  peak RSS/worker {r['peak_rss_worker_mb']:.0f} MB",
+              f"{input_samples / r['seconds'] / 1e6:.2f} M samples/s  peak RSS/worker {r['peak_rss_worker_mb']:.0f} MB  "
+              f"CPU {r['cpu_s']:.1f} s ({r['cores_used']:.2f} cores used)",
               flush=True)
     res["scaling_ratio"] = res[f"jobs{args.jobs}_files_per_s"] / res["jobs1_files_per_s"]
     res["steady_scaling_ratio"] = res[f"jobs{args.jobs}_steady_files_per_s"] / res["jobs1_steady_files_per_s"]

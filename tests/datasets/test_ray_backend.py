@@ -74,3 +74,22 @@ def test_ray_backend_builds_the_same_store(local_ray, tmp_path):
     for i, j in zip(ia, ib):
         np.testing.assert_array_equal(a[i]["x"], b[j]["x"])
         np.testing.assert_array_equal(a[i]["pos"], b[j]["pos"])
+
+
+def test_cli_backend_ray(local_ray, tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import miniatures
+
+    from neurosig.cli.main import main
+    from neurosig.datasets import ShardStore
+
+    root = miniatures.make_chbmit(tmp_path / "chb", seconds=30.0)
+    assert main(["-q", "preprocess", str(root), "--adapter", "chbmit", "--out", str(tmp_path / "s"),
+                 "--backend", "ray", "--jobs", "2"]) == 0
+    assert "4 processed" in capsys.readouterr().out
+    m = ShardStore(tmp_path / "s").manifest
+    assert set(m["subject"]) == {"chb01"} and len(m) == 4 * 3
+    assert m[m["source"].str.endswith("chb21_01.edf")].sort_values("start_s")["label"].tolist() == [0, 1, 0]
