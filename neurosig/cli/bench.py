@@ -27,8 +27,10 @@ def register(sub) -> None:
     r.add_argument("--seeds", default="3", help="number of seeds (N) or a list (0,1,2)")
     r.add_argument("--json", metavar="PATH", help="write the results as JSON")
     r.add_argument("--out", default="runs/bench_real", help="folder for models and the report")
-    r.add_argument("--tokenizer-steps", type=int, default=300, help="tokenizer training steps per seed")
-    r.add_argument("--pretrain-steps", type=int, default=300, help="pretraining steps per seed")
+    r.add_argument("--tokenizer-steps", type=int, default=100, help="tokenizer training steps")
+    r.add_argument("--pretrain-steps", type=int, default=100, help="pretraining steps")
+    r.add_argument("--pretrain-per-seed", action="store_true",
+                   help="fit tokenizer + pretraining once per seed (default: once, seed 0; seeds then vary fine-tuning and the peer)")
     r.add_argument("--no-peer", action="store_true", help="skip MiniRocket (ratios are then null)")
     r.set_defaults(func=run)
     p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
@@ -43,7 +45,7 @@ BENCH_CONFIG = {
                                            "sensors": {"name_free": True}}},
     "model": {"preset": "tiny", "backbone": {"d_model": 64, "n_layers": 2, "n_heads": 4}, "objectives": ["masked"]},
     "crop_patches": 4,  # pool windows are cut into crops of 4 patches (1 s) for pretraining
-    "batch_size": 64,
+    "batch_size": 16,  # small batches: many cheap steps on 2 CPU cores
     "lr": 1e-3,
     "val_fraction": 0.25,  # carved (stratified) from each training split to choose the feature set
     "feature_sets": ["embedding", "embedding+patch", "patch"],
@@ -237,15 +239,25 @@ def run(args) -> int:
 
     results = {s.name: {"ours": [], "peer": [], "val": {k: [] for k in cfg["feature_sets"]}} for s in sets}
     chosen = []
+    pretrained = None
     for seed in seeds:
-        tok = _fit_tokenizer(items, args.tokenizer_steps, seed, cfg, progress=True)
-        model, tok = _pretrain(items, tok, args.pretrain_steps, seed, cfg, out / f"seed{seed}", progress=True)
+        if pretrained is None or args.pretrain_per_seed:
+            t1 = time.time()
+            tok = _fit_tokenizer(items, args.tokenizer_steps, seed, cfg, progress=True)
+            log.info("seed %d: tokenizer fitted (%.0f s)", seed, time.time() - t1)
+            t1 = time.time()
+            pretrained = _pretrain(items, tok, args.pretrain_steps, seed, cfg, out / f"seed{seed}", progress=True)
+            log.info("seed %d: pretrained (%.0f s)", seed, time.time() - t1)
+        model, tok = pretrained
+        t1 = time.time()
         feats = {}
         for s in sets:
             emb_tr, emb_te = _embed(model, tok, s, s.x_train, rate), _embed(model, tok, s, s.x_test, rate)
             p_tr = patch_features(to_model_rate(s.x_train, s.sfreq, rate), P)
             p_te = patch_features(to_model_rate(s.x_test, s.sfreq, rate), P)
             feats[s.name] = (emb_tr, emb_te, p_tr, p_te)
+        log.info("seed %d: embeddings (%.0f s)", seed, time.time() - t1)
+        t1 = time.time()
         # ONE feature set for all sets: best mean validation balanced accuracy (carved from training)
         val_scores = {}
         for kind in cfg["feature_sets"]:
@@ -262,15 +274,17 @@ def run(args) -> int:
         kind = max(cfg["feature_sets"], key=lambda k: (val_scores[k], -cfg["feature_sets"].index(k)))
         chosen.append(kind)
         log.info("seed %d: validation %s → feature set %r", seed, {k: round(v, 3) for k, v in val_scores.items()}, kind)
+        log.info("seed %d: feature-set choice (%.0f s)", seed, time.time() - t1)
         for s in sets:
+            t1 = time.time()
             emb_tr, emb_te, p_tr, p_te = feats[s.name]
             head = fit_head(_features(kind, emb_tr, p_tr), s.y_train, seed)
             acc = balanced_accuracy_score(s.y_test, head.predict(_features(kind, emb_te, p_te)))
             results[s.name]["ours"].append(float(acc))
             if not args.no_peer:
                 results[s.name]["peer"].append(run_peer(s, seed))
-            log.info("seed %d %s: ours %.3f peer %s", seed, s.name, acc,
-                     f"{results[s.name]['peer'][-1]:.3f}" if results[s.name]["peer"] else "-")
+            log.info("seed %d %s: ours %.3f peer %s (%.0f s)", seed, s.name, acc,
+                     f"{results[s.name]['peer'][-1]:.3f}" if results[s.name]["peer"] else "-", time.time() - t1)
 
     def _ms(v):
         if not v:
@@ -290,7 +304,7 @@ def run(args) -> int:
                                    "peer_balanced_accuracy_std": psd, "ratio": ratio,
                                    "n_train": int(len(s.y_train)), "n_test": int(len(s.y_test))}
     doc["mean_ratio"] = float(np.mean(ratios)) if ratios else None
-    doc["config"] = {**cfg, "seeds": seeds, "tokenizer_steps": args.tokenizer_steps, "pretrain_steps": args.pretrain_steps,
+    doc["config"] = {**cfg, "seeds": seeds, "tokenizer_steps": args.tokenizer_steps, "pretrain_per_seed": bool(args.pretrain_per_seed), "pretrain_steps": args.pretrain_steps,
                      "pretraining_pool": sorted({f"{d}/{sp}" for d, sp in pool.source}), "n_pool_windows": len(pool.windows),
                      "chosen_feature_set": chosen, "peer": "aeon MiniRocketClassifier (raw trials, original rate)",
                      "validation": {n: results[n]["val"] for n in results}}

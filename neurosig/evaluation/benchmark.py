@@ -194,7 +194,7 @@ def fit_head(F_train: np.ndarray, y_train: np.ndarray, seed: int = 0):
 
     n_splits = int(max(2, min(5, np.bincount(y_train).min())))
     cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-    clf = LogisticRegressionCV(Cs=np.logspace(-4, 2, 13), cv=cv, max_iter=5000, class_weight="balanced")
+    clf = LogisticRegressionCV(Cs=np.logspace(-4, 2, 7), cv=cv, max_iter=1000, tol=1e-3, class_weight="balanced")
     return make_pipeline(StandardScaler(), clf).fit(F_train, y_train)
 
 

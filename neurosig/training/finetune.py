@@ -156,7 +156,8 @@ class WindowTable:
         if len(m) == 0:
             raise NeurosigError(f"store {getattr(store, 'root', '')!s} is empty; build it with `neurosig preprocess`.")
         rec = m["source"].astype(str).to_numpy() if "source" in m else m["subject"].astype(str).to_numpy()
-        start = m["start"].to_numpy(dtype=np.float64) if "start" in m else m.groupby(rec).cumcount().to_numpy() * (m["n_times"] / m["sfreq"]).to_numpy()
+        start_col = "start_s" if "start_s" in m else "start" if "start" in m else None
+        start = m[start_col].to_numpy(dtype=np.float64) if start_col else m.groupby(rec).cumcount().to_numpy() * (m["n_times"] / m["sfreq"]).to_numpy()
         names: list[str] = []
         if "label_name" in m:
             pairs = m[m["label"] >= 0][["label", "label_name"]].drop_duplicates().sort_values("label")
@@ -368,10 +369,15 @@ def make_split(table: WindowTable, config: FinetuneConfig, seed: int) -> dict[st
             h = np.array([stable_hash_int("val", seed, int(i)) % 10_000 for i in train_all]) / 10_000
             train, val = train_all[h >= config.val_fraction], train_all[h < config.val_fraction]
         split = {"train": train, "val": val, "test": test}
-    else:
+    elif len(set(table.subject[lab].tolist())) >= 3:
         inner = subject_disjoint_split(table.subject[lab], config.fractions, seed=seed)
         split = {k: lab[v] for k, v in inner.items()}
         check_disjoint_subjects(table.subject, split)
+    else:
+        # one or two subjects (e.g. a single long-term monitoring patient): recording-disjoint instead
+        log.warning("fewer than 3 labelled subjects: the split is recording-disjoint, not subject-disjoint")
+        inner = subject_disjoint_split(table.recording[lab], config.fractions, seed=seed)
+        split = {k: lab[v] for k, v in inner.items()}
     for k, v in split.items():
         if len(v) == 0:
             raise NeurosigError(f"split {k!r} is empty ({len(set(table.subject[lab].tolist()))} labelled subjects); add subjects or change finetune.fractions.")

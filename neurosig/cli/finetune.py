@@ -1,0 +1,117 @@
+"""``neurosig finetune fit|test``: fine-tune a pretrained (or scratch) model on a labelled store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def register(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune on a labelled store (classification, sleep staging, seizures)")
+    s = p.add_subparsers(dest="finetune_cmd", metavar="ACTION")
+    for name, helptext in (("fit", "train on the store's training split and report test metrics"),
+                           ("test", "re-evaluate the models of a finished `fit` run on its saved split")):
+        a = s.add_parser(name, help=helptext)
+        a.add_argument("--config", required=True, help="YAML recipe (configs/finetune/*.yaml)")
+        a.add_argument("--data", required=True, help="shard store folder (neurosig preprocess --out)")
+        g = a.add_mutually_exclusive_group()
+        g.add_argument("--model", help="pretrained directory (neurosig pretrain --out .../model)")
+        g.add_argument("--scratch", action="store_true", help="train a small encoder from scratch instead")
+        a.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2,3,4 (report mean ± sd)")
+        a.add_argument("--out", default="runs/finetune", help="run folder (split.json, checkpoints, report.md)")
+        a.add_argument("--json", metavar="PATH", help="write the summary metrics as JSON")
+        a.add_argument("--epochs", type=int, help="override finetune.epochs")
+        a.set_defaults(func=run)
+    p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
+
+
+def _seeds(text: str) -> list[int]:
+    from neurosig._utils.errors import NeurosigError
+
+    try:
+        seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds:
+        raise NeurosigError(f"--seeds {text!r} must be comma-separated integers, e.g. 0,1,2.")
+    return seeds
+
+
+def _flat_summary(summary: dict) -> dict:
+    """Flat JSON: the METRIC_KEYS (+ _std) at top level; per-subject/recording/event under prefixes."""
+    from neurosig.evaluation.metrics import METRIC_KEYS
+
+    out = {k: summary[k] for k in summary if k.split("_std")[0] in METRIC_KEYS}
+    for group in ("per_subject", "per_recording", "events"):
+        for k, v in summary.get(group, {}).items():
+            out[f"{group}/{k}"] = v
+    out["n_seeds"] = len(summary["seeds"])
+    out["task"] = summary["task"]
+    return out
+
+
+def run(args) -> int:
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from neurosig._utils.errors import NeurosigError
+    from neurosig.datasets.store import ShardStore
+    from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, classification_metrics
+    from neurosig.evaluation.reports import write_json, write_report
+    from neurosig.evaluation.splits import load_split
+    from neurosig.training.finetune import (
+        FinetuneModule,
+        WindowTable,
+        _loader,
+        load_finetune_config,
+        make_encoder,
+        predict,
+        run_seeds,
+    )
+
+    cfg = load_finetune_config(args.config)
+    if args.epochs:
+        cfg = dataclasses.replace(cfg, epochs=int(args.epochs))
+    if not args.model and not args.scratch:
+        raise NeurosigError("pass --model PRETRAINED_DIR (from `neurosig pretrain`) or --scratch.")
+    if not Path(args.data).is_dir():
+        raise NeurosigError(f"--data {args.data!r} is not a folder; build a store with `neurosig preprocess ... --out DIR`.")
+    table = WindowTable.from_store(ShardStore(args.data))
+    seeds = _seeds(args.seeds)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_dir = None if args.scratch else args.model
+
+    if args.finetune_cmd == "fit":
+        res = run_seeds(table, cfg, seeds, model_dir=model_dir, out_dir=out)
+        for r, s in zip(res["runs"], seeds):
+            torch.save(r["module"].state_dict(), out / f"finetuned_seed{s}.pt")
+        summary = res["summary"]
+        first = res["runs"][0]
+    else:
+        runs = []
+        for s in seeds:
+            path = out / f"finetuned_seed{s}.pt"
+            if not path.is_file():
+                raise NeurosigError(f"{path} not found; run `neurosig finetune fit ... --out {out}` with --seeds {s} first.")
+            split = load_split(out / f"split_seed{s}.json")
+            module = FinetuneModule(make_encoder(model_dir, cfg), table.n_classes, cfg)
+            module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            prob = predict(module, _loader(table, split["test"], cfg, False, s))
+            y = table.y[split["test"]]
+            runs.append({"metrics": classification_metrics(y, prob, table.n_classes), "y": y, "prob": prob})
+        summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
+        summary.update(seeds=seeds, task=cfg.task)
+        first = runs[0]
+    flat = _flat_summary(summary)
+    extra = {k: v for k, v in summary.items() if k in ("per_subject", "per_recording", "events")}
+    write_report(out, summary, first["y"], first["prob"], table.class_names or None,
+                 title=f"neurosig fine-tuning: {cfg.task} ({'scratch' if args.scratch else args.model})", extra=extra)
+    write_json(out / "metrics.json", flat)
+    if args.json:
+        write_json(args.json, flat)
+    for k in METRIC_KEYS:
+        print(f"{k:<18} {summary[k]:.4f} ± {summary.get(k + '_std', float('nan')):.4f}")
+    print(f"report: {out / 'report.md'}")
+    return 0

@@ -1,0 +1,69 @@
+"""The real-data benchmark's invariants on synthetic sets (no download needed)."""
+
+import numpy as np
+import pytest
+
+from neurosig import NeurosigError
+from neurosig.evaluation.benchmark import (
+    BenchSet,
+    carve_validation,
+    check_no_test_leak,
+    fit_head,
+    patch_features,
+    pretraining_pool,
+    to_model_rate,
+    trial_hash,
+)
+
+
+def _set(name, seed, n=20, C=3, T=64, sfreq=128.0):
+    rng = np.random.default_rng(seed)
+    mk = lambda k: rng.normal(size=(k, C, T)).astype(np.float32)
+    return BenchSet(name, mk(n), rng.integers(0, 2, n), mk(n // 2), rng.integers(0, 2, n // 2), sfreq,
+                    [f"c{i}" for i in range(C)], np.zeros(C, np.int64), np.full((C, 3), np.nan, np.float32))
+
+
+def test_pool_never_holds_an_evaluated_test_split():
+    a, b, other = _set("A", 0), _set("B", 1), _set("Other", 2)
+    pool = pretraining_pool([a, b], [other, b])  # b listed as extra too: still treated as evaluated
+    assert ("A", "test") not in pool.source and ("B", "test") not in pool.source
+    assert ("Other", "test") in pool.source  # non-evaluated sets are pooled whole
+    assert len(pool.windows) == len(a.x_train) + len(b.x_train) + len(other.x_train) + len(other.x_test)
+    test_hashes = {trial_hash(t) for s in (a, b) for t in s.x_test}
+    assert not test_hashes & set(pool.hashes)
+
+
+def test_leak_detected_by_provenance_and_by_content():
+    a, other = _set("A", 0), _set("Other", 2)
+    pool = pretraining_pool([a], [other])
+    pool.source.append(("A", "test"))
+    with pytest.raises(NeurosigError, match="test-split windows"):
+        check_no_test_leak(pool, [a])
+    pool = pretraining_pool([a], [other])
+    # the same trial smuggled in under another name is caught by its content hash
+    other.x_test[0] = a.x_test[3]
+    with pytest.raises(NeurosigError, match="identical to test trials of A"):
+        pretraining_pool([a], [other])
+
+
+def test_resample_and_patch_features_shapes():
+    x = np.random.default_rng(0).normal(size=(4, 3, 100)).astype(np.float32)
+    y = to_model_rate(x, 100.0, 200.0)
+    assert y.shape == (4, 3, 200)
+    # a 5 Hz sine survives resampling (same frequency, same amplitude)
+    t = np.arange(100) / 100.0
+    s = np.sin(2 * np.pi * 5 * t)[None, None].astype(np.float32)
+    r = to_model_rate(s, 100.0, 200.0)[0, 0]
+    assert np.allclose(r[20:180], np.sin(2 * np.pi * 5 * np.arange(200) / 200.0)[20:180], atol=0.05)
+    f = patch_features(y, 50)
+    assert f.shape[0] == 4 and np.isfinite(f).all()
+
+
+def test_head_learns_separable_features_and_validation_is_stratified():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 40)
+    F = rng.normal(size=(80, 5)) + y[:, None] * 2.0
+    tr, va = carve_validation(y, 0.25, seed=0)
+    assert set(tr).isdisjoint(va) and np.bincount(y[va]).tolist() == [10, 10]
+    head = fit_head(F[tr], y[tr], seed=0)
+    assert (head.predict(F[va]) == y[va]).mean() > 0.9
