@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--backend", choices=("process", "ray"), default="process", help="parallel backend")
     p.add_argument("--dataset", metavar="NAME", help="dataset name written in the manifest")
     p.add_argument("--json", metavar="PATH", help="write the build report as JSON")
+    p.add_argument("--exclude-subjects-of", action="append", metavar="STORE", default=None,
+                   help="leave out every subject of this (evaluation) store, e.g. TUAB patients from a TUEG "
+                        "pretraining store; repeatable (neurosig.datasets.leakage)")
     p.set_defaults(func=run)
 
 
@@ -42,8 +45,16 @@ def run(args) -> int:
         cfg = from_dict(PipelineConfig, getattr(get_adapter(args.adapter), "default_config", dict)() or {})
     if args.dataset:
         cfg = replace(cfg, dataset=args.dataset)
-    report = build_store(args.inputs, args.out, config=cfg, jobs=args.jobs, on_error=args.on_error,
-                         positions=args.positions, backend=args.backend, adapter=args.adapter,
+    inputs, adapter = args.inputs, args.adapter
+    if args.exclude_subjects_of:  # cross-corpus leakage guard
+        from neurosig.datasets.leakage import exclude_from_inputs
+
+        inputs, dropped = exclude_from_inputs(args.inputs, args.exclude_subjects_of, adapter=args.adapter, dataset=cfg.dataset)
+        adapter = None
+        for name, paths in dropped.items():
+            print(f"left out {len(paths)} file(s) whose subjects are in {name}")
+    report = build_store(inputs, args.out, config=cfg, jobs=args.jobs, on_error=args.on_error,
+                         positions=args.positions, backend=args.backend, adapter=adapter,
                          progress=not getattr(args, "quiet", False) and sys.stderr.isatty(), atlas=args.atlas)
     store = ShardStore(args.out)
     print(f"store {args.out}: {len(store)} windows from {report.n_files - report.n_failed} file(s) "
