@@ -187,12 +187,22 @@ def _last_contig(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
-def _blocks(Dh: int, backward: bool) -> tuple[int, int, int]:
-    # Chosen so that the sm_90 build has no register spills (ptxas -v, 8 warps): forward
-    # 128 x 64 for every head dim; backward 64 x 64 up to Dh 64, 32 x 64 above.
+NUM_WARPS = 8
+
+
+def launch_config(Dh: int, backward: bool, elem_size: int = 2) -> tuple[int, int, int]:
+    """(BLOCK_M, BLOCK_N, BLOCK_D) for head dim Dh and inputs of ``elem_size`` bytes.
+
+    With NUM_WARPS the 16-bit builds compile without register spills on sm_90 (``python -m
+    neurosig.kernels.triton.compile_check``): forward 128 x 64 for every head dim; backward
+    64 x 64 up to Dh 64, 32 x 64 above (64 x 64 at Dh 128 spills). fp32 at Dh 128 uses a
+    64-row forward tile: 128 rows need 256 KiB of shared memory, more than an H100 has.
+    """
     BLOCK_D = max(16, triton.next_power_of_2(Dh))
     if backward:
         return (64, 64, BLOCK_D) if BLOCK_D <= 64 else (32, 64, BLOCK_D)
+    if elem_size >= 4 and BLOCK_D > 64:
+        return (64, 64, BLOCK_D)
     return (128, 64, BLOCK_D)
 
 
@@ -206,14 +216,14 @@ class _FlashAttention(torch.autograd.Function):
         lse = torch.empty(B, H, S, dtype=torch.float32, device=q.device)  # log2 units
         has_mask = mask_i8 is not None
         mptr = mask_i8 if has_mask else lse
-        BLOCK_M, BLOCK_N, BLOCK_D = _blocks(Dh, backward=False)
+        BLOCK_M, BLOCK_N, BLOCK_D = launch_config(Dh, backward=False, elem_size=q.element_size())
         grid = (triton.cdiv(S, BLOCK_M), B * H)
         if S > 0 and B * H > 0:
             _attn_fwd_kernel[grid](
                 q, k, v, mptr, o, lse, *_strides(q), *_strides(k), *_strides(v),
                 H, S, Dh, sm_scale * _LOG2E,
                 HAS_MASK=has_mask, CAUSAL=causal, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D,
-                num_warps=8,
+                num_warps=NUM_WARPS,
             )
         ctx.save_for_backward(q, k, v, o, lse, mask_i8 if has_mask else lse.new_empty(0))
         ctx.has_mask, ctx.causal, ctx.sm_scale = has_mask, causal, sm_scale
@@ -229,9 +239,9 @@ class _FlashAttention(torch.autograd.Function):
         dk = torch.empty_like(dq)
         dv = torch.empty_like(dq)
         mptr = mask_i8 if ctx.has_mask else lse
-        BLOCK_M, BLOCK_N, BLOCK_D = _blocks(Dh, backward=True)
+        BLOCK_M, BLOCK_N, BLOCK_D = launch_config(Dh, backward=True, elem_size=q.element_size())
         args = (*_strides(q), *_strides(k), *_strides(v), H, S, Dh, ctx.sm_scale * _LOG2E, ctx.sm_scale)
-        meta = dict(HAS_MASK=ctx.has_mask, CAUSAL=ctx.causal, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D, num_warps=8)
+        meta = dict(HAS_MASK=ctx.has_mask, CAUSAL=ctx.causal, BLOCK_M=BLOCK_M, BLOCK_N=BLOCK_N, BLOCK_D=BLOCK_D, num_warps=NUM_WARPS)
         if S > 0 and B * H > 0:
             _attn_bwd_dkdv_kernel[(triton.cdiv(S, BLOCK_N), B * H)](q, k, v, mptr, do, lse, delta, dk, dv, *args, **meta)
             _attn_bwd_dq_kernel[(triton.cdiv(S, BLOCK_M), B * H)](q, k, v, mptr, do, lse, delta, dq, *args, **meta)

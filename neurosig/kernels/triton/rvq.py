@@ -57,6 +57,18 @@ def _rvq_kernel(
     tl.store(q_ptr + rows64[:, None] * D + ds[None, :], quant.to(q_ptr.dtype.element_ty), mask=xmask)
 
 
+def launch_config(D: int) -> tuple[int, int, int, int]:
+    """(BLOCK_N, BLOCK_K, BLOCK_D, num_warps) for vectors of size D.
+
+    D <= 64: 64 x 64 tiles with 8 warps compile without register spills on sm_90 (``python -m
+    neurosig.kernels.triton.compile_check``); larger D halves the tiles. GPU tuning is owed.
+    """
+    BLOCK_D = max(16, triton.next_power_of_2(D))
+    if BLOCK_D <= 64:
+        return 64, 64, BLOCK_D, 8
+    return 32, 32, BLOCK_D, 8
+
+
 def rvq_search_triton(x: torch.Tensor, codebooks: torch.Tensor):
     """Kernel path of :func:`neurosig.kernels.ops.rvq_search` (arguments already validated)."""
     N, D = x.shape
@@ -69,14 +81,10 @@ def rvq_search_triton(x: torch.Tensor, codebooks: torch.Tensor):
     quantized = torch.empty(N, D, dtype=x.dtype, device=x.device)
     if N == 0:
         return codes, quantized
-    BLOCK_D = max(16, triton.next_power_of_2(D))
-    # D <= 64: 64 x 64 tiles with 8 warps compile without register spills on sm_90 (ptxas -v);
-    # larger D halves the tiles. Tuning on a GPU is owed (docs/kernels.md).
-    BLOCK_N = 64 if BLOCK_D <= 64 else 32
-    BLOCK_K = 64 if BLOCK_D <= 64 else 32
+    BLOCK_N, BLOCK_K, BLOCK_D, num_warps = launch_config(D)
     grid = (triton.cdiv(N, BLOCK_N),)
     _rvq_kernel[grid](
         x.detach(), cb, norms, codes, quantized, N, K, D, x.stride(0),
-        L=L, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=BLOCK_D, num_warps=8,
+        L=L, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=BLOCK_D, num_warps=num_warps,
     )
     return codes, quantized

@@ -134,6 +134,15 @@ def _frame_index(T: int, n_fft: int, hop: int, n_frames: int, center: bool, devi
     return pos
 
 
+def launch_config(F: int) -> tuple[int, int, int, int]:
+    """(BLOCK_M, BLOCK_F, BLOCK_K, num_warps) for F frequency bins.
+
+    64 x 64 tiles with 8 warps compile without register spills on sm_90 (``python -m
+    neurosig.kernels.triton.compile_check``); 64 x 128 spills (two accumulators + atan2 epilogue).
+    """
+    return 64, (64 if F > 32 else max(16, triton.next_power_of_2(F))), 32, 8
+
+
 def _launch(x2: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_fft: int, hop: int, center: bool, mag_only: bool):
     R, T = x2.shape
     pad = n_fft // 2 if center else 0
@@ -143,17 +152,13 @@ def _launch(x2: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_fft: int, 
     out2 = out1 if mag_only else torch.empty_like(out1)
     if R * n_frames == 0:
         return out1, out2, n_frames
-    # 64 x 64 tiles, 8 warps: no register spills on sm_90 (ptxas -v); 64 x 128 spills with the
-    # two accumulators plus the atan2 epilogue.
-    BLOCK_M = 64
-    BLOCK_F = 64 if F > 32 else max(16, triton.next_power_of_2(F))
-    BLOCK_K = 32
+    BLOCK_M, BLOCK_F, BLOCK_K, num_warps = launch_config(F)
     grid = (triton.cdiv(R * n_frames, BLOCK_M), triton.cdiv(F, BLOCK_F))
     _stft_fwd_kernel[grid](
         x2, cos, sin, out1, out2,
         R, T, x2.stride(0), n_frames, n_fft, F, hop, pad, LOG_EPS,
         CENTER=center, MAG_ONLY=mag_only, BLOCK_M=BLOCK_M, BLOCK_F=BLOCK_F, BLOCK_K=BLOCK_K,
-        num_warps=8,
+        num_warps=num_warps,
     )
     return out1, out2, n_frames
 
