@@ -129,3 +129,17 @@ def test_tusz_csv_header_checked(tmp_path):
         read_tusz_csv(p)
     with pytest.raises(NeurosigError, match="tusz labels="):
         TUSZAdapter(labels="multi")
+
+
+def test_tusz_montage_without_ears_records_missing_pairs(tmp_path):
+    from miniatures import tuh_signals, write_edf
+
+    stem = "aaaaanoe_s001_t000"
+    path = tmp_path / "edf" / "train" / "aaaaanoe" / "s001_2016" / "03_tcp_ar_a" / f"{stem}.edf"
+    sigs = [(n, x) for n, x in tuh_signals("REF", 20.0, 250.0, seed=5) if n not in ("EEG A1-REF", "EEG A2-REF")]
+    write_edf(path, sigs, 250.0)
+    ad = TUSZAdapter()
+    rec = ad.read(ad.files(tmp_path)[0])  # no .csv_bi: unlabelled, still read
+    assert len(rec.ch_names) == 20 and "A1-T3" not in rec.ch_names
+    assert rec.info["missing_channels"] == ["A1-T3", "T4-A2"]
+    assert rec.ch_names == [c for c in TCP_CHANNELS if c not in ("A1-T3", "T4-A2")]
