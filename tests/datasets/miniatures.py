@@ -316,3 +316,40 @@ def make_tueg(root: Path, patients=("aaaaab00", "aaaaev03", "aaaapt01"), seconds
         path = root / "edf" / f"{k:03d}" / patient / "s001_2012_03_04" / "01_tcp_ar" / f"{patient}_s001_t000.edf"
         write_edf(path, tuh_signals("REF", seconds, sfreq, seed=90 + k), sfreq)
     return root
+
+
+def make_bids_ieeg_meg(root: Path) -> Path:
+    """A BIDS dataset with one sEEG run (EDF, electrodes in ACPC space) and one MEG run (FIF,
+    3 magnetometers with a device→head transform that shifts z by 4 cm)."""
+    import mne
+    import mne_bids
+
+    names = ["LA1", "LA2", "LA3", "RB1", "RB2"]
+    sf = 512.0
+    data = np.stack([electrode_signal(i, int(20 * sf), sf, 70) for i in range(len(names))]) * 1e-6
+    raw = mne.io.RawArray(data, mne.create_info(names, sf, "seeg"), verbose="error")
+    mont = mne.channels.make_dig_montage(ch_pos={c: np.array([0.01 * i, 0.02, 0.03]) for i, c in enumerate(names)},
+                                         coord_frame="mri")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw.set_montage(mont)
+    raw.set_meas_date(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    raw.info["line_freq"] = 60.0
+    bp = mne_bids.BIDSPath(subject="03", task="rest", datatype="ieeg", root=root, space="ACPC")
+    mne_bids.write_raw_bids(raw, bp, format="EDF", allow_preload=True, overwrite=True, verbose="error")
+    info = mne.create_info(["MEG 001", "MEG 002", "MEG 003"], 600.0, "mag")
+    for i, ch in enumerate(info["chs"]):
+        ch["loc"][:3] = [0.0, 0.01 * i, 0.08]
+        ch["loc"][3:12] = [1, 0, 0, 0, 1, 0, 0, 0, 1]
+    trans = np.eye(4)
+    trans[2, 3] = 0.04
+    info["dev_head_t"] = mne.transforms.Transform("meg", "head", trans)
+    meg = np.stack([electrode_signal(i, 6000, 600.0, 71) for i in range(3)]) * 1e-15  # fT → T
+    raw = mne.io.RawArray(meg, info, verbose="error")
+    raw.set_meas_date(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    raw.info["line_freq"] = 50.0
+    bp = mne_bids.BIDSPath(subject="04", task="rest", datatype="meg", root=root)
+    mne_bids.write_raw_bids(raw, bp, format="FIF", allow_preload=True, overwrite=True, verbose="error")
+    return root

@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.optional import require
 from neurosig.datasets.adapters.base import Adapter, finish_recording, make_spec
@@ -143,4 +145,12 @@ class BIDSAdapter(Adapter):
         )
         rec = finish_recording(rec, spec, positions=positions)
         rec.ch_types = types  # keep the BIDS types (finish_recording re-derives them from MNE)
+        meg = [i for i, t in enumerate(types) if t in ("mag", "grad")]
+        if meg:  # MEG sensors: device → head frame, with orientations (same rule as neurosig.io)
+            from neurosig.io.readers import _meg_positions
+
+            mp, mo = _meg_positions(raw.info, meg)
+            rec.pos[meg] = mp
+            rec.ori = np.full((len(types), 3), np.nan)
+            rec.ori[meg] = mo
         return rec

@@ -57,3 +57,20 @@ def test_folder_errors(tmp_path, folder_root):
         FolderAdapter().files(tmp_path)
     with pytest.raises(NeurosigError, match="label file"):
         FolderAdapter(csv="nope.csv").files(folder_root)
+
+
+def test_bids_ieeg_and_meg(tmp_path):
+    import miniatures
+
+    root = miniatures.make_bids_ieeg_meg(tmp_path / "bids")
+    ad = BIDSAdapter()
+    specs = ad.files(root)
+    assert [(s.subject, s.extras["bids_datatype"]) for s in specs] == [("03", "ieeg"), ("04", "meg")]
+    ieeg, meg = (ad.read(s) for s in specs)
+    assert ieeg.ch_types == ["seeg"] * 5 and ieeg.sfreq == 512.0
+    np.testing.assert_allclose(ieeg.pos[1], [0.01, 0.02, 0.03], atol=1e-6)  # electrodes.tsv
+    np.testing.assert_allclose(ieeg.raw.get_data()[2] * 1e6, electrode_signal(2, 20 * 512, 512.0, 70), atol=0.1)
+    assert meg.ch_types == ["mag"] * 3 and meg.sfreq == 600.0
+    np.testing.assert_allclose(meg.pos[1], [0.0, 0.01, 0.12], atol=1e-6)  # device → head (+4 cm in z)
+    np.testing.assert_allclose(meg.ori[0], [0, 0, 1], atol=1e-6)
+    np.testing.assert_allclose(meg.raw.get_data()[0] * 1e15, electrode_signal(0, 6000, 600.0, 71), rtol=1e-5, atol=1e-3)
