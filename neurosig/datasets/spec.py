@@ -39,6 +39,19 @@ class FileSpec:
         self.session = str(self.session or "")
         self.run = str(self.run or "")
         self.extras = dict(self.extras or {})
+        if self.label is not None:
+            try:
+                ok = float(self.label) == int(self.label)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok or isinstance(self.label, bool):
+                from neurosig._utils.errors import NeurosigError
+
+                raise NeurosigError(
+                    f"FileSpec({self.path!r}): label must be an integer class id or None, got {self.label!r}; "
+                    "put the class name in extras['label_name']."
+                )
+            self.label = int(self.label)
 
     def identity(self) -> str:
         """A canonical string of everything in the spec that changes the output (for the cache key)."""

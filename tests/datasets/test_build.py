@@ -181,3 +181,9 @@ def test_argument_errors(tmp_path):
         build_store(f, tmp_path / "st", jobs=0)
     with pytest.raises(NeurosigError, match="backend='spark' is not supported"):
         build_store(f, tmp_path / "st", backend="spark")
+
+
+def test_filespec_label_must_be_integer():
+    assert FileSpec("x.edf", label=np.int64(2)).label == 2
+    with pytest.raises(NeurosigError, match=r"FileSpec\('x.edf'\): label must be an integer class id or None, got 'abnormal'"):
+        FileSpec("x.edf", label="abnormal")
