@@ -165,9 +165,8 @@ class EMAQuantizer(nn.Module):
     @torch.no_grad()
     def _init(self, z: torch.Tensor) -> None:
         centres = kmeans(z, self.codebook_size, iters=self.kmeans_iters, normalize=self.normalize, generator=self._gen)
-        centres = _all_reduce_(centres) / (
-            torch.distributed.get_world_size() if torch.distributed.is_available() and torch.distributed.is_initialized() else 1
-        )
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.broadcast(centres, src=0)  # every rank starts from rank 0's centres
         if self.normalize:
             centres = F.normalize(centres, dim=-1)
         self.embed.copy_(centres)

@@ -239,6 +239,7 @@ class _Acc:
         self.err = 0.0
         self.pow = 0.0
         self.r: list[float] = []
+        self.spec_r: list[float] = []
         self.band: dict[str, list[float]] = {}
         self.spec_x = None
         self.spec_y = None
@@ -250,13 +251,20 @@ class _Acc:
         den = np.sqrt((xc**2).sum(-1) * (yc**2).sum(-1))
         self.r.extend(np.where(den > 0, (xc * yc).sum(-1) / np.where(den > 0, den, 1), 0.0).tolist())
         self.pow += float((xc**2).sum())
+        lx = np.log(np.abs(np.fft.rfft(xc, axis=-1))[..., 1:] ** 2 + 1e-12)  # log power, DC dropped
+        ly = np.log(np.abs(np.fft.rfft(yc, axis=-1))[..., 1:] ** 2 + 1e-12)
+        lxc, lyc = lx - lx.mean(-1, keepdims=True), ly - ly.mean(-1, keepdims=True)
+        sden = np.sqrt((lxc**2).sum(-1) * (lyc**2).sum(-1))
+        ok = (den > 0) & (sden > 0)
+        self.spec_r.extend(np.where(ok, (lxc * lyc).sum(-1) / np.where(ok, sden, 1), 0.0).tolist())
         for k, (e, p) in band_errors(x, y, sfreq).items():
             a = self.band.setdefault(k, [0.0, 0.0])
             a[0] += e
             a[1] += p
 
     def result(self, prefix: str = "") -> dict[str, float]:
-        out = {f"{prefix}pcc": float(np.mean(self.r)) if self.r else math.nan, f"{prefix}nmse": self.err / max(self.pow, 1e-12)}
+        out = {f"{prefix}pcc": float(np.mean(self.r)) if self.r else math.nan, f"{prefix}nmse": self.err / max(self.pow, 1e-12),
+               f"{prefix}spec_pcc": float(np.mean(self.spec_r)) if self.spec_r else math.nan}
         for k in BANDS:
             if k in self.band:
                 e, p = self.band[k]
@@ -269,6 +277,7 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     """Reconstruction quality of ``tokenizer`` on ``batches`` (held-out windows).
 
     Keys: ``pcc`` (mean Pearson r per channel-window), ``nmse`` (Σ err² / Σ (x − mean)²),
+    ``spec_pcc`` (mean Pearson r of the log power spectra: phase-insensitive; 0 for a constant),
     ``band_nmse/<band>`` (the same on the band's rFFT bins), ``codebook_usage`` (fraction of
     codes used, mean over levels), ``perplexity`` (mean over levels), ``dead_codes`` (unused
     codes, summed over levels), ``n_windows``, ``n_tokens``; ``baseline/*``: the same error

@@ -84,8 +84,13 @@ def test_metric_accumulator_against_numpy():
     same = _Acc()
     same.add(x, x.copy(), 200.0)
     assert same.result()["nmse"] == 0 and same.result()["pcc"] == pytest.approx(1.0)
+    assert same.result()["spec_pcc"] == pytest.approx(1.0)
+    shifted = _Acc()  # a circular shift keeps the power spectrum: phase-insensitive metric stays 1
+    shifted.add(x, np.roll(x, 7, axis=-1), 200.0)
+    assert shifted.result()["spec_pcc"] == pytest.approx(1.0) and shifted.result()["pcc"] < 0.5
     base = _Acc()
     base.add(x, np.repeat(x.mean(-1, keepdims=True), 400, -1), 200.0)
+    assert base.result()["spec_pcc"] == 0.0
     for band in ("delta", "theta", "alpha", "beta", "gamma"):
         assert base.result()[f"band_nmse/{band}"] == pytest.approx(1.0)  # the mean has no band power
 
