@@ -55,14 +55,15 @@ for _name, _cls in BUILTIN_ADAPTERS.items():
         register_adapter(_name)(_cls)
 
 
-def read_spec(spec, *, positions: str = "auto"):
+def read_spec(spec, *, positions: str = "auto", derive: bool = False):
     """Read one FileSpec into a Recording, with the corpus fixes of the adapter named in
-    ``spec.extras["adapter"]`` (TCP montage, duplicate channels, picks, BIDS sidecars).
-    Specs without an adapter are read plainly with ``neurosig.io.read_recording``."""
+    ``spec.extras["adapter"]`` (renames, duplicate channels, picks, BIDS sidecars). Bipolar
+    montages are left to the pipeline's ``reference`` unless ``derive=True`` (see
+    :meth:`Adapter.read`). Specs without an adapter are read plainly with ``read_recording``."""
     name = (spec.extras or {}).get("adapter")
     if name in BUILTIN_ADAPTERS:
         adapter = BUILTIN_ADAPTERS[name].__new__(BUILTIN_ADAPTERS[name])  # options are in the spec
-        return adapter.read(spec, positions=positions)
+        return adapter.read(spec, positions=positions, derive=derive)
     from neurosig.io import read_recording
 
     return read_recording(spec.path, positions=positions, subject=spec.subject)

@@ -17,7 +17,8 @@ Keys of ``FileSpec.extras`` written by the adapters (all JSON-able, so specs pic
 ``label_from``    ``"recording"`` (one label per file), ``"annotations"`` (window labels from
                   the annotations) or ``"none"``
 ``rename``        ``{old: new}`` channel renames applied first
-``bipolar``       ``[[anode, cathode], ...]``: derived channels named ``"ANODE-CATHODE"``
+``bipolar``       ``[[anode, cathode], ...]``: derived channels named ``"ANODE-CATHODE"`` by
+                  ``Adapter.read`` (the store builder leaves them to the pipeline's reference)
 ``picks``         channel names kept (in this order); absent channels are listed in
                   ``missing_channels`` of the recording info, never zero-padded
 ``ch_types``      ``{name: type}`` for channels whose type the file does not say (EOG ...)
@@ -83,15 +84,23 @@ class Adapter:
         return cfg
 
     # -- reading ------------------------------------------------------------------------------
-    def read(self, spec, *, positions: str = "auto"):
-        """Read one recording of this corpus and apply the fixes named in ``spec.extras``."""
+    def read(self, spec, *, positions: str = "auto", derive: bool = True):
+        """Read one recording of this corpus and apply the fixes named in ``spec.extras``.
+
+        ``derive=True`` also computes ``extras["bipolar"]`` derivations here (loads the file).
+        The store builder reads with ``derive=False`` and leaves the TCP montage to the
+        pipeline's ``reference: bipolar_tcp`` (the TUH adapters' default config), which is
+        applied chunk by chunk, so an hours-long TUEG file never sits in memory whole.
+        """
         from neurosig.io import read_recording
 
-        # read with positions="none": derived/renamed channels get positions after the fixes.
-        # Only a bipolar derivation needs the samples in memory; picks/renames stay lazy.
-        extras = spec.extras or {}
+        extras = dict(spec.extras or {})
+        if not derive:
+            extras.pop("bipolar", None)
+        # read with positions="none": renamed/derived channels get positions after the fixes;
+        # only an eager bipolar derivation needs the samples in memory
         rec = read_recording(spec.path, positions="none", subject=spec.subject, preload=bool(extras.get("bipolar")))
-        rec = apply_channel_fixes(rec, spec.extras or {})
+        rec = apply_channel_fixes(rec, extras)
         return finish_recording(rec, spec, positions=positions)
 
     # -- helpers for subclasses ---------------------------------------------------------------

@@ -124,7 +124,7 @@ class BIDSAdapter(Adapter):
             raise self._none_found(root, "sub-*/**/{eeg,meg,ieeg}/*")
         return specs
 
-    def read(self, spec, *, positions: str = "auto"):
+    def read(self, spec, *, positions: str = "auto", derive: bool = True):
         """Read with ``read_raw_bids`` so channels.tsv types/bads, electrodes.tsv positions and
         events.tsv annotations apply; non-data channels (stim, misc) are dropped."""
         mne_bids = require("mne_bids", "the BIDS adapter")

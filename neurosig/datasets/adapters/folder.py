@@ -76,7 +76,7 @@ class FolderAdapter(Adapter):
             )
         return specs
 
-    def read(self, spec, *, positions: str = "auto"):
+    def read(self, spec, *, positions: str = "auto", derive: bool = True):
         """No corpus fixes: the plain reader (same as a file given without an adapter)."""
         from neurosig.io import read_recording
 

@@ -112,7 +112,7 @@ class SleepEDFAdapter(Adapter):
             raise self._none_found(root, "*-PSG.edf")
         return specs
 
-    def read(self, spec, *, positions: str = "auto"):
+    def read(self, spec, *, positions: str = "auto", derive: bool = True):
         """Read only the picked 100 Hz channels. The cassette PSGs hold more 1 Hz channels
         (respiration, EMG, temperature, marker) than 100 Hz ones, so a generic reader that keeps
         the majority rate would keep the wrong ones; reading with ``include=`` avoids that."""

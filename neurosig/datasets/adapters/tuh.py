@@ -87,8 +87,8 @@ class TUABAdapter(Adapter):
     layout = "edf/{train,eval}/{normal,abnormal}/01_tcp_ar/<patient>_s<session>_t<token>.edf"
 
     def default_config(self) -> dict:
-        # the TCP montage is derived by read(); 10 s windows as in the published TUAB recipes
-        return {"dataset": "tuab", "window": {"mode": "fixed", "length_s": 10.0}}
+        # TCP montage as the pipeline's chunked bipolar reference; 10 s windows (published TUAB recipes)
+        return {"dataset": "tuab", "reference": "bipolar_tcp", "window": {"mode": "fixed", "length_s": 10.0}}
 
     def files(self, root):
         root = self._root(root)
@@ -157,7 +157,8 @@ class TUEVAdapter(Adapter):
 
     def default_config(self) -> dict:
         # one 5 s window centred on each 1 s event (the usual TUEV recipe: 2 s either side)
-        return self._annotation_window(5.0, mode="events", tmin_s=-2.0, label_from_annotations=False)
+        cfg = self._annotation_window(5.0, mode="events", tmin_s=-2.0, label_from_annotations=False)
+        return {**cfg, "reference": "bipolar_tcp"}
 
     def files(self, root):
         root = self._root(root)
@@ -240,7 +241,7 @@ class TUSZAdapter(Adapter):
         self.label_names = TUSZ_BINARY if labels == "binary" else TUSZ_TYPES
 
     def default_config(self) -> dict:
-        return self._annotation_window(10.0)
+        return {**self._annotation_window(10.0), "reference": "bipolar_tcp"}
 
     def annotations(self, edf_path: Path) -> list[tuple[float, float, str]]:
         if self.labels == "binary":
@@ -291,7 +292,7 @@ class TUEGAdapter(Adapter):
     layout = "edf/<NNN>/<patient>/s<session>_<year>_<mm>_<dd>/<montage>/<patient>_s<session>_t<token>.edf"
 
     def default_config(self) -> dict:
-        return {"dataset": "tueg", "window": {"mode": "fixed", "length_s": 10.0}}
+        return {"dataset": "tueg", "reference": "bipolar_tcp", "window": {"mode": "fixed", "length_s": 10.0}}
 
     def files(self, root):
         root = self._root(root)

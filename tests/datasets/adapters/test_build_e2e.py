@@ -32,6 +32,11 @@ def test_tuab_store_labels_subjects_units(tuab_root, tmp_path):
     assert per_file == {"aaaaab00": {"label": 0, "split": "train"}, "aaaaab01": {"label": 1, "split": "train"},
                         "aaaaev02": {"label": 0, "split": "test"}, "aaaaev03": {"label": 1, "split": "test"}}
     assert m["ch_names"].iloc[0].split(",")[:2] == ["FP1-F7", "F7-T3"]
+    # the pipeline's chunked TCP reference gives the same channels/positions as Adapter.read's
+    ad = get_adapter("tuab")
+    rec = ad.read(ad.files(tuab_root)[0])
+    assert m["ch_names"].iloc[0].split(",") == rec.ch_names and bool(m["has_positions"].all())
+    np.testing.assert_allclose(st[0]["pos"], rec.pos, atol=1e-6)
     # µV: FP1-F7 = electrode 0 - electrode 10 = 20 sin(3 Hz) - 40 sin(8 Hz) → rms √(200 + 800)
     x = np.concatenate([st[i]["x"][0, 200:-200] for i in range(1, 11)])
     assert np.sqrt(np.mean(x**2)) == pytest.approx(np.sqrt(1000.0), rel=0.05)
