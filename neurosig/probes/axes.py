@@ -8,7 +8,7 @@
    the axes; the adapter's weight column of axis ``k`` (unit norm) is that axis's direction in the
    residual stream.
 4. :func:`steering_sweep` — generation with ``scale × mean residual norm × direction`` added to the
-   layer's residual stream (:meth:`LLMProbe.steer`), against the same sweep along random
+   layer's residual stream (:meth:`LLMProbe.steer`; median residual norm), against the same sweep along random
    directions; reports the mean Zipf word frequency (``wordfreq``) of the generated words and the
    perplexity of the generated text under the unsteered model.
 """
@@ -146,11 +146,11 @@ def perplexity(probe, prompts: Sequence[str], continuations: Sequence[str]) -> f
     return float(np.exp(nll / max(n, 1)))
 
 
-def steering_sweep(probe, layer: int, directions: np.ndarray, scales: Sequence[float], prompts: Sequence[str], *, max_new_tokens: int = 24, n_random: int = 2, seed: int = 0, norm: float | None = None) -> dict:
+def steering_sweep(probe, layer: int, directions: np.ndarray, scales: Sequence[float], prompts: Sequence[str], *, max_new_tokens: int = 24, n_random: int = 2, seed: int = 0, norm: float | None = None, progress: bool = True) -> dict:
     """Steer along each direction (and ``n_random`` random unit directions) at each scale.
 
-    The added vector is ``scale * norm * direction`` with ``norm`` the mean residual norm of the
-    layer over the prompts (so scales are relative). Returns per direction a list of
+    The added vector is ``scale * norm * direction`` with ``norm`` the median per-word residual
+    norm of the layer over the prompts (so scales are relative). Returns per direction a list of
     ``{"scale", "zipf", "ppl", "text"}`` and the fitted slope of zipf and log-perplexity on scale.
     """
     if not probe.causal:
@@ -158,16 +158,21 @@ def steering_sweep(probe, layer: int, directions: np.ndarray, scales: Sequence[f
     rng = np.random.default_rng(seed)
     if norm is None:
         feats = probe.extract([p.split() for p in prompts], layers=[layer], kinds=("resid",))
-        norm = float(np.mean([np.linalg.norm(f["resid"][0], axis=-1).mean() for f in feats]))
+        # median, not mean: the first position of many LLMs carries a huge "attention sink" norm
+        norm = float(np.median(np.concatenate([np.linalg.norm(f["resid"][0], axis=-1) for f in feats])))
     d = directions.shape[1]
     dirs = {f"axis{k}": directions[k] for k in range(len(directions))}
     for r in range(n_random):
         v = rng.standard_normal(d)
         dirs[f"random{r}"] = v / np.linalg.norm(v)
+    from tqdm.auto import tqdm
+
     out = {"norm": norm, "directions": {}}
+    bar = tqdm(total=len(dirs) * len(scales), desc=f"{probe.name}: steering", unit="setting", disable=not progress)
     for name, v in dirs.items():
         rows = []
         for s in scales:
+            bar.update(1)
             with probe.steer(layer, v, scale=float(s) * norm):
                 texts = generate(probe, prompts, max_new_tokens)
             words = [w for t in texts for w in _words(t)]
@@ -181,6 +186,7 @@ def steering_sweep(probe, layer: int, directions: np.ndarray, scales: Sequence[f
             "zipf_slope": float(np.polyfit(sc[ok], z[ok], 1)[0]) if ok.sum() > 1 else float("nan"),
             "log_ppl_slope": float(np.polyfit(sc, lp, 1)[0]) if len(sc) > 1 else float("nan"),
         }
+    bar.close()
     return out
 
 

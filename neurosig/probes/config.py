@@ -71,7 +71,7 @@ class AxesConfig:
     bands: list = field(default_factory=lambda: [[4.0, 8.0], [8.0, 13.0], [13.0, 30.0]])  # theta, alpha, beta PLV bands
     layer: int = -1  # residual layer read and steered; -1 = middle layer (mid layers steer best)
     adapter_alpha: float = 10.0  # ridge penalty of the hidden-state -> axis adapter
-    scales: list = field(default_factory=lambda: [-1.0, -0.5, 0.0, 0.5, 1.0])  # steering strength in units of the layer's mean residual norm
+    scales: list = field(default_factory=lambda: [-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0])  # steering strength in units of the layer's median residual norm; |1| already breaks fluency
     n_prompts: int = 8  # prompts per scale
     max_new_tokens: int = 24  # generated tokens per prompt
     seed: int = 0  # ICA, random-direction control and sampling
