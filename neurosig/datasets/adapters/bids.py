@@ -133,7 +133,6 @@ class BIDSAdapter(Adapter):
         bp = mne_bids.get_bids_path_from_fname(spec.path)
         bp.update(root=spec.extras.get("bids_root"))
         raw = mne_bids.read_raw_bids(bp, verbose="error")
-        raw.load_data(verbose="error")
         keep = [i for i, t in enumerate(raw.get_channel_types()) if t in _MNE_TO_NS]
         raw.pick(keep)
         types = [_MNE_TO_NS[t] for t in raw.get_channel_types()]

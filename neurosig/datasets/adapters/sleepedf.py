@@ -131,7 +131,7 @@ class SleepEDFAdapter(Adapter):
                 f"{hdr.labels[:8]}); is this a Sleep-EDF PSG file?"
             )
         with _quiet():
-            raw = mne.io.read_raw_edf(spec.path, include=present, preload=True, verbose="error")
+            raw = mne.io.read_raw_edf(spec.path, include=present, preload=False, verbose="error")  # lazy: nights are ~22 h
         rec = Recording(
             sfreq=float(raw.info["sfreq"]), ch_names=list(raw.ch_names), ch_types=["eeg"] * len(raw.ch_names),
             pos=[[float("nan")] * 3] * len(raw.ch_names), subject=spec.subject, source=str(spec.path), raw=raw,

@@ -33,3 +33,14 @@ def test_adapter_lists_its_miniature(name, request):
     cfg = from_dict(PipelineConfig, ad.default_config())
     if ad.label_from == "annotations" and name != "bids":
         assert cfg.window.event_labels == {n: i for i, n in enumerate(ad.label_names)}
+
+
+@pytest.mark.parametrize("name", ["tueg", "tuab", "tusz", "chbmit", "sleepedf", "bids", "folder"])
+def test_worker_reads_are_lazy(name, request):
+    """What the store builder reads (read_spec) is not loaded into memory: the pipeline then
+    reads it chunk by chunk, so memory per worker does not grow with the recording length."""
+    from neurosig.datasets.adapters import read_spec
+
+    root = request.getfixturevalue(MINIATURE[name])
+    rec = read_spec(get_adapter(name).files(root)[0])
+    assert rec.raw is not None and not rec.raw.preload
