@@ -239,7 +239,7 @@ def run(args) -> int:
 
     results = {s.name: {"ours": [], "peer": [], "val": {k: [] for k in cfg["feature_sets"]}} for s in sets}
     chosen = []
-    pretrained = None
+    pretrained, feats = None, None
     for seed in seeds:
         if pretrained is None or args.pretrain_per_seed:
             t1 = time.time()
@@ -250,12 +250,13 @@ def run(args) -> int:
             log.info("seed %d: pretrained (%.0f s)", seed, time.time() - t1)
         model, tok = pretrained
         t1 = time.time()
-        feats = {}
-        for s in sets:
-            emb_tr, emb_te = _embed(model, tok, s, s.x_train, rate), _embed(model, tok, s, s.x_test, rate)
-            p_tr = patch_features(to_model_rate(s.x_train, s.sfreq, rate), P)
-            p_te = patch_features(to_model_rate(s.x_test, s.sfreq, rate), P)
-            feats[s.name] = (emb_tr, emb_te, p_tr, p_te)
+        if feats is None or args.pretrain_per_seed:  # features depend only on the pretrained model
+            feats = {}
+            for s in sets:
+                emb_tr, emb_te = _embed(model, tok, s, s.x_train, rate), _embed(model, tok, s, s.x_test, rate)
+                p_tr = patch_features(to_model_rate(s.x_train, s.sfreq, rate), P)
+                p_te = patch_features(to_model_rate(s.x_test, s.sfreq, rate), P)
+                feats[s.name] = (emb_tr, emb_te, p_tr, p_te)
         log.info("seed %d: embeddings (%.0f s)", seed, time.time() - t1)
         t1 = time.time()
         # ONE feature set for all sets: best mean validation balanced accuracy (carved from training)

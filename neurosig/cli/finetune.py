@@ -36,19 +36,6 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
-def _flat_summary(summary: dict) -> dict:
-    """Flat JSON: the METRIC_KEYS (+ _std) at top level; per-subject/recording/event under prefixes."""
-    from neurosig.evaluation.metrics import METRIC_KEYS
-
-    out = {k: summary[k] for k in summary if k.split("_std")[0] in METRIC_KEYS}
-    for group in ("per_subject", "per_recording", "events"):
-        for k, v in summary.get(group, {}).items():
-            out[f"{group}/{k}"] = v
-    out["n_seeds"] = len(summary["seeds"])
-    out["task"] = summary["task"]
-    return out
-
-
 def run(args) -> int:
     import dataclasses
 
@@ -64,6 +51,8 @@ def run(args) -> int:
         FinetuneModule,
         WindowTable,
         _loader,
+        finetune_and_report,
+        flat_summary,
         load_finetune_config,
         make_encoder,
         predict,
@@ -77,34 +66,35 @@ def run(args) -> int:
         raise NeurosigError("pass --model PRETRAINED_DIR (from `neurosig pretrain`) or --scratch.")
     if not Path(args.data).is_dir():
         raise NeurosigError(f"--data {args.data!r} is not a folder; build a store with `neurosig preprocess ... --out DIR`.")
-    table = WindowTable.from_store(ShardStore(args.data))
+    store = ShardStore(args.data)
     seeds = _seeds(args.seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model_dir = None if args.scratch else args.model
 
     if args.finetune_cmd == "fit":
-        res = run_seeds(table, cfg, seeds, model_dir=model_dir, out_dir=out)
-        for r, s in zip(res["runs"], seeds):
-            torch.save(r["module"].state_dict(), out / f"finetuned_seed{s}.pt")
-        summary = res["summary"]
-        first = res["runs"][0]
-    else:
-        runs = []
-        for s in seeds:
-            path = out / f"finetuned_seed{s}.pt"
-            if not path.is_file():
-                raise NeurosigError(f"{path} not found; run `neurosig finetune fit ... --out {out}` with --seeds {s} first.")
-            split = load_split(out / f"split_seed{s}.json")
-            module = FinetuneModule(make_encoder(model_dir, cfg), table.n_classes, cfg)
-            module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            prob = predict(module, _loader(table, split["test"], cfg, False, s))
-            y = table.y[split["test"]]
-            runs.append({"metrics": classification_metrics(y, prob, table.n_classes), "y": y, "prob": prob})
-        summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
-        summary.update(seeds=seeds, task=cfg.task)
-        first = runs[0]
-    flat = _flat_summary(summary)
+        flat = finetune_and_report(store, cfg, model_dir=model_dir, seeds=seeds, out_dir=out, json_path=args.json)
+        for k in METRIC_KEYS:
+            print(f"{k:<18} {flat[k]:.4f} ± {flat.get(k + '_std', float('nan')):.4f}")
+        print(f"report: {out / 'report.md'}")
+        return 0
+    # test: the saved models on the saved splits
+    table = WindowTable.from_store(store)
+    runs = []
+    for s in seeds:
+        path = out / f"finetuned_seed{s}.pt"
+        if not path.is_file():
+            raise NeurosigError(f"{path} not found; run `neurosig finetune fit ... --out {out}` with --seeds {s} first.")
+        split = load_split(out / f"split_seed{s}.json")
+        module = FinetuneModule(make_encoder(model_dir, cfg), table.n_classes, cfg)
+        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        prob = predict(module, _loader(table, split["test"], cfg, False, s))
+        y = table.y[split["test"]]
+        runs.append({"metrics": classification_metrics(y, prob, table.n_classes), "y": y, "prob": prob})
+    summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
+    summary.update(seeds=seeds, task=cfg.task)
+    first = runs[0]
+    flat = flat_summary(summary)
     extra = {k: v for k, v in summary.items() if k in ("per_subject", "per_recording", "events")}
     write_report(out, summary, first["y"], first["prob"], table.class_names or None,
                  title=f"neurosig fine-tuning: {cfg.task} ({'scratch' if args.scratch else args.model})", extra=extra)

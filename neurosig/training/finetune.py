@@ -485,3 +485,46 @@ def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], 
     summary["task"] = config.task
     summary["config"] = dataclasses.asdict(config)
     return {"summary": summary, "runs": runs}
+
+
+def finetune_and_report(data, config="configs/finetune/classification.yaml", *, model_dir=None, seeds=(0,),
+                        out_dir="runs/finetune", json_path=None, epochs: int | None = None, progress: bool = True) -> dict:
+    """Fit on a store (path or ShardStore), write ``report.md`` (+ PNGs), ``metrics.json`` and the
+    weights into ``out_dir``; returns the flat metrics dict (what ``neurosig finetune fit`` does).
+
+    ``model_dir=None`` trains the scratch encoder. For ``neurosig quickstart`` and scripts.
+    """
+    from neurosig.datasets.store import ShardStore
+    from neurosig.evaluation.reports import write_json, write_report
+
+    cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config)
+    if epochs:
+        cfg = dataclasses.replace(cfg, epochs=int(epochs))
+    store = data if hasattr(data, "manifest") else ShardStore(data)
+    table = WindowTable.from_store(store)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = run_seeds(table, cfg, list(seeds), model_dir=model_dir, out_dir=out, progress=progress)
+    for r, s in zip(res["runs"], seeds):
+        torch.save(r["module"].state_dict(), out / f"finetuned_seed{s}.pt")
+    summary = res["summary"]
+    flat = flat_summary(summary)
+    extra = {k: v for k, v in summary.items() if k in ("per_subject", "per_recording", "events")}
+    first = res["runs"][0]
+    write_report(out, summary, first["y"], first["prob"], table.class_names or None,
+                 title=f"neurosig fine-tuning: {cfg.task} ({'scratch' if model_dir is None else model_dir})", extra=extra)
+    write_json(out / "metrics.json", flat)
+    if json_path:
+        write_json(json_path, flat)
+    return flat
+
+
+def flat_summary(summary: dict) -> dict:
+    """Flat JSON: the METRIC_KEYS (+ _std) at top level; per-subject/recording/event under prefixes."""
+    out = {k: summary[k] for k in summary if k.split("_std")[0] in METRIC_KEYS}
+    for group in ("per_subject", "per_recording", "events"):
+        for k, v in summary.get(group, {}).items():
+            out[f"{group}/{k}"] = v
+    out["n_seeds"] = len(summary["seeds"])
+    out["task"] = summary["task"]
+    return out
