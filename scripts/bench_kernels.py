@@ -59,6 +59,9 @@ def main(argv=None) -> int:
     from neurosig.kernels import bench
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("bench_kernels: --device cuda but torch sees no CUDA device; run on a GPU machine or use --device cpu.", file=sys.stderr)
+        return 2
     full = device.type == "cuda" or args.full_shapes
     result = {
         "device": device.type,
