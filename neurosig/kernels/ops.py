@@ -212,12 +212,13 @@ def stft_patches(
     magnitude ``|X|`` alone for ``output="magnitude"``. ``n_frames = 1 + (T' - n_fft) // hop``
     with ``T' = T + 2 * (n_fft // 2)`` when ``center`` else ``T``. Differentiable.
     """
+    default_window = window is None
     window = _stft_checks(x, n_fft, hop, window, center, output)
     if _resolve("stft_patches", impl, x.device) == "torch":
         return _stft_reference(x, n_fft, hop, window, center, output)
     from neurosig.kernels.triton.stft import stft_patches_triton
 
-    return stft_patches_triton(x, n_fft, hop, window, center, output)
+    return stft_patches_triton(x, n_fft, hop, window, center, output, default_window=default_window)
 
 
 # ----------------------------------------------------------------------------------------------

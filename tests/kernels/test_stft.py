@@ -71,6 +71,19 @@ def test_magnitude_and_given_window():
 
 
 @needs_triton
+def test_given_window_is_not_cached_across_calls():
+    x = _rand((2, 200), seed=6)
+    for seed in range(3):  # fresh windows of the same length (possibly at a reused address)
+        w = torch.rand(40, generator=torch.Generator().manual_seed(seed)) + 0.1
+        m = stft_patches(x, 40, 20, window=w, output="magnitude", impl="triton")
+        mr = stft_patches(x, 40, 20, window=w, output="magnitude", impl="torch")
+        torch.testing.assert_close(m, mr, rtol=1e-5, atol=1e-5 * float(mr.max()))
+        w.mul_(2.0)  # in-place change of the same tensor
+        m2 = stft_patches(x, 40, 20, window=w, output="magnitude", impl="triton")
+        torch.testing.assert_close(m2, 2 * m, rtol=1e-5, atol=1e-5 * float(mr.max()))
+
+
+@needs_triton
 def test_phase_of_real_bins_is_in_half_open_interval():
     # A constant negative signal: DC bin is real and negative -> phase exactly +pi, not -pi.
     x = -torch.ones(1, 64)

@@ -114,8 +114,12 @@ def dft_basis(window: torch.Tensor, n_fft: int) -> tuple[torch.Tensor, torch.Ten
     return (w * cos).float().contiguous(), (-w * sin).float().contiguous()
 
 
-def _basis(window: torch.Tensor, n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
-    key = (n_fft, str(window.device), window.data_ptr(), window._version, window.dtype)
+def _basis(window: torch.Tensor, n_fft: int, default_window: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The basis for ``window``; cached only for the default Hann window (keyed by n_fft and
+    device), since a user's window tensor may change or be freed and its address reused."""
+    if not default_window:
+        return dft_basis(window, n_fft)
+    key = (n_fft, str(window.device))
     hit = _BASIS_CACHE.get(key)
     if hit is None:
         if len(_BASIS_CACHE) > 16:
@@ -165,8 +169,8 @@ def _launch(x2: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_fft: int, 
 
 class _STFTPatches(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x2, window, n_fft, hop, center, mag_only):
-        cos, sin = _basis(window, n_fft)
+    def forward(ctx, x2, window, n_fft, hop, center, mag_only, default_window):
+        cos, sin = _basis(window, n_fft, default_window)
         out1, out2, n_frames = _launch(x2, cos, sin, n_fft, hop, center, mag_only)
         ctx.save_for_backward(x2, cos, sin)
         ctx.cfg = (n_fft, hop, center, mag_only, n_frames)
@@ -198,17 +202,17 @@ class _STFTPatches(torch.autograd.Function):
         d_frames = d_re @ cos.T + d_im @ sin.T  # (R, n_frames, n_fft)
         dx = torch.zeros(R, T, dtype=torch.float32, device=x2.device)
         dx.index_add_(1, idx.reshape(-1), d_frames.reshape(R, -1))  # overlap-add (+ reflect fold)
-        return dx.to(x2.dtype), None, None, None, None, None
+        return dx.to(x2.dtype), None, None, None, None, None, None
 
 
-def stft_patches_triton(x, n_fft, hop, window, center, output):
+def stft_patches_triton(x, n_fft, hop, window, center, output, default_window=False):
     """Kernel path of :func:`neurosig.kernels.ops.stft_patches` (arguments already validated)."""
     lead, T = x.shape[:-1], x.shape[-1]
     x2 = x.reshape(-1, T)  # (R, T)
     if x2.stride(-1) != 1:
         x2 = x2.contiguous()
     mag_only = output == "magnitude"
-    out = _STFTPatches.apply(x2, window, n_fft, hop, bool(center), mag_only)
+    out = _STFTPatches.apply(x2, window, n_fft, hop, bool(center), mag_only, bool(default_window))
     if mag_only:
         return out.reshape(*lead, out.shape[-2], out.shape[-1])  # (..., n_frames, F)
     lm, ph = out
