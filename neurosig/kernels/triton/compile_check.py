@@ -31,13 +31,13 @@ def _variants():
                 sig = {"x_ptr": f"*{dt}", "cos_ptr": "*fp32", "sin_ptr": "*fp32", "out1_ptr": f"*{dt}", "out2_ptr": f"*{dt}",
                        "n_rows": "i32", "T": "i32", "stride_xr": "i32", "n_frames": "i32", "n_fft": "i32", "F": "i32",
                        "hop": "i32", "pad": "i32", "log_eps": "fp32"}
-                yield stft._stft_fwd_kernel, sig, dict(CENTER=center, MAG_ONLY=mag, BLOCK_M=bm, BLOCK_F=bf, BLOCK_K=bk), nw
+                yield stft._stft_fwd_kernel, sig, dict(CENTER=center, MAG_ONLY=mag, DOT_PREC="tf32", BLOCK_M=bm, BLOCK_F=bf, BLOCK_K=bk), nw
     for D in (64, 128):
         bn, bk, bd, nw = rvq.launch_config(D)
         for dt in ("fp32", "bf16"):
             sig = {"x_ptr": f"*{dt}", "cb_ptr": f"*{dt}", "norms_ptr": "*fp32", "codes_ptr": "*i64", "q_ptr": f"*{dt}",
                    "N": "i32", "K": "i32", "D": "i32", "stride_xn": "i32"}
-            yield rvq._rvq_kernel, sig, dict(L=8, BLOCK_N=bn, BLOCK_K=bk, BLOCK_D=bd), nw
+            yield rvq._rvq_kernel, sig, dict(L=8, DOT_PREC="tf32", BLOCK_N=bn, BLOCK_K=bk, BLOCK_D=bd), nw
     for Dh in (32, 64, 128):
         for dt in ("bf16", "fp16", "fp32"):
             for has_mask in (False, True):

@@ -19,12 +19,14 @@ import torch
 import triton
 import triton.language as tl
 
+import neurosig.kernels.triton as _kt
+
 
 @triton.jit
 def _rvq_kernel(
     x_ptr, cb_ptr, norms_ptr, codes_ptr, q_ptr,
     N, K, D, stride_xn,
-    L: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
+    L: tl.constexpr, DOT_PREC: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     pid = tl.program_id(0)
     rows = pid * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -45,7 +47,7 @@ def _rvq_kernel(
             # codebook tile, transposed on load: (BLOCK_D, BLOCK_K)
             ct = tl.load(cb_l + ks[None, :] * D + ds[:, None], mask=d_ok[:, None] & k_ok[None, :], other=0.0)
             nrm = tl.load(norms_ptr + lvl * K + ks, mask=k_ok, other=float("inf"))  # (BLOCK_K,)
-            dist = nrm[None, :] - 2.0 * tl.dot(res, ct.to(tl.float32))  # (BLOCK_N, BLOCK_K)
+            dist = nrm[None, :] - 2.0 * tl.dot(res, ct.to(tl.float32), input_precision=DOT_PREC)  # (BLOCK_N, BLOCK_K)
             tmin, targ = tl.min(dist, axis=1, return_indices=True, return_indices_tie_break_left=True)
             better = tmin < best  # strict: an earlier tile wins ties (lowest index)
             best = tl.where(better, tmin, best)
@@ -85,6 +87,6 @@ def rvq_search_triton(x: torch.Tensor, codebooks: torch.Tensor):
     grid = (triton.cdiv(N, BLOCK_N),)
     _rvq_kernel[grid](
         x.detach(), cb, norms, codes, quantized, N, K, D, x.stride(0),
-        L=L, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=BLOCK_D, num_warps=num_warps,
+        L=L, DOT_PREC=_kt.FP32_DOT_PRECISION, BLOCK_N=BLOCK_N, BLOCK_K=BLOCK_K, BLOCK_D=BLOCK_D, num_warps=num_warps,
     )
     return codes, quantized

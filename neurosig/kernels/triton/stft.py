@@ -24,6 +24,7 @@ import torch
 import triton
 import triton.language as tl
 
+import neurosig.kernels.triton as _kt
 from neurosig.kernels.ops import LOG_EPS
 
 _PI = math.pi
@@ -56,7 +57,7 @@ def _atan2(y, x):
 def _stft_fwd_kernel(
     x_ptr, cos_ptr, sin_ptr, out1_ptr, out2_ptr,
     n_rows, T, stride_xr, n_frames, n_fft, F, hop, pad, log_eps,
-    CENTER: tl.constexpr, MAG_ONLY: tl.constexpr,
+    CENTER: tl.constexpr, MAG_ONLY: tl.constexpr, DOT_PREC: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     pid_m = tl.program_id(0)
@@ -82,8 +83,8 @@ def _stft_fwd_kernel(
         boff = ks[:, None] * F + fs[None, :]
         cb = tl.load(cos_ptr + boff, mask=bmask, other=0.0)  # (BLOCK_K, BLOCK_F) window * cos
         sb = tl.load(sin_ptr + boff, mask=bmask, other=0.0)  # (BLOCK_K, BLOCK_F) -window * sin
-        acc_re = tl.dot(frames, cb, acc_re)
-        acc_im = tl.dot(frames, sb, acc_im)
+        acc_re = tl.dot(frames, cb, acc_re, input_precision=DOT_PREC)
+        acc_im = tl.dot(frames, sb, acc_im, input_precision=DOT_PREC)
     mag = tl.sqrt(acc_re * acc_re + acc_im * acc_im)
     ooff = rows.to(tl.int64)[:, None] * F + fs[None, :]
     omask = row_ok[:, None] & f_ok[None, :]
@@ -161,7 +162,7 @@ def _launch(x2: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_fft: int, 
     _stft_fwd_kernel[grid](
         x2, cos, sin, out1, out2,
         R, T, x2.stride(0), n_frames, n_fft, F, hop, pad, LOG_EPS,
-        CENTER=center, MAG_ONLY=mag_only, BLOCK_M=BLOCK_M, BLOCK_F=BLOCK_F, BLOCK_K=BLOCK_K,
+        CENTER=center, MAG_ONLY=mag_only, DOT_PREC=_kt.FP32_DOT_PRECISION, BLOCK_M=BLOCK_M, BLOCK_F=BLOCK_F, BLOCK_K=BLOCK_K,
         num_warps=num_warps,
     )
     return out1, out2, n_frames
