@@ -28,6 +28,7 @@ Numerical conventions shared by the reference and the kernel:
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Iterator
 
 import torch
@@ -70,8 +71,9 @@ _log = get_logger("kernels")
 # ----------------------------------------------------------------------------------------------
 # dispatch
 # ----------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
 def triton_available() -> bool:
-    """True when the ``triton`` package can be imported."""
+    """True when the ``triton`` package can be imported (checked once)."""
     try:
         import triton  # noqa: F401
     except Exception:
