@@ -122,6 +122,7 @@ def main(argv=None):
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--report-only", action="store_true", help="skip training: report the tokenizers already saved under --out")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -140,14 +141,19 @@ def main(argv=None):
         cfg.trainer.loggers = []
         cfg.trainer.val_every_n_steps = max(50, args.steps // 4)
         t0 = time.time()
-        tok = fit_tokenizer(kind, cfg.tokenizer, dm, args.out / kind, optim=cfg.optim, data_spec=cfg.data, trainer=cfg.trainer, max_steps=args.steps, progress=False)
+        if args.report_only:
+            from neurosig.tokenizers import load_tokenizer
+
+            tok = load_tokenizer(args.out / kind)
+        else:
+            tok = fit_tokenizer(kind, cfg.tokenizer, dm, args.out / kind, optim=cfg.optim, data_spec=cfg.data, trainer=cfg.trainer, max_steps=args.steps, progress=False)
         fit_s = time.time() - t0
         summary = json.loads((args.out / kind / "fit_summary.json").read_text())
-        rep = reconstruction_report(tok, batches(test, 64, shuffle=False, seed=0), max_windows=10**9, figures=args.out / kind / "figures")
+        rep = reconstruction_report(tok, batches(test, 64, shuffle=False, seed=0), max_windows=res["n_test_windows"], figures=args.out / kind / "figures")
         per_set = {}
         for name in SETS:
-            r = reconstruction_report(tok, batches({name: test[name]}, 64, shuffle=False, seed=0), max_windows=10**9)
-            per_set[name] = {k: r[k] for k in ("pcc", "nmse", "baseline/nmse")}
+            r = reconstruction_report(tok, batches({name: test[name]}, 64, shuffle=False, seed=0), max_windows=res["n_test_windows"])
+            per_set[name] = {k: r[k] for k in ("pcc", "nmse", "spec_pcc", "baseline/nmse")}
         res[kind] = {**{k: v for k, v in rep.items() if not k.startswith("baseline/")}, "loss_first": summary["loss_first"], "loss_last": summary["loss_last"],
                      "fit_seconds": fit_s, "per_set": per_set, "n_params": sum(p.numel() for p in tok.parameters()),
                      "bits_per_token": float(sum(np.log2(k) for k in tok.codebook_sizes))}

@@ -241,8 +241,6 @@ class _Acc:
         self.r: list[float] = []
         self.spec_r: list[float] = []
         self.band: dict[str, list[float]] = {}
-        self.spec_x = None
-        self.spec_y = None
 
     def add(self, x: np.ndarray, y: np.ndarray, sfreq: float):  # x, y (K, T)
         self.err += float(((x - y) ** 2).sum())
@@ -290,7 +288,7 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     counts = [torch.zeros(k, dtype=torch.long) for k in tokenizer.codebook_sizes]
     n_win = n_tok = 0
     example = None
-    spec_x = spec_y = None
+    spectra: dict[int, tuple] = {}
     sfreq = float(tokenizer.config.sfreq)
     bar = tqdm(total=max_windows, desc="report", unit="win", leave=False)
     for batch in batches:
@@ -312,10 +310,8 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
         bar.update(b)
         px = (np.abs(np.fft.rfft(xs, axis=-1)) ** 2).mean(0)
         py = (np.abs(np.fft.rfft(ys, axis=-1)) ** 2).mean(0)
-        if spec_x is None or spec_x.shape != px.shape:
-            spec_x, spec_y, spec_n = px, py, 1
-        else:
-            spec_x, spec_y, spec_n = spec_x + px, spec_y + py, spec_n + 1
+        sx, sy, sn = spectra.get(t, (0.0, 0.0, 0))
+        spectra[t] = (sx + px * len(xs), sy + py * len(xs), sn + len(xs))  # per window length
         if example is None:
             example = (xs[: min(4, len(xs))], ys[: min(4, len(ys))])
     bar.close()
@@ -334,7 +330,8 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     res["usage_per_level"] = usage
     res["perplexity_per_level"] = ppl
     if figures is not None:
-        _figures(Path(figures), example, (spec_x / spec_n, spec_y / spec_n), counts, sfreq)
+        sx, sy, sn = max(spectra.values(), key=lambda v: v[2])  # the most common window length
+        _figures(Path(figures), example, (sx / sn, sy / sn), counts, sfreq)
         res["figures"] = str(figures)
     return res
 
