@@ -175,19 +175,18 @@ def step_plots(ctx: QuickstartContext) -> None:
 
     store = _open_store(ctx)
     m = store.manifest
-    psd_panels, trace_panels, units = [], [], set()
+    psd_panels, trace_panels = [], []
     for name, s in ctx.summary.get("datasets", {}).items():
         idx = np.flatnonzero((m["dataset"] == name).to_numpy())
         step = max(1, len(idx) // ctx.config.max_psd_windows)
         pick = idx[::step][: ctx.config.max_psd_windows]
         x = np.stack([store[int(i)]["x"] for i in pick])  # (N, C, T) model units
-        psd_panels.append((name, x, s["sfreq"], s["ch_names"]))
-        trace_panels.append((name, x[0], s["sfreq"], s["ch_names"]))
-        units.update(MODEL_UNITS.get(t, ("a.u.", 1.0))[0] for t in s["ch_types"])
-    unit = "/".join(sorted(units)) or "a.u."
+        unit = "/".join(sorted({MODEL_UNITS.get(t, ("a.u.", 1.0))[0] for t in s["ch_types"]})) or "a.u."
+        psd_panels.append((name, x, s["sfreq"], s["ch_names"], unit))
+        trace_panels.append((name, x[0], s["sfreq"], s["ch_names"], unit))
     figs = ctx.config.out / "figures"
-    psd = plot_psd(psd_panels, figs / "psd.png", unit=unit)
-    traces = plot_traces(trace_panels, figs / "raw_traces.png", unit=unit)
+    psd = plot_psd(psd_panels, figs / "psd.png")
+    traces = plot_traces(trace_panels, figs / "raw_traces.png")
     ctx.files += [psd, traces]
     ctx.summary["plots"] = {"psd": str(psd), "raw_traces": str(traces)}
     ctx.sections.append(

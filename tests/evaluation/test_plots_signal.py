@@ -24,7 +24,7 @@ def test_mean_psd_peak_and_power(rng):
 
 def test_plots_write_png(tmp_path, rng):
     x = rng.normal(size=(4, 3, 256))
-    p1 = plot_psd([("a", x, 128.0, ["C3", "Cz", "C4"]), ("b", x[:, :2], 128.0, ["x", "y"])], tmp_path / "f" / "psd.png")
+    p1 = plot_psd([("a", x, 128.0, ["C3", "Cz", "C4"]), ("b", x[:, :2], 128.0, ["x", "y"], "fT")], tmp_path / "f" / "psd.png")
     p2 = plot_traces([("a", x[0], 128.0, ["C3", "Cz", "C4"])], tmp_path / "tr.png")
     for p in (p1, p2):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
@@ -35,6 +35,8 @@ def test_plot_errors(tmp_path, rng):
         mean_psd(np.zeros(5), 100.0)
     with pytest.raises(NeurosigError, match="sfreq must be > 0"):
         mean_psd(np.zeros((2, 10)), 0.0)
+    with pytest.raises(NeurosigError, match=r"a panel is \(title, x, sfreq, ch_names\[, unit\]\), got 3 items"):
+        plot_psd([("a", rng.normal(size=(2, 3, 40)), 10.0)], tmp_path / "z.png")
     with pytest.raises(NeurosigError, match="needs at least one"):
         plot_psd([], tmp_path / "x.png")
     with pytest.raises(NeurosigError, match=r"panel 'a' needs x of shape \(n_channels, n_times\)"):
