@@ -37,6 +37,11 @@ MANIFEST_COLUMNS = [
 ]
 
 
+# hex keys such as "1234e567..." must never be parsed as numbers
+_STR_COLUMNS = ("window_id", "shard", "part", "source", "dataset", "subject", "session", "run", "label_name", "split",
+                "ch_names", "ch_types", "bad_channels", "pipeline_hash", "source_hash")
+
+
 # ----------------------------------------------------------------------------- atomic writes
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` via a temporary file in the same folder + ``os.replace``."""
@@ -253,7 +258,7 @@ class ShardStore:
             raise NeurosigError(f"store {os.fspath(root)!r} holds no processed files (no parts/ and no store.json); build it with: neurosig preprocess INPUT --out {os.fspath(root)}")
         man = self.root / "manifest.csv"
         if meta is not None and man.exists() and meta.get("parts") == keys:
-            df = pd.read_csv(man, keep_default_na=False, dtype={"subject": str, "session": str, "run": str, "split": str, "label_name": str, "dataset": str, "bad_channels": str})
+            df = pd.read_csv(man, keep_default_na=False, dtype={c: str for c in _STR_COLUMNS})
         else:  # interrupted build or parts added: the parts are the truth
             rows: list[dict] = []
             for k in keys:

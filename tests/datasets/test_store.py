@@ -131,3 +131,11 @@ def test_part_records_provenance(store):
 
     assert hashlib.sha256(open(part["source"], "rb").read()).hexdigest() == part["source_hash"]
     json.dumps(part)  # plain JSON
+
+
+def test_string_columns_stay_strings(tmp_path):
+    """Subjects/keys that look like numbers (``007``, ``1e5``) survive the CSV round trip."""
+    f = write_edf(tmp_path / "r.edf", ["Fp1", "Cz"], 100.0, 8, synthetic_eeg(2, 800, 100.0))
+    build_store([FileSpec(f, subject="007", session="1e5")], tmp_path / "st", config=CFG, progress=False)
+    m = ShardStore(tmp_path / "st").manifest
+    assert m.subject[0] == "007" and m.session[0] == "1e5" and isinstance(m.pipeline_hash[0], str)
