@@ -95,3 +95,23 @@ def test_config_errors():
         FinetuneConfig(mode="half")
     with pytest.raises(NeurosigError, match="fractions"):
         FinetuneConfig(fractions=(0.5, 0.5, 0.5))
+
+
+def test_from_pretrained_dir_linear_probe_keeps_backbone(tmp_path):
+    """--model DIR path: FoundationModel.load + embed; a linear probe leaves the backbone untouched."""
+    from neurosig.models import FoundationModel, foundation_config
+    from neurosig.models._testing import ToyTokenizer
+
+    tok = ToyTokenizer()
+    model = FoundationModel(foundation_config("tiny", codebook_sizes=tok.codebook_sizes))
+    model.save_pretrained(tmp_path / "pre", tokenizer=tok)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    items, rec, start = _items(per=10, T=100)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    out = fit_one_seed(table, _cfg(mode="linear", epochs=2), model_dir=tmp_path / "pre", seed=0, progress=False)
+    after = out["module"].encoder.model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert not any(p.requires_grad for p in out["module"].encoder.parameters())
+    assert all(p.requires_grad for p in out["module"].head.parameters())
+    with pytest.raises(NeurosigError, match="is not a directory"):
+        fit_one_seed(table, _cfg(), model_dir=tmp_path / "missing", seed=0, progress=False)
