@@ -184,8 +184,6 @@ def probe(data, out: Path, seeds=(0, 1, 2)):
     from sklearn.preprocessing import StandardScaler
 
     from neurosig.models import FoundationModel
-    from neurosig.training.pretrain import ModelSpec, build_model
-
     res = {}
     models = {}
     for obj in ("masked", "next"):
@@ -194,9 +192,9 @@ def probe(data, out: Path, seeds=(0, 1, 2)):
     if not models:
         raise SystemExit("no pretrained model found; run the masked/next steps first")
     any_model, tok = next(iter(models.values()))
-    spec = ModelSpec(preset=any_model.config.backbone.d_model == 128 and "small" or "base", objectives=["masked"])
-    for s in seeds:
-        models[f"random_seed{s}"] = (build_model(spec, tok, seed=s).eval(), tok)
+    for s in seeds:  # same architecture as the pretrained model, random weights
+        torch.manual_seed(s)
+        models[f"random_seed{s}"] = (FoundationModel(any_model.config).eval(), tok)
     for name, d in data.items():
         Xtr, ytr = d["train"]
         Xte, yte = d["test"]
@@ -227,9 +225,32 @@ def _child(q, data, out, objective, minutes, preset):
         raise
 
 
+@torch.no_grad()
+def matched_unigram(data, out: Path) -> dict:
+    """Unigram baselines over exactly the tokens each objective predicts, from every training
+    window once (tokens weighted as in training): masked -> all tokens; next -> tokens at
+    patch n >= 1 (only multi-patch windows have next-token targets)."""
+    from neurosig.models import load_any_tokenizer, unigram_from_counts
+
+    tok = load_any_tokenizer(out / "tokenizer")
+    cm = [torch.zeros(k, dtype=torch.float64) for k in tok.codebook_sizes]
+    cn = [torch.zeros(k, dtype=torch.float64) for k in tok.codebook_sizes]
+    for name, d in data.items():
+        X, _ = d["train"]
+        for i in range(0, len(X), 64):
+            b = batch_of(X, d["pos"], np.arange(i, min(i + 64, len(X))))
+            codes = tok.encode(b["x"], pos=b["pos"], ch_type=b["ch_type"], ch_mask=b["ch_mask"])  # (B, C, N, L)
+            for l, k in enumerate(tok.codebook_sizes):
+                cm[l] += torch.bincount(codes[..., l].reshape(-1), minlength=k).double()
+                cn[l] += torch.bincount(codes[:, :, 1:, l].reshape(-1), minlength=k).double()
+    res = {f"masked/target_{k}": v for k, v in unigram_from_counts(cm).items()}
+    res.update({f"next/target_{k}": v for k, v in unigram_from_counts(cn).items()})
+    return res
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("step", choices=["tokenizer", "masked", "next", "probe", "all"])
+    ap.add_argument("step", choices=["tokenizer", "masked", "next", "probe", "unigram", "all"])
     ap.add_argument("--out", default="runs/evidence")
     ap.add_argument("--minutes", type=float, default=10.0, help="pretraining wall time per objective")
     ap.add_argument("--tok-minutes", type=float, default=4.0)
@@ -258,13 +279,15 @@ def main(argv=None):
             res.update(q.get())
         for pr in procs:
             pr.join()
-        steps = ["probe"]
+        steps = ["unigram", "probe"]
     for st in steps:
         if st == "tokenizer":
             res.update(fit_tokenizer(data, out, a.tok_minutes))
         elif st in ("masked", "next"):
             s = pretrain(data, out, st, a.minutes, a.preset)
             res.update({f"{st}/{k}": v for k, v in s.items()})
+        elif st == "unigram":
+            res.update(matched_unigram(data, out))
         else:
             res.update(probe(data, out))
     if a.json:
