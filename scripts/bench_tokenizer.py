@@ -64,9 +64,10 @@ def load_set(name: str, split: str, aeon_root: Path | None, sfreq_out: float = 2
     X = resample_poly(X, fr.numerator, fr.denominator, axis=-1).astype(np.float32)  # (N, C, T') at 200 Hz
     minfo = _make_info(info)
     pos = np.array([ch["loc"][:3] for ch in minfo["chs"]], dtype=np.float32)
-    if len(pos) != X.shape[1]:  # registry and file disagree: tokenize without positions
-        print(f"{name}: registry names {len(pos)} channels, file has {X.shape[1]}; positions unknown (name_free)")
-        pos = np.full((X.shape[1], 3), np.nan, dtype=np.float32)
+    if len(pos) < X.shape[1]:
+        # SCP1/SCP2: the .ts channels are strided copies of channel 1 (the bundled registry keeps
+        # only the real channel A1-Cz); keep the channels the registry names
+        X = X[:, : len(pos)]
     pos[~np.isfinite(pos).all(1) | (np.abs(pos).sum(1) == 0)] = np.nan
     items = []
     for x in X:

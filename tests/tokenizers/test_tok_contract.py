@@ -156,8 +156,8 @@ def test_tf_masks_are_complementary():
 def test_short_training_lowers_loss(kind):
     torch.manual_seed(0)
     tok = small(kind)
-    x = _signal(8, 4, 800, seed=1)
-    pos = _pos(8, 4)
+    x = _signal(4, 3, 600, seed=1)
+    pos = _pos(4, 3)
     opt = torch.optim.AdamW(tok.parameters(), lr=1e-2)
     tok.train()
     losses = []

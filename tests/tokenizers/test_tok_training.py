@@ -39,13 +39,13 @@ def _collate(items):
 class _DM(L.LightningDataModule):
     def __init__(self):
         super().__init__()
-        self.train, self.val = _items(64, 3, 400, 0), _items(16, 3, 400, 1)
+        self.train, self.val = _items(32, 3, 400, 0), _items(8, 3, 400, 1)
 
     def train_dataloader(self):
-        return DataLoader(self.train, batch_size=16, shuffle=True, collate_fn=_collate, generator=torch.Generator().manual_seed(0))
+        return DataLoader(self.train, batch_size=8, shuffle=True, collate_fn=_collate, generator=torch.Generator().manual_seed(0))
 
     def val_dataloader(self):
-        return DataLoader(self.val, batch_size=16, collate_fn=_collate)
+        return DataLoader(self.val, batch_size=8, collate_fn=_collate)
 
 
 TINY = {"kernel_sizes": [5, 25], "branch_channels": 8, "code_dim": 16, "n_levels": 2, "codebook_size": 32, "hidden": 64}
