@@ -133,8 +133,10 @@ def main(argv=None) -> int:
             big = work / "big.edf"
             t = time.perf_counter()
             expected = 256 * (23 + 1) + int(args.hours * 3600) * 23 * 256 * 2  # header + int16 samples
-            if not (big.exists() and big.stat().st_size == expected):  # --workdir: reuse the file of a previous run
+            reused = big.exists() and big.stat().st_size == expected  # --workdir: reuse the file of a previous run
+            if not reused:
                 write_synthetic_edf(big, seconds=args.hours * 3600)
+            res["big_file_reused"] = bool(reused)
             res["synth_big_s"] = time.perf_counter() - t
             res["big_file_gb"] = big.stat().st_size / 1e9
             n_big = 23 * int(args.hours * 3600 * 256)
