@@ -186,3 +186,23 @@ def test_config_validation_messages():
     cfg = PipelineConfig.from_yaml("preprocess/debug.yaml")
     assert cfg.window.length_s == 2.0 and cfg.filter_method == "iir"
     assert PipelineConfig.from_yaml("preprocess/default.yaml") == PipelineConfig()
+
+
+def test_reads_in_bounded_chunks_never_whole(edf):
+    """The streaming path asks the reader for chunk + overlap at a time, covering the file once."""
+    rec = read_recording(edf)
+    spans = []
+    orig = rec.raw.get_data
+
+    def spy(*a, start=0, stop=None, **kw):
+        spans.append((start, stop))
+        return orig(*a, start=start, stop=stop, **kw)
+
+    rec.raw.get_data = spy
+    pipe = Pipeline(PipelineConfig(chunk_s=10.0))
+    p = pipe.plan(rec)
+    n_blocks = sum(1 for _ in pipe.iter_blocks(rec, p))
+    H = p.half + p.ctx
+    assert n_blocks == len(spans) == 6  # 60 s in 10 s chunks
+    assert max(b - a for a, b in spans) <= int(10.0 * 256) + 2 * H < rec.n_times
+    assert spans[0][0] == 0 and spans[-1][1] == rec.n_times
