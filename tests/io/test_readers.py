@@ -157,3 +157,46 @@ def test_nifti_without_atlas_raises(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((2, 2, 2, 5), np.float32), np.eye(4)), tmp_path / "run.nii")
     with pytest.raises(NeurosigError, match=r"run\.nii: an fMRI run needs a parcel atlas; pass --atlas"):
         read_recording(tmp_path / "run.nii")
+
+
+def _brainvision(d, x, sfreq=250.0, names=("Cz", "Pz")):
+    """A minimal BrainVision triplet (.vhdr/.vmrk/.eeg), float32 multiplexed, µV."""
+    (d / "rec.eeg").write_bytes(np.ascontiguousarray(x.T, dtype="<f4").tobytes())
+    chans = "\n".join(f"Ch{i + 1}={n},,1,µV" for i, n in enumerate(names))
+    (d / "rec.vhdr").write_text(
+        "Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n"
+        f"MarkerFile=rec.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\nNumberOfChannels={len(names)}\n"
+        f"SamplingInterval={1e6 / sfreq:g}\n\n[Binary Infos]\nBinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n{chans}\n", encoding="utf-8")
+    (d / "rec.vmrk").write_text(
+        "Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n\n"
+        "[Marker Infos]\nMk1=New Segment,,1,1,0\nMk2=Stimulus,S  1,501,1,0\n", encoding="utf-8")
+    return d / "rec.vhdr"
+
+
+def test_brainvision_and_companion_hash(tmp_path):
+    from neurosig.io import source_hash
+
+    x = np.random.default_rng(0).normal(0, 10, (2, 1000))  # µV
+    f = _brainvision(tmp_path, x)
+    rec = read_recording(f)
+    assert rec.ch_names == ["Cz", "Pz"] and rec.sfreq == 250.0 and rec.n_times == 1000
+    np.testing.assert_allclose(rec.raw.get_data() * 1e6, x, rtol=1e-5, atol=1e-4)  # µV → V on reading
+    assert any(a[2] == "Stimulus/S  1" and a[0] == pytest.approx(2.0) for a in rec.annotations)
+    h = source_hash(str(f))
+    (tmp_path / "rec.eeg").write_bytes(np.ascontiguousarray((x + 1).T, dtype="<f4").tobytes())
+    assert source_hash(str(f)) != h  # the data file is part of the content hash
+
+
+def test_bdf_24bit(tmp_path):
+    x = np.random.default_rng(0).normal(0, 50, (2, 2560))
+    f = write_edf(tmp_path / "r.bdf", ["Cz", "Pz"], 256.0, 10, x, bdf=True, phys_range=(-1000.0, 1000.0))
+    rec = read_recording(f)
+    np.testing.assert_allclose(rec.raw.get_data() * 1e6, x, atol=2000 / 2**24 + 1e-6)  # 24-bit quantisation
+
+
+def test_folder_expansion_reads_brainvision_once(tmp_path):
+    from neurosig.datasets import expand_inputs
+
+    f = _brainvision(tmp_path, np.zeros((2, 100)))
+    (tmp_path / "notes.txt").write_text("x")
+    assert [s.path for s in expand_inputs([tmp_path])] == [str(f)]  # not the .eeg/.vmrk beside it
