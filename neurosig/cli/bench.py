@@ -47,7 +47,7 @@ BENCH_CONFIG = {
     "crop_patches": 4,  # pool windows are cut into crops of 4 patches (1 s) for pretraining
     "batch_size": 16,  # small batches: many cheap steps on 2 CPU cores
     "lr": 1e-3,
-    "val_fraction": 0.25,  # carved (stratified) from each training split to choose the feature set
+    "val_folds": 3,  # stratified folds carved from each training split (each 1/3 once validation) to choose the feature set
     "feature_sets": ["embedding", "embedding+patch", "patch"],
 }
 
@@ -203,13 +203,13 @@ def run(args) -> int:
     from neurosig._utils.logging import get_logger
     from neurosig.datasets import bundled
     from neurosig.evaluation.benchmark import (
-        carve_validation,
         fit_head,
         load_bench_set,
         patch_features,
         pretraining_pool,
         run_peer,
         to_model_rate,
+        validation_folds,
     )
     from neurosig.evaluation.reports import write_json
 
@@ -266,10 +266,12 @@ def run(args) -> int:
             for s in sets:
                 emb_tr, _, p_tr, _ = feats[s.name]
                 F = _features(kind, emb_tr, p_tr)
-                itr, iva = carve_validation(s.y_train, cfg["val_fraction"], seed)
-                head = fit_head(F[itr], s.y_train[itr], seed)
-                acc = balanced_accuracy_score(s.y_train[iva], head.predict(F[iva]))
-                results[s.name]["val"][kind].append(float(acc))
+                fold_accs = []
+                for itr, iva in validation_folds(s.y_train, cfg["val_folds"], seed):
+                    head = fit_head(F[itr], s.y_train[itr], seed)
+                    fold_accs.append(balanced_accuracy_score(s.y_train[iva], head.predict(F[iva])))
+                acc = float(np.mean(fold_accs))
+                results[s.name]["val"][kind].append(acc)
                 accs.append(acc)
             val_scores[kind] = float(np.mean(accs))
         kind = max(cfg["feature_sets"], key=lambda k: (val_scores[k], -cfg["feature_sets"].index(k)))

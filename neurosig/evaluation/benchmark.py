@@ -208,3 +208,11 @@ def carve_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
         va.append(idx[:n_val])
         tr.append(idx[n_val:])
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(va))
+
+
+def validation_folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified, seeded (train, val) folds carved from a training split (each trial validates once)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    n = int(max(2, min(n_folds, np.bincount(y).min())))
+    return list(StratifiedKFold(n, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
