@@ -278,6 +278,15 @@ class ShardStore:
         self._subject_col = manifest["subject"].astype(str).to_numpy() if len(manifest) else np.array([], dtype=object)
         self._sfreq_col = manifest["sfreq"].to_numpy(dtype=np.float64) if len(manifest) else np.zeros(0)
 
+    def __getstate__(self) -> dict:
+        # DataLoader workers (spawn) get the store pickled: send paths, not the mapped shards
+        state = self.__dict__.copy()
+        state["_mmaps"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
     def _validate_paths(self) -> None:
         for rel in sorted(set(self._shard_col.tolist())):
             _safe_rel(self.root, rel, "shard")

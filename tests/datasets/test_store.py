@@ -139,3 +139,19 @@ def test_string_columns_stay_strings(tmp_path):
     build_store([FileSpec(f, subject="007", session="1e5")], tmp_path / "st", config=CFG, progress=False)
     m = ShardStore(tmp_path / "st").manifest
     assert m.subject[0] == "007" and m.session[0] == "1e5" and isinstance(m.pipeline_hash[0], str)
+
+
+def test_pickles_without_shard_data(store):
+    """DataLoader workers receive the store by pickle: paths travel, mapped shards do not."""
+    import pickle
+
+    d, _, _ = store
+    s = ShardStore(d / "store")
+    before = len(pickle.dumps(s))
+    xs = [s[i]["x"] for i in range(len(s))]  # maps every shard
+    shard_bytes = sum(x.nbytes for x in xs)
+    blob = pickle.dumps(s)
+    assert len(blob) - before < shard_bytes / 10
+    s2 = pickle.loads(blob)
+    assert not s2._mmaps
+    np.testing.assert_array_equal(s2[0]["x"], xs[0])
