@@ -13,6 +13,7 @@ from neurosig.evaluation.benchmark import (
     pretraining_pool,
     to_model_rate,
     trial_hash,
+    validation_folds,
 )
 
 
@@ -67,3 +68,14 @@ def test_head_learns_separable_features_and_validation_is_stratified():
     assert set(tr).isdisjoint(va) and np.bincount(y[va]).tolist() == [10, 10]
     head = fit_head(F[tr], y[tr], seed=0)
     assert (head.predict(F[va]) == y[va]).mean() > 0.9
+
+
+def test_validation_folds_cover_training_once():
+    y = np.repeat([0, 1], [12, 9])
+    folds = validation_folds(y, 3, seed=1)
+    assert len(folds) == 3
+    val = np.concatenate([va for _, va in folds])
+    assert sorted(val.tolist()) == list(range(len(y)))  # each training trial validates exactly once
+    for tr, va in folds:
+        assert set(tr).isdisjoint(va) and len(set(y[va])) == 2
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, validation_folds(y, 3, seed=1)))
