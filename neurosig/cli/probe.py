@@ -32,7 +32,7 @@ def register(sub) -> None:
     t.add_argument("--n-sentences", type=int, default=None, help="sentences per stream (4 words each)")
     t.add_argument("--n-perm", type=int, default=None, help="time shuffles per layer for the permutation null")
     t.add_argument("--layers", default=None, help="comma-separated layer indices (default: all)")
-    t.add_argument("--epochs", help="brain epochs instead of a model: .npy/.npz array (trials, channels, time)")
+    t.add_argument("--epochs", help="brain epochs instead of a model: .npy/.npz array (trials, channels, time) or a shard-store folder")
     t.add_argument("--sfreq", type=float, help="sampling rate of --epochs in Hz")
     t.set_defaults(func=run_tagging)
 
@@ -117,6 +117,22 @@ def _load_array(path: str, name: str):
     return arr, None
 
 
+def _store_epochs(root: str):
+    """All windows of a shard store as epochs ``(n, C, T)`` (equal shapes required) and their sfreq."""
+    import numpy as np
+
+    from neurosig.datasets import ShardStore
+
+    store = ShardStore(root)
+    if len(store) < 2:
+        raise NeurosigError(f"shard store {root!r} holds {len(store)} windows; tagging needs at least 2 epochs")
+    items = [store[i] for i in range(len(store))]
+    shapes = {it["x"].shape for it in items}
+    if len(shapes) != 1:
+        raise NeurosigError(f"shard store {root!r} mixes window shapes {sorted(shapes)}; build it with one montage and window length")
+    return np.stack([it["x"] for it in items]), float(items[0]["sfreq"])
+
+
 # ------------------------------------------------------------------------------------ tagging
 def run_tagging(args) -> int:
     import dataclasses
@@ -128,9 +144,13 @@ def run_tagging(args) -> int:
     cfg = tg.TaggingConfig(**{**dataclasses.asdict(cfg), **over})
     prefix = _prefix(args.json)
     if args.epochs:
-        if args.sfreq is None:
+        if os.path.isdir(args.epochs):
+            arr, sf = _store_epochs(args.epochs)
+            args.sfreq = args.sfreq or sf
+        elif args.sfreq is None:
             raise NeurosigError("--sfreq is required with --epochs (the sampling rate of the epochs in Hz)")
-        arr, _ = _load_array(args.epochs, "--epochs")
+        else:
+            arr, _ = _load_array(args.epochs, "--epochs")
         res = tg.tag_epochs(arr, args.sfreq, [cfg.sentence_hz, cfg.phrase_hz], n_perm=cfg.n_perm, alpha=cfg.alpha, seed=cfg.seed)
         out = {"source": args.epochs, "sfreq": args.sfreq, "freqs": res["freqs"], "channels": [
             {"channel": c, **{f"{k}_{int(f * 1000)}mHz": float(res[k][c, i]) for k in ("itpc", "p_rayleigh", "p_perm", "snr", "p_snr") for i, f in enumerate(res["freqs"])},

@@ -94,3 +94,30 @@ def test_axes_cli_npz(tiny_dir, tmp_path, rng):
     assert {"axis0", "axis1", "random0", "random1"} == set(d["steering"]["directions"])
     np.savez(tmp_path / "bad.npz", x=x)
     assert main(["probe", "axes", "--model", str(tiny_dir), "--epochs", str(tmp_path / "bad.npz"), "--json", str(out)]) == 2
+
+
+def test_tagging_epochs_from_shard_store(tmp_path, monkeypatch, rng):
+    """A store folder is read item by item (the store itself is tested by the datasets tests)."""
+    import neurosig.datasets as ds
+
+    x = rng.standard_normal((12, 2, 300)).astype(np.float32)
+    x[:, 0] += np.sin(2 * np.pi * np.arange(300) / 100.0).astype(np.float32)
+
+    class FakeStore(list):
+        def __init__(self, root):
+            super().__init__({"x": x[i], "sfreq": 100.0} for i in range(len(x)))
+
+    monkeypatch.setattr(ds, "ShardStore", FakeStore)
+    (tmp_path / "store").mkdir()
+    out = tmp_path / "s.json"
+    # with one true effect among 4 tests BH needs p <= 0.0125: at least 80 permutations
+    assert main(["probe", "tagging", "--epochs", str(tmp_path / "store"), "--n-perm", "200", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["sfreq"] == 100.0 and d["channels"][0]["sentence"]
+
+    class Mixed(list):
+        def __init__(self, root):
+            super().__init__([{"x": x[0], "sfreq": 100.0}, {"x": x[1, :, :200], "sfreq": 100.0}])
+
+    monkeypatch.setattr(ds, "ShardStore", Mixed)
+    assert main(["probe", "tagging", "--epochs", str(tmp_path / "store"), "--json", str(out)]) == 2

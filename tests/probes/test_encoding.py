@@ -129,3 +129,12 @@ def test_bad_inputs(rng):
         enc.ridge_cv(X, np.ones((20, 1)), alphas=[1.0], folds=[])
     with pytest.raises(NeurosigError, match="backend"):
         enc.ridge_cv(np.ones((20, 2)), np.ones((20, 1)), alphas=[1.0], folds=[], backend="jax")
+
+
+@pytest.mark.gpu
+def test_torch_cuda_backend_matches_numpy(rng):
+    X, Y, _ = _planted(rng, n=400, p=16)
+    folds = enc.contiguous_folds(400, 4)
+    a = enc.ridge_cv(X, Y, alphas=ALPHAS, folds=folds, backend="numpy")
+    b = enc.ridge_cv(X, Y, alphas=ALPHAS, folds=folds, backend="torch", device="cuda")
+    np.testing.assert_allclose(a["pred"], b["pred"], rtol=1e-7, atol=1e-9)

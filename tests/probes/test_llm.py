@@ -129,6 +129,8 @@ def test_steer_changes_only_later_layers(tiny_models):
     np.testing.assert_allclose(after, base, atol=1e-6)  # hook removed
 
 
+@pytest.mark.slow
+@pytest.mark.realdata
 def test_real_smollm2_if_fetched():
     try:
         from neurosig.datasets.bundled import model_path
@@ -140,3 +142,6 @@ def test_real_smollm2_if_fetched():
     assert probe.n_layers == 30
     f = probe.extract([["the", "dog", "chased", "cats"]], layers=[0, 29], kinds=("mlp",))[0]
     assert f["mlp"].shape == (2, 4, 1536)
+    assert probe.max_length == 8192
+    with pytest.raises(NeurosigError, match="context length 8192"):
+        probe.encode(["word " * 9000])
