@@ -96,7 +96,9 @@ class FoundationModel(nn.Module, PretrainedMixin):
         if "next" in cfg.objectives:
             h = self.backbone(inputs, pos, ch_type, ch_mask, causal=True)  # (B, C, N, d)
             logits = self.heads["next"](h[:, :, :-1])  # predicts patch n+1 from patches <= n
-            out["next/ce"], out["next/acc"] = multilevel_ce(logits, codes[:, :, 1:], token_mask[:, :, 1:])
+            sel = token_mask[:, :, 1:]
+            out["next/ce"], out["next/acc"] = multilevel_ce(logits, codes[:, :, 1:], sel)
+            out["next/n_targets"] = sel.sum().to(torch.float32)  # 0 for one-patch windows (nothing to predict)
         total = sum(cfg.loss_weights.get(k, 1.0) * v for k, v in out.items() if k.endswith("/ce"))
         out["loss"] = total
         return out

@@ -223,13 +223,18 @@ class PretrainModule(L.LightningModule):
         )
         out = self._losses(batch, g)
         B = batch["x"].shape[0]
-        self.log_dict({f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False, on_step=True, on_epoch=False, batch_size=B)
+        self.log_dict({f"train/{k}": v.detach() for k, v in _loggable(out).items()}, prog_bar=False, on_step=True, on_epoch=False, batch_size=B)
         self.log("loss", out["loss"].detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=B, logger=False)
         return out["loss"]
 
     def validation_step(self, batch, batch_idx):
         g = torch.Generator().manual_seed(stable_hash_int("val", self.seed, batch_idx))
         out = self._losses(batch, g)
+        if "next/n_targets" in out:
+            # weight next-token CE by its number of targets (a one-patch batch has none and weight 1
+            # with CE 0: a negligible bias, and every rank logs the same keys, which DDP needs)
+            n = int(out.pop("next/n_targets"))
+            self.log_dict({"val/next/ce": out.pop("next/ce"), "val/next/acc": out.pop("next/acc")}, on_step=False, on_epoch=True, batch_size=max(n, 1), sync_dist=True)
         self.log_dict({f"val/{k}": v for k, v in out.items()}, on_step=False, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True)
 
     def configure_optimizers(self):
@@ -245,6 +250,15 @@ class PretrainModule(L.LightningModule):
         )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_lambda(s, o.warmup_steps, o.max_steps, o.min_lr_ratio))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
+
+
+def _loggable(out: dict) -> dict:
+    """Loss dict without the next-token entries of a batch that has no next-token target."""
+    out = dict(out)
+    n = out.pop("next/n_targets", None)
+    if n is not None and float(n) == 0:
+        out.pop("next/ce", None), out.pop("next/acc", None)
+    return out
 
 
 # ----------------------------------------------------------------------------- trainer

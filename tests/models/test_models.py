@@ -240,3 +240,14 @@ def test_presets_build_and_base_size(preset):
         assert 5e6 <= n <= 10e6
     out = bb(torch.zeros(1, 2, 2, 4, dtype=torch.long))
     assert out.shape[-1] == bb.config.d_model
+
+
+def test_next_objective_on_one_patch_windows_has_no_targets():
+    tok = ToyTokenizer()
+    m = _model(tok, objectives=["next"])
+    codes = tok.encode(torch.randn(2, 3, 20))  # N = 1: nothing to predict
+    out = m.compute_losses(codes)
+    assert float(out["next/n_targets"]) == 0 and float(out["loss"]) == 0.0
+    out["loss"].backward()  # still differentiable (DDP needs every parameter in the graph)
+    out2 = m.compute_losses(tok.encode(torch.randn(2, 3, 60)))
+    assert float(out2["next/n_targets"]) == 2 * 3 * 2
