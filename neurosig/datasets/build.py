@@ -54,9 +54,28 @@ def part_key(pipeline_hash: str, source_sha256: str, spec: FileSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def cached_source_hash(out: str | os.PathLike, path: str, extra: Sequence[str] = ()) -> str:
+    """``source_hash`` remembered per (path, size, mtime) in ``out/hashcache/``: a rerun over a
+    large corpus does not read every file again. A file whose size or mtime changed is hashed anew."""
+    from neurosig.io.readers import companion_files, source_hash
+
+    sig = []
+    for p in [path, *companion_files(path), *extra]:
+        st = os.stat(p)
+        sig.append([os.path.abspath(p), st.st_size, st.st_mtime_ns])
+    entry = Path(out) / "hashcache" / (hashlib.sha256(json.dumps(sig).encode()).hexdigest()[:32] + ".txt")
+    if entry.exists():
+        got = entry.read_text().strip()
+        if len(got) == 64:
+            return got
+    h = source_hash(path, extra)
+    atomic_write_text(entry, h)
+    return h
+
+
 def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | None, out: str | os.PathLike) -> PartResult:
     """Preprocess one file into ``out`` (a store folder); skip it when its part already exists."""
-    from neurosig.io.readers import _check_file, source_hash
+    from neurosig.io.readers import _check_file
     from neurosig.preprocessing.pipeline import Pipeline
 
     t0 = time.perf_counter()
@@ -67,7 +86,7 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
     path = _check_file(spec.path)
     extras = spec.extras
     atlas = extras.get("atlas")
-    src = source_hash(path, [atlas] if atlas else [])
+    src = cached_source_hash(out, path, [atlas] if atlas else [])
     key = part_key(pipe.hash, src, spec)
     part_path = out / "parts" / f"{key}.json"
     if part_path.exists():

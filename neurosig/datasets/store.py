@@ -63,7 +63,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def clean_temporaries(root: str | os.PathLike) -> int:
     """Remove ``.tmp-*`` files a killed run left behind; returns how many were removed."""
     n = 0
-    for sub in ("", "shards", "parts"):
+    for sub in ("", "shards", "parts", "hashcache"):
         d = Path(root) / sub
         if d.is_dir():
             for p in d.glob(".tmp-*"):

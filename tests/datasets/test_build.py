@@ -187,3 +187,19 @@ def test_filespec_label_must_be_integer():
     assert FileSpec("x.edf", label=np.int64(2)).label == 2
     with pytest.raises(NeurosigError, match=r"FileSpec\('x.edf'\): label must be an integer class id or None, got 'abnormal'"):
         FileSpec("x.edf", label="abnormal")
+
+
+def test_rerun_does_not_rehash_unchanged_files(tmp_path, monkeypatch):
+    import neurosig.io.readers as readers
+
+    files = _files(tmp_path / "in", 2)
+    calls = []
+    orig = readers.source_hash
+    monkeypatch.setattr(readers, "source_hash", lambda *a, **k: calls.append(a[0]) or orig(*a, **k))
+    build_store(files, tmp_path / "st", config=CFG, progress=False)
+    assert len(calls) == 2
+    r = build_store(files, tmp_path / "st", config=CFG, progress=False)
+    assert r.n_cached == 2 and len(calls) == 2  # sizes and mtimes unchanged: remembered hashes
+    os.utime(files[0], ns=(time.time_ns(), time.time_ns() + 10**9))
+    r = build_store(files, tmp_path / "st", config=CFG, progress=False)
+    assert len(calls) == 3 and r.n_cached == 2  # touched file hashed again; same bytes → same part
