@@ -44,6 +44,7 @@ class Plan:
     n_in: int
     M: np.ndarray  # (C_out, C_in) reference ∘ unit scaling
     dep: np.ndarray  # (C_out, C_in) bool: which inputs an output depends on (bad-mark propagation)
+    scale_in: np.ndarray  # (C_in,) SI → model unit factor of each input (0 for inputs not picked)
     names: list[str]
     types: list[str]
     pos: np.ndarray  # (C_out, 3)
@@ -219,7 +220,9 @@ class Pipeline:
         units = [MODEL_UNITS[t][0] if c.scale_units else "SI" for t in types]
         kind = "fmri" if all(t == "fmri" for t in types) else "epochs" if "epoch_len" in rec.info else "continuous"
         clip = np.array([float(c.clip.get(t, np.inf)) for t in types])
-        p = Plan(source=rec.source, sfreq_in=rec.sfreq, n_in=rec.n_times, M=M, dep=dep, names=names, types=types,
+        scale_in = np.zeros(rec.n_channels)
+        scale_in[keep] = scale
+        p = Plan(source=rec.source, sfreq_in=rec.sfreq, n_in=rec.n_times, M=M, dep=dep, scale_in=scale_in, names=names, types=types,
                  pos=np.asarray(pos, dtype=float).reshape(len(names), 3), units=units, clip=clip, kind=kind, warnings=warns)
         steps = {"pick": names if c.reference == "none" else [rec.ch_names[i] for i in keep], "reference": c.reference,
                  "units": sorted(set(units)), "positions": rec.info.get("positions", "")}
@@ -344,7 +347,7 @@ class Pipeline:
             finite = np.isfinite(raw)
             if not finite.all():
                 raw = np.where(finite, raw, 0.0)
-            scale = np.abs(p.M).max(axis=0)  # per-input unit factor (for the bad statistics)
+            scale = p.scale_in  # per-input unit factor (the bad statistics are in model units)
             core = slice(s - a, e - a)
             stats.update(raw[:, core] * scale[:, None], finite[:, core])
             x = (p.M @ raw).astype(np.float32)  # (C_out, b - a) model units
@@ -379,7 +382,7 @@ class Pipeline:
         raw = np.asarray(rec.data, dtype=np.float64)
         finite = np.isfinite(raw)
         raw = np.where(finite, raw, 0.0)
-        scale = np.abs(p.M).max(axis=0)
+        scale = p.scale_in
         stats.update(raw * scale[:, None], finite)
         x = (p.M @ raw).astype(np.float32).reshape(len(p.names), E, T).transpose(1, 0, 2)  # (E, C, T)
         if p.demean:
