@@ -326,6 +326,9 @@ def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
 
     # --- brain target
     modality = args.modality
+    runs = repeats = None
+    note = ("the stimulus text is presented at word_rate_hz from t = 0 and repeated to cover the recording; "
+            "make sure the recording was made with this text at this rate")
     if args.brain == "neuropycon-fmri":
         try:
             from neurosig.datasets.bundled import fetch
@@ -335,6 +338,8 @@ def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
             raise NeurosigError(f"the bundled fMRI run is unavailable ({err}); run: neurosig data fetch NeuropyconRestingFMRI, or pass --brain FILE.npy") from None
         Y, names, tr = load_neuropycon_parcels(root)
         modality = modality or "fmri"
+        note = ("the bundled fMRI run is resting state: no stimulus was presented, so these scores demonstrate the "
+                "pipeline on real BOLD data (expected near 0); the planted-map tests carry the statistics")
         source = "neuropycon-data (resting-state run, 184-region atlas)"
     else:
         from pathlib import Path
@@ -346,8 +351,11 @@ def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
             if not Path(args.brain).is_file():
                 raise NeurosigError(f"--brain {args.brain!r} not found; pass 'neuropycon-fmri', a neuropycon folder or a .npy (time, targets) array")
             Y = np.load(args.brain, allow_pickle=False)
-            if hasattr(Y, "files"):
-                Y = Y[Y.files[0]]
+            if hasattr(Y, "files"):  # npz: "Y" (time, targets), optional "runs" (time,) and "repeats" (n_rep, time, targets)
+                z = Y
+                Y = z["Y"] if "Y" in z.files else z[z.files[0]]
+                runs = z["runs"] if "runs" in z.files else None
+                repeats = z["repeats"] if "repeats" in z.files else None
             if Y.ndim != 2:
                 raise NeurosigError(f"--brain array must be (time, targets), got shape {Y.shape}")
             names = [f"target{i}" for i in range(Y.shape[1])]
@@ -369,7 +377,12 @@ def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
         layers = sorted({int(round(v)) for v in np.linspace(0, probe.n_layers - 1, 4)})
     base = word_features(probe, words, layers)  # (L, n_unique_words, d)
     onsets = np.arange(n_words) / cfg.word_rate_hz
-    folds = contiguous_folds(n, cfg.n_folds, gap=2 if modality == "fmri" else 0)
+    if cfg.fold_kind == "run":
+        if runs is None or len(runs) != n:
+            raise NeurosigError("encoding.fold_kind='run' needs a per-sample 'runs' array in the --brain .npz (same length as Y)")
+        folds = run_folds(runs)
+    else:
+        folds = contiguous_folds(n, cfg.n_folds, gap=2 if modality == "fmri" else 0)
     rng = np.random.default_rng(args.seed or 0)
     per_layer = []
     for li, layer in enumerate(layers):
@@ -390,8 +403,9 @@ def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
         print(f"layer {layer:3d}: mean r {np.mean(res['r']):+.3f} (max {np.max(res['r']):+.3f}); time-shuffled features {np.mean(ctl['r']):+.3f}")
     out = {
         "model": probe.name, "brain": source, "modality": modality, "n_samples": n, "tr_s": tr, "n_targets": Y.shape[1], "targets": names,
-        "n_words": n_words, "stimulus_note": "the bundled fMRI run is resting state: no stimulus was presented, so these scores demonstrate the pipeline (expected near 0); the planted-map tests carry the statistics",
-        "config": cfg, "layers": per_layer, "noise_ceiling": None,
+        "n_words": n_words, "stimulus_note": note,
+        "config": cfg, "layers": per_layer, "folds": cfg.fold_kind,
+        "noise_ceiling": noise_ceiling(repeats) if repeats is not None else None,
     }
     import matplotlib
 

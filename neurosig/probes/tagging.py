@@ -251,6 +251,7 @@ def classify(stats_per_layer: list[dict], alpha: float = 0.05) -> list[dict]:
         snr = stats_per_layer[l]["snr"]
         out.append({
             "layer": l, "n_neurons": int(n), "sentence": int((s & ~ph).sum()), "phrase": int((ph & ~s).sum()), "both": int((s & ph).sum()),
+            "proportion": float((s | ph).mean()),
             "median_snr_sentence": float(np.median(snr[0])), "median_snr_phrase": float(np.median(snr[1])), "sig": sig,
         })
     return out

@@ -121,3 +121,21 @@ def test_tagging_epochs_from_shard_store(tmp_path, monkeypatch, rng):
 
     monkeypatch.setattr(ds, "ShardStore", Mixed)
     assert main(["probe", "tagging", "--epochs", str(tmp_path / "store"), "--json", str(out)]) == 2
+
+
+def test_encoding_cli_runs_and_repeats(tiny_dir, corpus, tmp_path, rng):
+    Y = rng.standard_normal((60, 3))
+    reps = Y[None] + 0.5 * rng.standard_normal((4, 60, 3))
+    np.savez(tmp_path / "y.npz", Y=Y, runs=np.repeat([0, 1, 2], 20), repeats=reps)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("encoding:\n  fold_kind: run\n  inner_folds: 2\n  pca_dims: 8\n")
+    out = tmp_path / "e.json"
+    rc = main(["probe", "encoding", "--model", str(tiny_dir), "--text", str(corpus), "--brain", str(tmp_path / "y.npz"), "--tr", "2.0",
+               "--config", str(cfg), "--layers", "1", "--json", str(out), "--device", "cpu"])
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert d["folds"] == "run" and len(d["noise_ceiling"]) == 3
+    assert all(0.8 < c <= 1 for c in d["noise_ceiling"])  # sqrt(1 / (1 + 0.25 / 4)) = 0.97
+    np.savez(tmp_path / "norun.npz", Y=Y)
+    assert main(["probe", "encoding", "--model", str(tiny_dir), "--text", str(corpus), "--brain", str(tmp_path / "norun.npz"), "--tr", "2.0",
+                 "--config", str(cfg), "--json", str(out), "--device", "cpu"]) == 2
