@@ -162,7 +162,7 @@ def pretrain(data, out: Path, objective: str, minutes: float, preset: str = "sma
         trainer=TrainerSpec(val_every_n_steps=100, log_every_n_steps=10, unigram_batches=100, max_minutes=minutes, seed=seed, save_top_k=0),
     )
     dm = make_datamodule(data, 32, seed)
-    s = fit_pretrain(cfg, dm, out / objective, tokenizer=tok, enable_progress_bar=False,
+    s = fit_pretrain(cfg, dm, out / (objective if seed == 0 else f"{objective}_seed{seed}"), tokenizer=tok, enable_progress_bar=False,
                      trainer_overrides=dict(limit_val_batches=8))
     return s
 
@@ -186,9 +186,9 @@ def probe(data, out: Path, seeds=(0, 1, 2)):
     from neurosig.models import FoundationModel
     res = {}
     models = {}
-    for obj in ("masked", "next"):
-        if (out / obj / "model").is_dir():
-            models[f"pretrained_{obj}"] = FoundationModel.load(out / obj / "model")
+    for d in sorted(out.iterdir()):
+        if d.name.startswith(("masked", "next")) and (d / "model").is_dir():
+            models[f"pretrained_{d.name}"] = FoundationModel.load(d / "model")
     if not models:
         raise SystemExit("no pretrained model found; run the masked/next steps first")
     any_model, tok = next(iter(models.values()))
@@ -209,17 +209,22 @@ def probe(data, out: Path, seeds=(0, 1, 2)):
             res[f"probe/{name}/{mname}"] = float(np.mean(accs))
             print(f"{name:24s} {mname:20s} bal-acc {np.mean(accs):.3f}", flush=True)
     for name in data:
+        pm = [v for k, v in res.items() if k.startswith(f"probe/{name}/pretrained_masked")]
+        res[f"probe/{name}/pretrained_masked_mean"] = float(np.mean(pm))
+        res[f"probe/{name}/pretrained_masked_sd"] = float(np.std(pm))
+        res[f"probe/{name}/pretrained_masked_n"] = len(pm)
         rnd = [res[f"probe/{name}/random_seed{s}"] for s in seeds]
         res[f"probe/{name}/random_mean"] = float(np.mean(rnd))
         res[f"probe/{name}/random_sd"] = float(np.std(rnd))
     return res
 
 
-def _child(q, data, out, objective, minutes, preset):
+def _child(q, data, out, objective, minutes, preset, seed=0):
     torch.set_num_threads(1)
+    tag = objective if seed == 0 else f"{objective}_seed{seed}"
     try:
-        s = pretrain(data, out, objective, minutes, preset)
-        q.put({f"{objective}/{k}": v for k, v in s.items()})
+        s = pretrain(data, out, objective, minutes, preset, seed)
+        q.put({f"{tag}/{k}": v for k, v in s.items()})
     except Exception as err:  # report, do not hang the parent
         q.put({f"{objective}/error": repr(err)})
         raise
@@ -256,6 +261,7 @@ def main(argv=None):
     ap.add_argument("--tok-minutes", type=float, default=4.0)
     ap.add_argument("--preset", default="small")
     ap.add_argument("--json", help="merge the figures into this JSON file")
+    ap.add_argument("--seeds", default="", help="with step masked/next: extra pretraining seeds run in parallel (e.g. 1,2)")
     a = ap.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out = Path(a.out)
@@ -280,6 +286,20 @@ def main(argv=None):
         for pr in procs:
             pr.join()
         steps = ["unigram", "probe"]
+    elif a.step in ("masked", "next") and a.seeds:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        seeds = [int(x) for x in a.seeds.split(",")]
+        procs = [ctx.Process(target=_child, args=(q, data, out, a.step, a.minutes, a.preset, sd)) for sd in seeds]
+        for pr in procs:
+            pr.start()
+        for _ in procs:
+            res.update(q.get())
+        for pr in procs:
+            pr.join()
+        steps = []
     for st in steps:
         if st == "tokenizer":
             res.update(fit_tokenizer(data, out, a.tok_minutes))
