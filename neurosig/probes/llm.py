@@ -191,6 +191,8 @@ class LLMProbe:
         self.blocks = blocks
         cfg_max = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
         self.max_length = int(max_length or cfg_max or 512)
+        # right padding: with left padding a causal model's positions would shift per text
+        tokenizer.padding_side = "right"
         if getattr(tokenizer, "pad_token", None) is None:
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         if not getattr(tokenizer, "is_fast", False):

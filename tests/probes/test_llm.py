@@ -145,3 +145,12 @@ def test_real_smollm2_if_fetched():
     assert probe.max_length == 8192
     with pytest.raises(NeurosigError, match="context length 8192"):
         probe.encode(["word " * 9000])
+
+
+def test_left_padding_tokenizer_is_switched_to_right(tiny_models):
+    model, tok = tiny_models["llama"]
+    tok.padding_side = "left"
+    probe = LLMProbe(model, tok)
+    both = probe.extract(UNITS, batch_size=2, kinds=("mlp",))
+    one = probe.extract([UNITS[0]], batch_size=1, kinds=("mlp",))[0]
+    np.testing.assert_allclose(both[0]["mlp"], one["mlp"], rtol=1e-4, atol=1e-5)
