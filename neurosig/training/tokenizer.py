@@ -161,8 +161,9 @@ def fit_tokenizer(
         raise NeurosigError("fit_tokenizer: data is required (a shard store path, ShardStore or LightningDataModule).")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(trainer.seed)  # parameter init (the only global RNG Lightning/torch init uses)
-    tok = build_tokenizer(kind, config or {})
+    with torch.random.fork_rng(devices=[]):  # seeded parameter init without touching the caller's RNG
+        torch.manual_seed(trainer.seed)
+        tok = build_tokenizer(kind, config or {})
     module = TokenizerModule(tok, optim)
     dm = _data_module(data, data_spec, trainer.seed)
     steps = int(max_steps or optim.max_steps)
