@@ -227,11 +227,13 @@ def run_axes_cli(args, cfg, device, prefix, write_json, load_array) -> int:
     if args.n_axes is not None:
         cfg.n_axes = args.n_axes
     scales = [float(s) for s in args.scales.split(",")] if args.scales else list(cfg.scales)
+    probe = load_model(args.model, device=device)
+    if not probe.causal:
+        raise NeurosigError(f"probe axes steers generation and needs a causal language model; {probe.name!r} is an encoder (use e.g. smollm2-135m)")
     epochs, words, sfreq, note = _brain_epochs(args.epochs, load_array)
     bands = [b for b in cfg.bands if b[1] < sfreq / 2]
     atlas, uwords, fnames = plv_atlas(epochs, sfreq, bands, words)
     S, mixing = ica_axes(atlas, min(cfg.n_axes, len(uwords) - 1), seed=args.seed or cfg.seed)
-    probe = load_model(args.model, device=device)
     layer = args.layer if args.layer is not None else (cfg.layer if cfg.layer >= 0 else probe.n_layers // 2)
     H = np.stack([f["resid"][0, 0] for f in probe.extract([[w] for w in uwords], layers=[layer], kinds=("resid",), batch_size=32)])
     ad = fit_adapter(H, S, cfg.adapter_alpha)
