@@ -149,3 +149,35 @@ def test_llm_tagging_on_tiny_model(tiny_models, tmp_path):
         assert all(d["n_neurons"] == 24 for d in c["layers"])
     paths = tg.plot_tagging(res, tmp_path / "t")
     assert all((tmp_path / p).exists() or __import__("os").path.exists(p) for p in paths)
+
+
+class _ClassProbe:
+    """A fake LLM whose 'neurons' respond to each word's position class in its corpus sentence."""
+
+    name = "fake"
+
+    def __init__(self, sentences, n_layers=2, n_neurons=40, seed=0):
+        rng = np.random.default_rng(seed)
+        self.cls = {w: i for s in sentences for i, w in enumerate(s)}
+        self.W = rng.standard_normal((n_layers, 4, n_neurons))
+        self.W[:, :, n_neurons // 2 :] = 0  # half of the neurons carry no signal
+        self.rng = rng
+
+    def extract(self, texts, layers=None, kinds=("mlp",), batch_size=1):
+        out = []
+        for words in texts:
+            c = np.array([self.cls[w] for w in words])
+            x = self.W[:, c] + 1.0 * self.rng.standard_normal((self.W.shape[0], len(words), self.W.shape[2]))
+            out.append({"mlp": x})
+        return out
+
+
+def test_run_llm_tagging_planted_structured_vs_control():
+    sents = tg.load_corpus()
+    probe = _ClassProbe(sents)
+    cfg = tg.TaggingConfig(n_sentences=40, n_trials=6, n_perm=100, seed=1)
+    res = tg.run_llm_tagging(probe, sents, cfg, progress=False)
+    tot = {c: sum(l["sentence"] + l["phrase"] + l["both"] for l in d["layers"]) for c, d in res["conditions"].items()}
+    assert tot["structured"] >= 0.8 * 40  # most of the 2 x 20 signal neurons
+    assert tot["structured"] <= 40 + 2  # the 40 no-signal neurons stay (almost) silent
+    assert tot["control"] <= 1 and tot["random"] <= 1
