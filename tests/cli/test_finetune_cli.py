@@ -25,7 +25,6 @@ def store(tmp_path_factory):
     return d / "store"
 
 
-@pytest.mark.slow
 def test_fit_then_test(store, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("finetune:\n  epochs: 1\n  batch_size: 8\n  pooling: mean\n  scratch: {d_model: 16, n_layers: 1, n_heads: 2, patch_len: 250}\n")
