@@ -1,11 +1,14 @@
-"""``neurosig quickstart``: real EEG → shard store → report, as a list of named steps.
+"""``neurosig quickstart``: real EEG → shard store → tokenizer → pretraining → fine-tuning → report.
 
     neurosig quickstart [--out DIR] [--datasets NAMES] [--json PATH] [--jobs N]
 
 Default: fetch the bundled SelfRegulationSCP1, FingerMovements and EyesOpenShut sets
 (``neurosig data fetch``), preprocess them through :func:`neurosig.datasets.build_store` with
 the default pipeline (200 Hz, µV; each epoch becomes one window), and write ``report.md``,
-``summary.json`` and PNG figures (PSD per set, raw traces) into ``--out``.
+``summary.json`` and PNG figures (PSD per set, raw traces) into ``--out``. Then (unless
+``--no-train``) it fits the RVQ tokenizer and masked-token pretraining (the CPU ``debug``
+recipes) on the training splits only, and fine-tunes a linear probe of the pretrained model on
+one set's standard split (``finetune/report.md``).
 
 Extending it: a step is a function ``step(ctx: QuickstartContext) -> None`` that reads what
 earlier steps left on ``ctx`` (``ctx.store_path``, ``ctx.summary`` …), adds its results to
@@ -40,6 +43,16 @@ class QuickstartConfig:
     json_path: Path | None = None
     # Windows per set used for the PSD figure (the spectra settle long before that).
     max_psd_windows: int = 400
+    # Train too (tokenizer → pretraining → fine-tuning); False stops after the data report.
+    train: bool = True
+    # Tokenizer optimiser steps (configs/tokenizer/rvq.debug.yaml); ~1 min on 2 cores.
+    tokenizer_steps: int = 150
+    # Masked-token pretraining steps (configs/pretrain/masked.debug.yaml); ~2 min on 2 cores.
+    pretrain_steps: int = 150
+    # Fine-tuning epochs of the linear probe (configs/finetune/linear_probe.yaml).
+    finetune_epochs: int = 30
+    # The bundled set fine-tuned on (default: the first of ``datasets``).
+    finetune_dataset: str | None = None
 
     def __post_init__(self) -> None:
         from neurosig._utils.errors import NeurosigError
@@ -52,6 +65,12 @@ class QuickstartConfig:
             raise NeurosigError("datasets is empty; name at least one bundled set (see: neurosig data list).")
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise NeurosigError(f"jobs must be an integer >= 1, got {self.jobs!r}.")
+        for name in ("tokenizer_steps", "pretrain_steps", "finetune_epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise NeurosigError(f"{name} must be an integer >= 1, got {v!r}.")
+        if self.finetune_dataset is not None and self.finetune_dataset not in self.datasets:
+            raise NeurosigError(f"finetune_dataset={self.finetune_dataset!r} is not among datasets ({', '.join(self.datasets)}); pick one of them.")
         if not isinstance(self.max_psd_windows, int) or self.max_psd_windows < 1:
             raise NeurosigError(f"max_psd_windows must be an integer >= 1, got {self.max_psd_windows!r}.")
 
@@ -63,6 +82,7 @@ class QuickstartContext:
     config: QuickstartConfig
     store_path: Path | None = None
     store: Any = None  # the opened ShardStore (opened once, by the first step that needs it)
+    tokenizer: Any = None  # the fitted tokenizer (step "tokenize")
     specs: list = field(default_factory=list)  # FileSpecs of the fetched sets
     summary: dict[str, Any] = field(default_factory=dict)  # JSON-able, written to summary.json
     sections: list[str] = field(default_factory=list)  # Markdown blocks of report.md
@@ -196,6 +216,77 @@ def step_plots(ctx: QuickstartContext) -> None:
     )
 
 
+def step_tokenize(ctx: QuickstartContext) -> None:
+    """Fit the RVQ tokenizer (debug recipe) on the training splits; judge it on the test splits."""
+    from neurosig.training.tokenizer import fit_tokenizer, held_out_rows, load_fit_config, reconstruction_report, store_batches
+
+    out = ctx.config.out / "tokenizer"
+    fit = load_fit_config("tokenizer/rvq.debug.yaml")
+    # StoreDataModule leaves every `test` row out: the tokenizer never sees a test split
+    ctx.tokenizer = fit_tokenizer(fit.kind, fit.tokenizer, data=ctx.store_path, out_dir=out, optim=fit.optim,
+                                  data_spec=fit.data, trainer=fit.trainer, max_steps=ctx.config.tokenizer_steps)
+    store = _open_store(ctx)
+    rows, which = held_out_rows(store)
+    rep = reconstruction_report(ctx.tokenizer, store_batches(store, rows), figures=out / "figures")
+    keep = ("pcc", "nmse", "spec_pcc", "codebook_usage", "perplexity", "dead_codes", "n_windows")
+    ctx.summary["tokenize"] = {"held_out": which, "model_dir": str(out), **{k: rep[k] for k in keep if k in rep},
+                               "baseline_nmse": rep.get("baseline/nmse")}
+    t = ctx.summary["tokenize"]
+    figs = sorted((out / "figures").glob("*.png"))
+    ctx.files += figs
+    ctx.sections.append(
+        "## Tokenizer (RVQ, debug recipe)\n\n"
+        f"Fitted for {ctx.config.tokenizer_steps} steps on the training splits; reconstruction on the {which} windows "
+        f"({t.get('n_windows')}): Pearson r {t.get('pcc', float('nan')):.3f}, normalised MSE {t.get('nmse', float('nan')):.3f} "
+        f"(per-channel-mean baseline {t.get('baseline_nmse') or float('nan'):.3f}), codebook usage {t.get('codebook_usage', float('nan')):.2f}.\n\n"
+        + "".join(f"![{f.stem}](tokenizer/figures/{f.name})\n" for f in figs)
+    )
+
+
+def step_pretrain(ctx: QuickstartContext) -> None:
+    """Masked-token pretraining (debug recipe) on the pooled training splits, with that tokenizer."""
+    from neurosig.training.pretrain import fit_pretrain, load_pretrain_config
+
+    out = ctx.config.out / "pretrain"
+    cfg = load_pretrain_config("pretrain/masked.debug.yaml")
+    s = fit_pretrain(cfg, ctx.store_path, out, tokenizer=ctx.tokenizer, max_steps=ctx.config.pretrain_steps)
+    loss = s.get("val/loss", s.get("train/loss"))
+    uni = s.get("unigram/mean")
+    ctx.summary["pretrain"] = {"model_dir": str(out / "model"), "steps": s.get("steps"), "loss": loss, "unigram_baseline": uni,
+                               "n_parameters": s.get("n_parameters")}
+    ctx.sections.append(
+        "## Pretraining (masked-token, debug recipe)\n\n"
+        f"{s.get('steps')} steps on the pooled training splits (test splits excluded); masked-token loss "
+        f"{loss if loss is None else f'{loss:.3f}'} nats against the unigram-code baseline "
+        f"{uni if uni is None else f'{uni:.3f}'} nats. Model: `{out / 'model'}`.\n"
+    )
+
+
+def step_finetune(ctx: QuickstartContext) -> None:
+    """Linear probe of the pretrained model on one set's standard train/test split, with its report."""
+    import numpy as np
+
+    from neurosig.training.finetune import finetune_and_report, load_finetune_config
+
+    name = ctx.config.finetune_dataset or ctx.config.datasets[0]
+    store = _open_store(ctx)
+    rows = np.flatnonzero(store.manifest["dataset"].astype(str).to_numpy() == name)
+    out = ctx.config.out / "finetune"
+    cfg = load_finetune_config("finetune/linear_probe.yaml")
+    m = finetune_and_report(store.subset(rows), cfg, model_dir=ctx.config.out / "pretrain" / "model", seeds=(0,),
+                            out_dir=out, epochs=ctx.config.finetune_epochs, progress=False)
+    keep = ("balanced_accuracy", "cohen_kappa", "weighted_f1", "auroc", "auprc")
+    ctx.summary["finetune"] = {"dataset": name, "report": str(out / "report.md"), **{k: m[k] for k in keep if k in m}}
+    ctx.files += [out / "report.md", out / "metrics.json"]
+    f = ctx.summary["finetune"]
+    ctx.sections.append(
+        f"## Fine-tuning (linear probe on {name})\n\n"
+        f"Standard test split: balanced accuracy {f.get('balanced_accuracy', float('nan')):.3f}, "
+        f"Cohen's kappa {f.get('cohen_kappa', float('nan')):.3f}, AUROC {f.get('auroc', float('nan')):.3f}. "
+        f"Full report with confusion matrix, ROC and calibration: [finetune/report.md](finetune/report.md).\n"
+    )
+
+
 def step_report(ctx: QuickstartContext) -> None:
     """Write report.md and summary.json (and the --json copy)."""
     import json
@@ -223,8 +314,12 @@ STEPS: list[tuple[str, Step]] = [
     ("preprocess", step_preprocess),
     ("summarize", step_summarize),
     ("plots", step_plots),
+    ("tokenize", step_tokenize),
+    ("pretrain", step_pretrain),
+    ("finetune", step_finetune),
     ("report", step_report),
 ]
+TRAIN_STEPS = ("tokenize", "pretrain", "finetune")
 
 
 def add_step(name: str, func: Step, *, before: str | None = "report") -> None:
@@ -246,6 +341,8 @@ def run_quickstart(config: QuickstartConfig, *, steps: list[tuple[str, Step]] | 
                    echo: Callable[[str], None] = print) -> QuickstartContext:
     """Run the steps in order, printing progress per step; return the context."""
     steps = list(STEPS if steps is None else steps)
+    if not config.train:
+        steps = [(n, f) for n, f in steps if n not in TRAIN_STEPS]
     config.out.mkdir(parents=True, exist_ok=True)
     ctx = QuickstartContext(config=config)
     total = time.perf_counter()
@@ -265,17 +362,24 @@ def run_quickstart(config: QuickstartConfig, *, steps: list[tuple[str, Step]] | 
 
 
 def register(sub) -> None:
-    p = sub.add_parser("quickstart", help="fetch bundled real EEG, preprocess it into a store, write a report")
+    p = sub.add_parser("quickstart", help="bundled real EEG → store → tokenizer → pretraining → fine-tuning, with a report")
     p.add_argument("--out", default="neurosig-quickstart", metavar="DIR", help="output folder (default: %(default)s)")
     p.add_argument("--datasets", default=",".join(QuickstartConfig.datasets), metavar="NAMES",
                    help="comma-separated bundled sets (default: %(default)s; see: neurosig data list)")
     p.add_argument("--json", metavar="PATH", help="also write summary.json to PATH")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="preprocessing processes (default: 1)")
+    p.add_argument("--no-train", action="store_true", help="stop after the data report (no tokenizer, pretraining, fine-tuning)")
+    p.add_argument("--tokenizer-steps", type=int, default=QuickstartConfig.tokenizer_steps, metavar="N")
+    p.add_argument("--pretrain-steps", type=int, default=QuickstartConfig.pretrain_steps, metavar="N")
+    p.add_argument("--finetune-epochs", type=int, default=QuickstartConfig.finetune_epochs, metavar="N")
+    p.add_argument("--finetune-dataset", default=None, metavar="NAME", help="set to fine-tune on (default: the first of --datasets)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     config = QuickstartConfig(out=Path(args.out), datasets=args.datasets, jobs=args.jobs,
-                              json_path=Path(args.json) if args.json else None)
+                              json_path=Path(args.json) if args.json else None, train=not args.no_train,
+                              tokenizer_steps=args.tokenizer_steps, pretrain_steps=args.pretrain_steps,
+                              finetune_epochs=args.finetune_epochs, finetune_dataset=args.finetune_dataset)
     run_quickstart(config)
     return 0

@@ -23,7 +23,7 @@ def toy(tmp_path, monkeypatch):
 
 def test_quickstart_end_to_end_on_toy(toy, tmp_path, capsys):
     out, js = tmp_path / "qs", tmp_path / "copy.json"
-    assert main(["quickstart", "--out", str(out), "--datasets", "Toy", "--json", str(js)]) == 0
+    assert main(["quickstart", "--out", str(out), "--datasets", "Toy", "--json", str(js), "--no-train"]) == 0
     printed = capsys.readouterr().out
     for i, step in enumerate(["fetch", "preprocess", "summarize", "plots", "report"], 1):
         assert f"[{i}/5] {step} done" in printed
@@ -53,9 +53,39 @@ def test_quickstart_end_to_end_on_toy(toy, tmp_path, capsys):
     assert 5.0 < np.abs(x).mean() < 50.0  # 20 µV sine → µV, not volts
 
     # a second run reuses the store (cache key: pipeline hash + source hash)
-    assert main(["quickstart", "--out", str(out), "--datasets", "Toy"]) == 0
+    assert main(["quickstart", "--out", str(out), "--datasets", "Toy", "--no-train"]) == 0
     again = json.loads((out / "summary.json").read_text())
     assert again["preprocess"]["n_cached"] == 2 and again["preprocess"]["n_processed"] == 0
+
+
+def test_quickstart_trains_tokenizer_model_and_finetunes_on_toy(toy, tmp_path, capsys):
+    out = tmp_path / "qs"
+    argv = ["quickstart", "--out", str(out), "--datasets", "Toy", "--tokenizer-steps", "3",
+            "--pretrain-steps", "3", "--finetune-epochs", "1"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    steps = ["fetch", "preprocess", "summarize", "plots", "tokenize", "pretrain", "finetune", "report"]
+    for i, step in enumerate(steps, 1):
+        assert f"[{i}/8] {step} done" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    tok, pre, ft = summary["tokenize"], summary["pretrain"], summary["finetune"]
+    assert tok["held_out"] == "test" and tok["n_windows"] == 4  # judged only on the test split
+    assert -1.0 <= tok["pcc"] <= 1.0 and tok["nmse"] > 0 and 0 < tok["codebook_usage"] <= 1
+    assert pre["steps"] == 3 and pre["unigram_baseline"] > 0
+    assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    assert (out / "pretrain" / "model" / "tokenizer" / "config.json").is_file()
+    assert ft["dataset"] == "Toy" and 0.0 <= ft["balanced_accuracy"] <= 1.0
+    assert (out / "finetune" / "report.md").is_file() and (out / "finetune" / "confusion.png").is_file()
+    report = (out / "report.md").read_text()
+    for head in ("## Tokenizer", "## Pretraining", "## Fine-tuning (linear probe on Toy)"):
+        assert head in report
+
+
+def test_quickstart_rejects_bad_training_options(toy, tmp_path, capsys):
+    assert main(["quickstart", "--out", str(tmp_path / "q"), "--datasets", "Toy", "--pretrain-steps", "0"]) == 2
+    assert "pretrain_steps must be an integer >= 1" in capsys.readouterr().err
+    assert main(["quickstart", "--out", str(tmp_path / "q"), "--datasets", "Toy", "--finetune-dataset", "Other"]) == 2
+    assert "finetune_dataset='Other' is not among datasets" in capsys.readouterr().err
 
 
 def test_added_step_runs_before_report(toy, tmp_path, monkeypatch):
@@ -69,7 +99,7 @@ def test_added_step_runs_before_report(toy, tmp_path, monkeypatch):
 
     qs.add_step("count", count_windows, before="report")
     assert [n for n, _ in qs.STEPS][-2:] == ["count", "report"]
-    ctx = qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "o", datasets=("Toy",)), echo=lambda m: None)
+    ctx = qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "o", datasets=("Toy",), train=False), echo=lambda m: None)
     assert seen["n"] == 10 and ctx.summary["count"] == {"n": 10}
     assert "## Count" in (tmp_path / "o" / "report.md").read_text()
     with pytest.raises(NeurosigError, match="step 'count' exists already"):
@@ -105,7 +135,7 @@ def _aeon_wheelhouse() -> str:
 def test_quickstart_real_eyesopenshut(tmp_path, monkeypatch):
     monkeypatch.setenv("NEUROSIG_WHEELHOUSE", _aeon_wheelhouse())
     monkeypatch.setenv("NEUROSIG_DATA", str(tmp_path / "cache"))
-    ctx = qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "qs", datasets=("EyesOpenShut",)), echo=lambda m: None)
+    ctx = qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "qs", datasets=("EyesOpenShut",), train=False), echo=lambda m: None)
     s = ctx.summary["datasets"]["EyesOpenShut"]
     assert s["n_windows"] == 98 and s["class_counts"] == {"0": 54, "1": 44}
     assert s["split_counts"] == {"test": 42, "train": 56} and s["has_positions"]
