@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from neurosig._utils.channels import CH_TYPE_CODES
 from neurosig._utils.errors import NeurosigError
+from neurosig._utils.files import TMP_PREFIX, atomic_write_text  # noqa: F401 (re-exported)
 
 STORE_FORMAT = "neurosig-store"
 STORE_VERSION = 1
@@ -43,23 +43,7 @@ _STR_COLUMNS = ("window_id", "shard", "part", "source", "dataset", "subject", "s
 
 
 # ----------------------------------------------------------------------------- atomic writes
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder + ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
+# atomic_write_text lives in neurosig._utils.files (re-exported here for the builder)
 def clean_temporaries(root: str | os.PathLike) -> int:
     """Remove ``.tmp-*`` files a killed run left behind; returns how many were removed."""
     n = 0

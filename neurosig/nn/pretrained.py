@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,23 +16,10 @@ import torch
 from torch import nn
 
 from neurosig._utils.errors import NeurosigError
+from neurosig._utils.files import atomic_write_bytes
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 class PretrainedMixin:
@@ -58,8 +44,8 @@ class PretrainedMixin:
         if extra:
             meta["extra"] = extra
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        _atomic_write_bytes(d / WEIGHTS_NAME, save(state))
-        _atomic_write_bytes(d / CONFIG_NAME, json.dumps(meta, indent=2, sort_keys=True).encode())
+        atomic_write_bytes(d / WEIGHTS_NAME, save(state))
+        atomic_write_bytes(d / CONFIG_NAME, json.dumps(meta, indent=2, sort_keys=True).encode())
         return d
 
     @classmethod

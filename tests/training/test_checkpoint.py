@@ -43,15 +43,15 @@ def test_trainer_checkpoint_survives_crash_during_save(tmp_path, monkeypatch):
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == 2
 
-    import neurosig.training.checkpoint as ck
+    import neurosig._utils.files as files
 
     def dying_replace(src, dst):
         raise OSError("simulated kill before rename")
 
-    monkeypatch.setattr(ck.os, "replace", dying_replace)
+    monkeypatch.setattr(files.os, "replace", dying_replace)
     with pytest.raises(OSError, match="simulated kill"):
         fit_pretrain(cfg, SyntheticDataModule(16, 8, 8, shuffle=False), tmp_path, tokenizer=ToyTokenizer(),
                      max_steps=4, ckpt_path="last", enable_progress_bar=False)
     monkeypatch.undo()
     assert torch.load(last, weights_only=False)["global_step"] == 2
-    assert not list((tmp_path / "checkpoints").glob("*.tmp"))
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))  # the temporary file was removed
