@@ -49,7 +49,7 @@ def attention(
         causal: key j visible to query i only if j <= i.
         attn_mask: (S, S) or (B, 1, S, S) bool, True = may attend (SDPA semantics); forces SDPA.
         impl: "auto" (kernel dispatcher when importable, else SDPA), "sdpa", or any
-            implementation name the kernel dispatcher accepts ("reference", "triton").
+            implementation name the kernel dispatcher accepts ("torch", "triton").
         dropout_p: attention dropout (training only; forces SDPA).
     """
     if q.ndim != 4:
