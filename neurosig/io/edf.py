@@ -99,8 +99,10 @@ def check_edf(path: str) -> EDFHeader:
     sig_ok = [i for i in sig if labels[i] not in zero_range]
     rates = [spr[i] for i in sig_ok]
     if len(set(rates)) > 1:
-        # keep the rate most channels share (ties → the highest): EEG channels share one rate
-        best = max(set(rates), key=lambda r: (rates.count(r), r))
+        # keep the rate of the EEG channels (labels like "EEG Fpz-Cz"), then the rate most
+        # channels share, then the highest: in PSGs (Sleep-EDF) slow 1 Hz channels outnumber EEG
+        eeg_like = [spr[i] for i in sig_ok if "EEG" in labels[i].upper()]
+        best = max(set(rates), key=lambda r: (eeg_like.count(r), rates.count(r), r))
         other = [labels[i] for i in sig_ok if spr[i] != best]
         hdr.exclude.extend(other)
         hdr.warnings.append(

@@ -181,3 +181,17 @@ def test_raise_keeps_what_was_written(tmp_path):
     s = ShardStore(tmp_path / "st")
     assert set(s.manifest.source.str.split("/").str[-1]) == {"a_good.edf"}  # the finished file stays
     assert "b_bad.edf" in s.errors().source[0]
+
+
+def test_mixed_rates_keep_the_eeg_rate_even_when_outnumbered(tmp_path):
+    # Sleep-EDF-like PSG: 2 EEG channels at 100 Hz, 3 slow channels at 1 Hz (they outnumber the EEG)
+    names = ["EEG Fpz-Cz", "EEG Pz-Oz", "Resp oro-nasal", "EMG submental", "Temp rectal"]
+    x = synthetic_eeg(2, 3000, 100.0)
+    slow = np.zeros(30)
+    f = write_edf(tmp_path / "psg.edf", names, [100.0, 100.0, 1.0, 1.0, 1.0], 30,
+                  lambda k: [x[0, k * 100:(k + 1) * 100], x[1, k * 100:(k + 1) * 100], slow[k:k + 1], slow[k:k + 1], slow[k:k + 1]])
+    from neurosig.io.edf import check_edf
+
+    hdr = check_edf(f)
+    assert sorted(hdr.exclude) == ["EMG submental", "Resp oro-nasal", "Temp rectal"]
+    assert any("Resp oro-nasal, EMG submental, Temp rectal are sampled at another rate" in w for w in hdr.warnings)
