@@ -64,6 +64,27 @@ def patch_spectrum(p: torch.Tensor, eps: float = 1e-2):
     return torch.log(amp + eps), sin, cos
 
 
+def token_stft_pad(n_fft: int, hop: int) -> tuple[int, int]:
+    """(left, right) zero padding of one token's patch so that ``stft_patches`` (center=False)
+    gives exactly ``patch_len / hop`` frames that hold only that patch's samples, centred on it:
+    ``n_fft - hop`` zeros in all, split in halves (n_fft 200, hop 100: frames over [-50, 150)
+    and [50, 250) of a 200-sample patch)."""
+    total = n_fft - hop
+    return total // 2, total - total // 2
+
+
+def phase_loss(pred_sin, pred_cos, sin, cos, weight=None) -> torch.Tensor:
+    """1 − cos of the phase error between predicted (sin, cos) (any scale: normalised here) and
+    unit targets (sin, cos); averaged with ``weight`` (e.g. the target magnitude, so the phase
+    of silent bins does not count) or uniformly. In [0, 2]; 0 for a perfect phase."""
+    norm = torch.sqrt(pred_sin**2 + pred_cos**2 + 1e-8)
+    err = 1.0 - (pred_sin * sin + pred_cos * cos) / norm  # 1 − cos Δφ
+    if weight is None:
+        return err.mean()
+    w = weight.detach()
+    return (w * err).sum() / w.sum().clamp_min(1e-12)
+
+
 def band_edges(sfreq: float) -> dict[str, tuple[float, float]]:
     """Canonical EEG bands clipped to Nyquist (gamma = 30 Hz .. min(75, Nyquist))."""
     nyq = sfreq / 2

@@ -1,24 +1,33 @@
 """Time-frequency VQ tokenizer (``tf``).
 
-Per channel the window (right-padded by ``n_fft - hop`` zeros) goes through
-``stft_patches`` (n_fft 200, hop 100 at 200 Hz: ``patch_len / hop`` = 2 frames per 1 s token).
-Per token:
+Each token's patch (P = patch_len samples) is zero-padded by ``(n_fft - hop) // 2`` samples on
+the left and the rest of ``n_fft - hop`` on the right and goes through ``stft_patches``
+(n_fft 200, hop 100 at 200 Hz: ``fpt = patch_len / hop`` = 2 frames per 1 s token, covering
+[-50, 150) and [50, 250) samples of the patch). The padding is per token, so a token's frames
+hold only its own samples (no leak from the next patch) and the last, partly padded patch of a
+window is treated like any other. Per token:
 
-    frequency path: each frame's log-magnitude bins (F = n_fft//2+1) cut into groups of
-        ``bin_group`` bins → linear + group embedding → small transformer over groups →
-        gated aggregation (sigmoid gate × values, softmax-attention pooling) → (d) per frame
-    time path: the raw patch (P) → strided convs → pool → (d)
+    frequency path: each frame's bins (F = n_fft//2+1) as (log-magnitude, sin φ, cos φ), cut
+        into groups of ``bin_group`` bins → linear + group embedding → small transformer over
+        groups → gated aggregation (sigmoid gate × values, softmax-attention pooling) → (d)
+        per frame
+    time path: the raw patch (P) → strided convs → pool (``time_pool`` positions), plus a
+        linear view of the patch → (4*ch + d)
     fuse: concat(frames, time) → MLP → latent (code_dim) + sensor vector
     quantize: EMA, L2-normalised (cosine) codebook, k-means init, dead-code restart
-    decode: code + sensor → MLP → log-magnitude of the token's frames (fpt × F) and the time
-        signal (P) (``decode`` returns the latter in model units)
+    decode: code + sensor → MLP → log-magnitude of the token's frames (fpt × F), their phase as
+        (sin, cos) (fpt × 2F) and the time signal (P) (``decode`` returns the latter in model
+        units)
 
 Training uses complementary masked views (TFM-Tokenizer style): for each token either a
 random subset of its frames (time masking; the time path loses the same hop segments) or a
 random subset of bin groups (frequency masking; the time path is hidden in one view only) is
 replaced by a learned mask vector in view A, the complement in view B; both views must
-reconstruct the full token. Loss keys: ``tok/spec_mag`` (MSE of log-magnitude), ``tok/time`` (normalised MSE of the
-signal), ``tok/commit``.
+reconstruct the full token. With ``mask_prob`` < 1 only that fraction of tokens is masked
+(complementary views as above); the others are seen whole in both views, as at inference.
+Loss keys: ``tok/spec_mag`` (MSE of log-magnitude), ``tok/phase`` (1 − cos of the STFT phase
+error, weighted by the target magnitude so silent bins do not count), ``tok/time`` (normalised
+MSE of the signal), ``tok/commit``.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from neurosig.nn.sensors import SensorEncoder
 from neurosig.tokenizers.base import Tokenizer, TokenizerConfig
 from neurosig.tokenizers.quantizers import ResidualVQ
 from neurosig.tokenizers.rvq import _nmse, _sensor_cfg
-from neurosig.tokenizers.spectral import stft_patches
+from neurosig.tokenizers.spectral import LOG_EPS, phase_loss, stft_patches, token_stft_pad
 
 
 @dataclass
@@ -51,6 +60,9 @@ class TFConfig(TokenizerConfig):
     codebook_size: int = 8192  # number of codes (TFM-Tokenizer: 8192)
     hidden: int = 256  # decoder MLP width
     mask_ratio: float = 0.5  # fraction of frames / bin groups hidden in view A (0 disables masking)
+    mask_prob: float = 1.0  # fraction of tokens that get the complementary masked views (the rest are seen whole, as at inference)
+    time_pool: int = 8  # positions the strided time-path convs are pooled to (keeps coarse timing)
+    phase_input: bool = True  # feed the STFT phase (sin, cos) to the frequency path besides log-magnitude
     decay: float = 0.99  # EMA decay of the codebook
     dead_threshold: float = 1e-3  # EMA cluster size under which a code is restarted
     kmeans_iters: int = 10  # k-means iterations at codebook init
@@ -58,7 +70,7 @@ class TFConfig(TokenizerConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("n_fft", "hop", "bin_group", "freq_dim", "freq_layers", "freq_heads", "time_channels", "code_dim", "codebook_size", "hidden", "kmeans_iters"):
+        for name in ("n_fft", "hop", "bin_group", "freq_dim", "freq_layers", "freq_heads", "time_channels", "code_dim", "codebook_size", "hidden", "kmeans_iters", "time_pool"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise NeurosigError(f"tf config {name} must be a positive integer, got {v!r}.")
@@ -70,6 +82,8 @@ class TFConfig(TokenizerConfig):
             raise NeurosigError(f"tf config freq_dim ({self.freq_dim}) must be divisible by freq_heads ({self.freq_heads}).")
         if not 0.0 <= self.mask_ratio < 1.0:
             raise NeurosigError(f"tf config mask_ratio must be in [0, 1), got {self.mask_ratio!r}.")
+        if not 0.0 < self.mask_prob <= 1.0:
+            raise NeurosigError(f"tf config mask_prob must be in (0, 1], got {self.mask_prob!r}; use mask_ratio: 0 to disable masking.")
 
 
 class _Block(nn.Module):
@@ -98,7 +112,7 @@ class TFTokenizer(Tokenizer):
 
     config_class = TFConfig
     model_type = "tokenizer-tf"
-    default_loss_weights = {"tok/spec_mag": 1.0, "tok/time": 1.0, "tok/commit": 0.25}
+    default_loss_weights = {"tok/spec_mag": 1.0, "tok/phase": 0.5, "tok/time": 1.0, "tok/commit": 0.25}
 
     def __init__(self, config: TFConfig):
         super().__init__(config)
@@ -111,7 +125,8 @@ class TFTokenizer(Tokenizer):
         self.embed_dim = c.code_dim
         self.sensors = SensorEncoder(_sensor_cfg(c.sensors, c.code_dim))
         d = c.freq_dim
-        self.group_in = nn.Linear(c.bin_group, d)
+        self.n_feat = 3 if c.phase_input else 1  # (log-magnitude, sin φ, cos φ) per bin
+        self.group_in = nn.Linear(self.n_feat * c.bin_group, d)
         self.group_pos = nn.Parameter(torch.randn(self.n_groups, d) * 0.02)
         self.mask_token = nn.Parameter(torch.zeros(d))
         self.freq_tf = nn.Sequential(*[_Block(d, c.freq_heads) for _ in range(c.freq_layers)])
@@ -124,9 +139,10 @@ class TFTokenizer(Tokenizer):
             nn.GELU(),
             nn.Conv1d(ch, ch, 5, stride=2, padding=2),
             nn.GELU(),
-            nn.AdaptiveAvgPool1d(4),
+            nn.AdaptiveAvgPool1d(c.time_pool),
         )
-        self.fuse = nn.Sequential(nn.Linear(self.fpt * d + 4 * ch, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.code_dim))
+        self.time_skip = nn.Linear(c.patch_len, d)  # linear view of the patch: the timing that pooling blurs
+        self.fuse = nn.Sequential(nn.Linear(self.fpt * d + c.time_pool * ch + d, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.code_dim))
         self.enc_cond = nn.Linear(c.code_dim, c.code_dim)
         self.quantizer = ResidualVQ(
             1, c.codebook_size, c.code_dim, normalize=True, seed=c.seed, decay=c.decay, dead_threshold=c.dead_threshold, kmeans_iters=c.kmeans_iters
@@ -134,6 +150,7 @@ class TFTokenizer(Tokenizer):
         self.dec_cond = nn.Linear(c.code_dim, c.code_dim)
         self.decoder = nn.Sequential(nn.Linear(c.code_dim, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden), nn.GELU())
         self.head_spec = nn.Linear(c.hidden, self.fpt * self.n_freq)
+        self.head_phase = nn.Linear(c.hidden, self.fpt * 2 * self.n_freq)
         self.head_time = nn.Linear(c.hidden, c.patch_len)
         self._mask_gen = torch.Generator().manual_seed(c.seed + 12345)
 
@@ -141,11 +158,12 @@ class TFTokenizer(Tokenizer):
     def _token_inputs(self, xv, n):
         c = self.config
         m = xv.shape[0]
-        padded = F.pad(xv, (0, c.n_fft - c.hop))  # (M, N*P + n_fft - hop) -> N*fpt frames
-        logmag, _ = stft_patches(padded, c.n_fft, c.hop, center=False, output="logmag_phase")  # (M, N*fpt, Fq)
-        logmag = logmag.clamp_min(math.log(c.log_floor))
-        spec = logmag.reshape(m, n, self.fpt, self.n_freq)  # (M, N, fpt, Fq)
-        return {"patch": xv.reshape(m, n, self.patch_len), "spec": spec}
+        patch = xv.reshape(m, n, self.patch_len)  # (M, N, P)
+        padded = F.pad(patch, token_stft_pad(c.n_fft, c.hop))  # (M, N, P + n_fft - hop) -> fpt frames per token
+        logmag, phase = stft_patches(padded, c.n_fft, c.hop, center=False, output="logmag_phase")  # (M, N, fpt, Fq) each
+        mag = (logmag.exp() - LOG_EPS).clamp_min(0.0)  # |X|, weights of the phase loss
+        spec = logmag.clamp_min(math.log(c.log_floor))
+        return {"patch": patch, "spec": spec, "sin": torch.sin(phase), "cos": torch.cos(phase), "mag": mag}
 
     def _make_masks(self, inp):
         c = self.config
@@ -155,6 +173,7 @@ class TFTokenizer(Tokenizer):
         g = self._mask_gen
         dev = inp["patch"].device
         time_mode = torch.rand(k, generator=g) < 0.5  # (K,) True: mask frames, else bin groups
+        chosen = torch.rand(k, generator=g) < c.mask_prob if c.mask_prob < 1.0 else torch.ones(k, dtype=torch.bool)  # (K,) tokens that get masked views
         n_fr = max(1, round(c.mask_ratio * self.fpt)) if self.fpt > 1 else 0
         n_gr = max(1, round(c.mask_ratio * self.n_groups))
         fr_rank = torch.rand(k, self.fpt, generator=g).argsort(-1).argsort(-1)  # random ranks
@@ -169,14 +188,29 @@ class TFTokenizer(Tokenizer):
         time_mask = torch.where(time_mode[:, None], seg, hide_time)  # (K, P)
         if self.fpt == 1:  # one frame per token: time mode degenerates to frequency masking
             spec_mask = group_mask[:, None, :].expand(-1, 1, -1)
+        spec_mask = spec_mask & chosen[:, None, None]
+        time_mask = time_mask & chosen[:, None]
         return spec_mask.to(dev), time_mask.to(dev)
+
+    def _complement(self, masks):
+        """View B: the complement of view A on masked tokens; unmasked tokens stay whole.
+
+        A masked token always hides at least one bin group or frame in view A, so the tokens
+        that got views are exactly those with any True in ``spec_mask``."""
+        if masks is None:
+            return None
+        spec_mask, time_mask = masks
+        chosen = spec_mask.flatten(1).any(1)  # (K,)
+        return ~spec_mask & chosen[:, None, None], ~time_mask & chosen[:, None]
 
     def _encode_tokens(self, inp, cond, mask=None):
         c = self.config
         spec = inp["spec"]  # (K, fpt, Fq)
         k = spec.shape[0]
         pad = self.n_groups * c.bin_group - self.n_freq
-        groups = F.pad(spec, (0, pad)).reshape(k * self.fpt, self.n_groups, c.bin_group)  # (K*fpt, G, g)
+        feats = [spec, inp["sin"], inp["cos"]] if c.phase_input else [spec]
+        feats = [F.pad(f, (0, pad)).reshape(k * self.fpt, self.n_groups, c.bin_group) for f in feats]
+        groups = torch.cat(feats, -1)  # (K*fpt, G, n_feat*g)
         h = self.group_in(groups)  # (K*fpt, G, d)
         patch = inp["patch"]
         if mask is not None:
@@ -187,12 +221,17 @@ class TFTokenizer(Tokenizer):
         w = torch.softmax(self.attn_pool(h), dim=1)  # (K*fpt, G, 1)
         agg = (w * torch.sigmoid(self.gate(h)) * h).sum(1)  # (K*fpt, d) gated aggregation
         f = agg.reshape(k, self.fpt * c.freq_dim)  # (K, fpt*d)
-        t = self.time_path(patch.unsqueeze(1)).flatten(1)  # (K, 4*ch)
-        return self.fuse(torch.cat([f, t], -1)) + self.enc_cond(cond)  # (K, code_dim)
+        t = self.time_path(patch.unsqueeze(1)).flatten(1)  # (K, time_pool*ch)
+        return self.fuse(torch.cat([f, t, self.time_skip(patch)], -1)) + self.enc_cond(cond)  # (K, code_dim)
 
     def _decode_tokens(self, q, cond):
-        h = self.decoder(q + self.dec_cond(cond))
-        return {"time": self.head_time(h), "spec": self.head_spec(h).reshape(-1, self.fpt, self.n_freq)}
+        h = self.decoder(q + self.dec_cond(cond))  # (K, hidden)
+        sc = self.head_phase(h).reshape(-1, 2, self.fpt, self.n_freq)  # (K, 2, fpt, Fq)
+        return {"time": self.head_time(h), "spec": self.head_spec(h).reshape(-1, self.fpt, self.n_freq), "sin": sc[:, 0], "cos": sc[:, 1]}
 
     def _loss_terms(self, preds, inp):
-        return {"tok/spec_mag": F.mse_loss(preds["spec"], inp["spec"]), "tok/time": _nmse(preds["time"], inp["patch"])}
+        return {
+            "tok/spec_mag": F.mse_loss(preds["spec"], inp["spec"]),
+            "tok/phase": phase_loss(preds["sin"], preds["cos"], inp["sin"], inp["cos"], inp["mag"]),
+            "tok/time": _nmse(preds["time"], inp["patch"]),
+        }

@@ -233,10 +233,39 @@ def band_errors(x: np.ndarray, y: np.ndarray, sfreq: float) -> dict[str, tuple[f
     return out
 
 
+SPEC_FLOOR = 0.1  # log(|X| + SPEC_FLOOR): bounds the log of near-silent STFT bins (model units × samples)
+
+
+def stft_logmag(x: np.ndarray, sfreq: float) -> np.ndarray:
+    """Log-magnitude STFT patches of x (K, T) for ``spec_nmse``: 1 s periodic-Hann frames, hop
+    0.5 s (n_fft 200, hop 100 at 200 Hz, as the ``tf`` tokenizer), no centring; a window
+    shorter than 1 s is zero-padded to one frame. Only bins in the EEG bands
+    (0.5 Hz .. min(75 Hz, Nyquist)) are kept. -> (K, n_frames, F_band)."""
+    from neurosig.tokenizers.spectral import band_edges
+
+    n_fft = max(2, int(round(sfreq)))
+    hop = max(1, n_fft // 2)
+    if x.shape[-1] < n_fft:
+        x = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n_fft - x.shape[-1])])
+    n_frames = 1 + (x.shape[-1] - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(n_frames)[:, None]  # (n_frames, n_fft)
+    win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    spec = np.abs(np.fft.rfft(x[..., idx] * win, axis=-1))  # (K, n_frames, n_fft//2+1)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sfreq)
+    edges = band_edges(sfreq)
+    lo, hi = min(v[0] for v in edges.values()), max(v[1] for v in edges.values())
+    return np.log(spec[..., (freqs >= lo) & (freqs < hi)] + SPEC_FLOOR)
+
+
 class _Acc:
-    """Running sums for pcc / nmse / band errors of (x, reconstruction) pairs of single channels."""
+    """Running sums for pcc / nmse / band errors / spec_nmse of (x, reconstruction) pairs of
+    single channels."""
 
     def __init__(self):
+        self.spec_err = 0.0
+        self.spec_sum: np.ndarray | float = 0.0  # Σ over frames of the target log-magnitude (per bin)
+        self.spec_sq: np.ndarray | float = 0.0  # Σ of its square (per bin)
+        self.spec_n = 0
         self.err = 0.0
         self.pow = 0.0
         self.r: list[float] = []
@@ -256,14 +285,28 @@ class _Acc:
         sden = np.sqrt((lxc**2).sum(-1) * (lyc**2).sum(-1))
         ok = (den > 0) & (sden > 0)
         self.spec_r.extend(np.where(ok, (lxc * lyc).sum(-1) / np.where(ok, sden, 1), 0.0).tolist())
+        sx, sy = stft_logmag(x, sfreq), stft_logmag(y, sfreq)  # (K, frames, F)
+        self.spec_err += float(((sx - sy) ** 2).sum())
+        flat = sx.reshape(-1, sx.shape[-1]).astype(np.float64)
+        self.spec_sum = self.spec_sum + flat.sum(0)
+        self.spec_sq = self.spec_sq + (flat**2).sum(0)
+        self.spec_n += flat.shape[0]
         for k, (e, p) in band_errors(x, y, sfreq).items():
             a = self.band.setdefault(k, [0.0, 0.0])
             a[0] += e
             a[1] += p
 
+    def mean_spectrum_error(self) -> float:
+        """Σ (S − S̄)² of the target log-magnitude patches S against their mean spectrum S̄ (per
+        bin, over every frame seen): the error of the mean-spectrum baseline."""
+        if not self.spec_n:
+            return math.nan
+        return float(np.sum(self.spec_sq - self.spec_sum**2 / self.spec_n))
+
     def result(self, prefix: str = "") -> dict[str, float]:
         out = {f"{prefix}pcc": float(np.mean(self.r)) if self.r else math.nan, f"{prefix}nmse": self.err / max(self.pow, 1e-12),
-               f"{prefix}spec_pcc": float(np.mean(self.spec_r)) if self.spec_r else math.nan}
+               f"{prefix}spec_pcc": float(np.mean(self.spec_r)) if self.spec_r else math.nan,
+               f"{prefix}spec_nmse": self.spec_err / max(self.mean_spectrum_error(), 1e-12) if self.spec_n else math.nan}
         for k in BANDS:
             if k in self.band:
                 e, p = self.band[k]
@@ -277,6 +320,10 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
 
     Keys: ``pcc`` (mean Pearson r per channel-window), ``nmse`` (Σ err² / Σ (x − mean)²),
     ``spec_pcc`` (mean Pearson r of the log power spectra: phase-insensitive; 0 for a constant),
+    ``spec_nmse`` (Σ (S − Ŝ)² / Σ (S − S̄)² over log-magnitude STFT patches S of 1 s frames,
+    hop 0.5 s, 0.5–75 Hz bins (:func:`stft_logmag`), against S̄ = the mean spectrum of all
+    held-out frames per bin: below 1 means the spectrogram is reconstructed better than by the
+    average spectrum; ``baseline/spec_nmse`` is that baseline, 1 by construction),
     ``band_nmse/<band>`` (the same on the band's rFFT bins), ``codebook_usage`` (fraction of
     codes used, mean over levels), ``perplexity`` (mean over levels), ``dead_codes`` (unused
     codes, summed over levels), ``n_windows``, ``n_tokens``; ``baseline/*``: the same error
@@ -321,6 +368,7 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     res: dict[str, Any] = {"n_windows": n_win, "n_tokens": n_tok}
     res.update(acc.result())
     res.update(base.result("baseline/"))
+    res["baseline/spec_nmse"] = 1.0  # the mean-spectrum baseline (spec_nmse's denominator), by construction
     usage, ppl, dead = [], [], 0
     for cnt in counts:
         p = cnt.double() / max(1, int(cnt.sum()))
