@@ -74,6 +74,11 @@ class FinetuneConfig:
     batch_size: int = 32
     # weight the loss by inverse class frequency (seizure and abnormal sets are imbalanced)
     class_weighting: bool = True
+    # linear mode only: standardise the pooled features per dimension across windows (a BatchNorm
+    # without affine parameters before the linear layer, MAE's linear-probe recipe). Frozen
+    # features vary little from window to window next to their common offset; without it a linear
+    # layer at a fine-tuning lr barely uses that spread (what StandardScaler does for sklearn)
+    standardize_features: bool = True
     # fractions of subjects for (train, val, test) when the store has no standard split
     fractions: tuple = (0.7, 0.15, 0.15)
     # fraction of training subjects carved out for validation when the store has a train/test split
@@ -311,12 +316,24 @@ class FinetuneModule(L.LightningModule):
         self.head = ClassificationHead(d, n_classes, config.pooling)
         self.context_head = SleepContextHead(d, n_classes, config.context) if config.task == "sleep" else None
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
+        # per-dimension standardisation of the pooled features (frozen-backbone probes only)
+        use_bn = config.mode == "linear" and config.standardize_features and self.context_head is None
+        # momentum=None: cumulative statistics, exact for features that do not change (frozen backbone)
+        self.feature_norm = nn.BatchNorm1d(d, affine=False, momentum=None) if use_bn else None
+        if use_bn:  # the head's LayerNorm affine is redundant before it, and training it would move the
+            self.head.norm.requires_grad_(False)  # features away from the running statistics
         self.val_scores: list = []
 
     def forward(self, batch: dict) -> torch.Tensor:
         hidden, tmask = self.encoder(batch)  # (B', C, N, d), (B', C, N)
         if self.context_head is None:
-            return self.head(hidden, tmask)  # (B, K)
+            if self.feature_norm is None:
+                return self.head(hidden, tmask)  # (B, K)
+            z = self.head.pooled(hidden, tmask)  # (B, d)
+            bn = self.feature_norm
+            # a one-window training batch has no spread to standardise by: use the running statistics
+            z = bn(z) if not (self.training and z.shape[0] < 2) else nn.functional.batch_norm(z, bn.running_mean, bn.running_var, eps=bn.eps)
+            return self.head.out(self.head.drop(z))  # (B, K)
         E = batch["n_context"]
         pooled = self.head.pooled(hidden, tmask).reshape(-1, E, hidden.shape[-1])  # (B, E, d)
         return self.context_head(pooled, batch["ctx_mask"])  # (B, K)

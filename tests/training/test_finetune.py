@@ -112,6 +112,87 @@ def test_from_pretrained_dir_linear_probe_keeps_backbone(tmp_path):
     after = out["module"].encoder.model.backbone.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not any(p.requires_grad for p in out["module"].encoder.parameters())
-    assert all(p.requires_grad for p in out["module"].head.parameters())
+    assert all(p.requires_grad for p in out["module"].head.out.parameters())
+    # standardised features: the head's LayerNorm affine is redundant before the BatchNorm and stays fixed
+    assert not any(p.requires_grad for p in out["module"].head.norm.parameters())
     with pytest.raises(NeurosigError, match="is not a directory"):
         fit_one_seed(table, _cfg(), model_dir=tmp_path / "missing", seed=0, progress=False)
+
+
+class _OffsetFeatureEncoder(torch.nn.Module):
+    """Frozen features like a pretrained backbone's: a large common offset per dimension plus a
+    small class-bearing spread (a fixed random projection of the channel means)."""
+
+    def __init__(self, C=3, d=16, spread=0.02, seed=0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("offset", 5.0 * torch.randn(d, generator=g))
+        self.proj = torch.nn.Parameter(spread * torch.randn(C, d, generator=g))  # frozen by mode=linear
+        self.d_model = d
+
+    def forward(self, batch):
+        x = batch["x"]  # (B, C, T)
+        h = self.offset + x.mean(-1) @ self.proj  # (B, d)
+        h = h[:, None, None, :]  # (B, 1, 1, d): one token per window
+        return h, torch.ones(h.shape[:3], dtype=torch.bool)
+
+
+def _separable_items(n_subjects=6, per=20, C=3, T=50, seed=0):
+    """Class 1 shifts channel 0 by +1 (noise sd 0.3 after averaging over time): separable."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for s in range(n_subjects):
+        for _ in range(per):
+            y = int(rng.integers(0, 2))
+            x = rng.normal(0, 2.0, (C, T)).astype(np.float32)
+            x[0] += 2.0 * y - 1.0
+            items.append(dict(x=x, pos=np.full((C, 3), np.nan, np.float32), ch_type=np.zeros(C, np.int64),
+                              ch_mask=np.ones(C, bool), sfreq=50.0, y=y, subject=f"sub{s}"))
+    return items
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+def test_linear_probe_reaches_logistic_regression_on_frozen_features(monkeypatch, standardize):
+    """mode=linear on frozen, linearly separable features with a small spread next to a large
+    offset: with standardised features the probe matches a standardised logistic regression on
+    the same features; without, it is allowed to lag (the failure the option fixes)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import neurosig.training.finetune as ft
+
+    enc = _OffsetFeatureEncoder()
+    before = enc.proj.detach().clone()
+    monkeypatch.setattr(ft, "make_encoder", lambda model_dir, config: enc)
+    table = WindowTable.from_items(_separable_items())
+    cfg = _cfg(mode="linear", pooling="mean", lr=1e-2, epochs=15, patience=15, standardize_features=standardize)
+    out = fit_one_seed(table, cfg, seed=0, progress=False)
+    assert torch.equal(enc.proj, before)  # the backbone stayed frozen
+
+    sp = out["split"]
+    tr = np.concatenate([sp["train"], sp["val"]])
+    with torch.no_grad():
+        feats = lambda idx: enc({"x": torch.as_tensor(np.stack([table.dataset[int(i)]["x"] for i in idx]))})[0][:, 0, 0].numpy()  # noqa: E731
+        ftr, fte = feats(tr), feats(sp["test"])
+    ref = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(ftr, table.y[tr])
+    ref_acc = balanced_accuracy_score(table.y[sp["test"]], ref.predict(fte))
+    assert ref_acc > 0.9  # the features are separable
+    acc = out["metrics"]["balanced_accuracy"]
+    if standardize:
+        assert acc >= ref_acc - 0.05 and acc > 0.85
+        assert out["module"].feature_norm is not None
+    else:
+        assert out["module"].feature_norm is None
+
+
+def test_standardised_probe_handles_one_window_batches():
+    """A last training batch of one window must not break the BatchNorm standardisation."""
+    from neurosig.training.finetune import FinetuneModule
+
+    module = FinetuneModule(_OffsetFeatureEncoder(), 2, FinetuneConfig(mode="linear", pooling="mean"))
+    module.train()
+    x = torch.randn(1, 3, 50)
+    logits = module({"x": x})
+    assert logits.shape == (1, 2) and torch.isfinite(logits).all()
