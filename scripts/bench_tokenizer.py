@@ -11,7 +11,7 @@ whole 1 s patches.
 
 Each tokenizer is trained with ``fit_tokenizer`` (Lightning) from ``configs/tokenizer/<kind>.debug.yaml``
 for the same number of steps, then ``reconstruction_report`` runs on the TEST windows. JSON keys:
-``<kind>/<metric>`` (pcc, nmse, band_nmse/<band>, codebook_usage, perplexity, dead_codes,
+``<kind>/<metric>`` (pcc, nmse, spec_pcc, spec_nmse, pred_spec_nmse (tf), band_nmse/<band>, codebook_usage, perplexity, dead_codes,
 loss_first, loss_last, fit_seconds) and ``baseline/<metric>`` (per-channel mean).
 """
 
@@ -154,13 +154,13 @@ def main(argv=None):
         per_set = {}
         for name in SETS:
             r = reconstruction_report(tok, batches({name: test[name]}, 64, shuffle=False, seed=0), max_windows=res["n_test_windows"])
-            per_set[name] = {k: r[k] for k in ("pcc", "nmse", "spec_pcc", "baseline/nmse")}
+            per_set[name] = {k: r[k] for k in ("pcc", "nmse", "spec_pcc", "spec_nmse", "pred_spec_nmse", "baseline/nmse") if k in r}
         res[kind] = {**{k: v for k, v in rep.items() if not k.startswith("baseline/")}, "loss_first": summary["loss_first"], "loss_last": summary["loss_last"],
                      "fit_seconds": fit_s, "per_set": per_set, "n_params": sum(p.numel() for p in tok.parameters()),
                      "bits_per_token": float(sum(np.log2(k) for k in tok.codebook_sizes))}
         res["baseline"] = {k[len("baseline/"):]: v for k, v in rep.items() if k.startswith("baseline/")}
         print(f"{kind}: loss {summary['loss_first']:.3f} -> {summary['loss_last']:.3f} in {fit_s:.0f}s; pcc {rep['pcc']:.3f} nmse {rep['nmse']:.3f} "
-              f"(baseline {rep['baseline/nmse']:.3f}); usage {rep['codebook_usage']:.3f} ppl {rep['perplexity']:.1f}", flush=True)
+              f"(baseline {rep['baseline/nmse']:.3f}); spec_nmse {rep['spec_nmse']:.3f} pred_spec_nmse {rep.get('pred_spec_nmse', float('nan')):.3f}; usage {rep['codebook_usage']:.3f} ppl {rep['perplexity']:.1f}", flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, indent=2))

@@ -257,15 +257,36 @@ def stft_logmag(x: np.ndarray, sfreq: float) -> np.ndarray:
     return np.log(spec[..., (freqs >= lo) & (freqs < hi)] + SPEC_FLOOR)
 
 
+class _MeanSpecErr:
+    """Σ (S − Ŝ)² / Σ (S − S̄)² of spectra S (frames, F) against predictions Ŝ, S̄ = the per-bin
+    mean of every S seen (the mean-spectrum baseline), accumulated over batches."""
+
+    def __init__(self):
+        self.err = 0.0
+        self.sum: np.ndarray | float = 0.0
+        self.sq: np.ndarray | float = 0.0
+        self.n = 0
+
+    def add(self, s: np.ndarray, s_hat: np.ndarray):  # (K, F) each
+        s = s.astype(np.float64)
+        self.err += float(((s - s_hat) ** 2).sum())
+        self.sum = self.sum + s.sum(0)
+        self.sq = self.sq + (s**2).sum(0)
+        self.n += s.shape[0]
+
+    def baseline_err(self) -> float:
+        return float(np.sum(self.sq - self.sum**2 / self.n)) if self.n else math.nan
+
+    def result(self) -> float:
+        return self.err / max(self.baseline_err(), 1e-12) if self.n else math.nan
+
+
 class _Acc:
     """Running sums for pcc / nmse / band errors / spec_nmse of (x, reconstruction) pairs of
     single channels."""
 
     def __init__(self):
-        self.spec_err = 0.0
-        self.spec_sum: np.ndarray | float = 0.0  # Σ over frames of the target log-magnitude (per bin)
-        self.spec_sq: np.ndarray | float = 0.0  # Σ of its square (per bin)
-        self.spec_n = 0
+        self.spec = _MeanSpecErr()  # log-magnitude STFT patches of the signal (spec_nmse)
         self.err = 0.0
         self.pow = 0.0
         self.r: list[float] = []
@@ -286,27 +307,16 @@ class _Acc:
         ok = (den > 0) & (sden > 0)
         self.spec_r.extend(np.where(ok, (lxc * lyc).sum(-1) / np.where(ok, sden, 1), 0.0).tolist())
         sx, sy = stft_logmag(x, sfreq), stft_logmag(y, sfreq)  # (K, frames, F)
-        self.spec_err += float(((sx - sy) ** 2).sum())
-        flat = sx.reshape(-1, sx.shape[-1]).astype(np.float64)
-        self.spec_sum = self.spec_sum + flat.sum(0)
-        self.spec_sq = self.spec_sq + (flat**2).sum(0)
-        self.spec_n += flat.shape[0]
+        self.spec.add(sx.reshape(-1, sx.shape[-1]), sy.reshape(-1, sy.shape[-1]))
         for k, (e, p) in band_errors(x, y, sfreq).items():
             a = self.band.setdefault(k, [0.0, 0.0])
             a[0] += e
             a[1] += p
 
-    def mean_spectrum_error(self) -> float:
-        """Σ (S − S̄)² of the target log-magnitude patches S against their mean spectrum S̄ (per
-        bin, over every frame seen): the error of the mean-spectrum baseline."""
-        if not self.spec_n:
-            return math.nan
-        return float(np.sum(self.spec_sq - self.spec_sum**2 / self.spec_n))
-
     def result(self, prefix: str = "") -> dict[str, float]:
         out = {f"{prefix}pcc": float(np.mean(self.r)) if self.r else math.nan, f"{prefix}nmse": self.err / max(self.pow, 1e-12),
                f"{prefix}spec_pcc": float(np.mean(self.spec_r)) if self.spec_r else math.nan,
-               f"{prefix}spec_nmse": self.spec_err / max(self.mean_spectrum_error(), 1e-12) if self.spec_n else math.nan}
+               f"{prefix}spec_nmse": self.spec.result()}
         for k in BANDS:
             if k in self.band:
                 e, p = self.band[k]
@@ -324,6 +334,9 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     hop 0.5 s, 0.5–75 Hz bins (:func:`stft_logmag`), against S̄ = the mean spectrum of all
     held-out frames per bin: below 1 means the spectrogram is reconstructed better than by the
     average spectrum; ``baseline/spec_nmse`` is that baseline, 1 by construction),
+    ``pred_spec_nmse`` (only for tokenizers whose decoder predicts a spectrum, ``tf``: the same
+    ratio for its own log-magnitude prediction ``predictions["spec"]`` against its targets
+    ``spec_targets``, over the real tokens),
     ``band_nmse/<band>`` (the same on the band's rFFT bins), ``codebook_usage`` (fraction of
     codes used, mean over levels), ``perplexity`` (mean over levels), ``dead_codes`` (unused
     codes, summed over levels), ``n_windows``, ``n_tokens``; ``baseline/*``: the same error
@@ -338,6 +351,7 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     example = None
     spectra: dict[int, tuple] = {}
     sfreq = float(tokenizer.config.sfreq)
+    own = _MeanSpecErr() if hasattr(tokenizer, "spec_targets") else None  # decoder's own spectrum (tf)
     bar = tqdm(total=max_windows, desc="report", unit="win", leave=False)
     for batch in batches:
         if n_win >= max_windows:
@@ -351,6 +365,9 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
         acc.add(xs, ys, sfreq)
         base.add(xs, np.repeat(xs.mean(-1, keepdims=True), t, axis=-1), sfreq)
         tm = out.token_mask
+        if own is not None and "spec" in out.predictions:
+            tgt = tokenizer.spec_targets(x, batch.get("pos"), batch.get("ch_type"), batch.get("ch_mask"), batch.get("orient"))  # (B, C, N, fpt, F)
+            own.add(tgt[tm].flatten(0, 1).numpy(), out.predictions["spec"][tm].flatten(0, 1).numpy())  # (K*fpt, F)
         for lvl, cnt in enumerate(tokenizer.codebook_usage_counts(out.codes, tm)):
             counts[lvl] += cnt
         n_tok += int(tm.sum())
@@ -369,6 +386,8 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     res.update(acc.result())
     res.update(base.result("baseline/"))
     res["baseline/spec_nmse"] = 1.0  # the mean-spectrum baseline (spec_nmse's denominator), by construction
+    if own is not None and own.n:
+        res["pred_spec_nmse"] = own.result()
     usage, ppl, dead = [], [], 0
     for cnt in counts:
         p = cnt.double() / max(1, int(cnt.sum()))

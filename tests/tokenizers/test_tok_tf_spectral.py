@@ -110,3 +110,28 @@ def test_spec_nmse_against_the_mean_spectrum():
     two.add(x[:3], 0.5 * x[:3], 200.0)
     two.add(x[3:], 0.5 * x[3:], 200.0)
     assert two.result()["spec_nmse"] == pytest.approx(a.result()["spec_nmse"], rel=1e-9)
+
+
+def test_report_measures_the_tf_decoders_own_spectrum():
+    from neurosig.training.tokenizer import _MeanSpecErr, reconstruction_report
+
+    tok = build_tokenizer("tf", TF_SMALL).eval()
+    g = torch.Generator().manual_seed(2)
+    batch = {"x": 30 * torch.randn(2, 3, 450, generator=g), "ch_mask": torch.tensor([[True, True, False], [True, True, True]])}
+    tgt = tok.spec_targets(batch["x"], ch_mask=batch["ch_mask"])
+    with torch.no_grad():
+        out = tok(batch)
+    assert tgt.shape == out.predictions["spec"].shape == (2, 3, 3, 2, 101)
+    assert not tgt[0, 2].any()  # padded channel
+    rep = reconstruction_report(tok, [batch])
+    tm = out.token_mask
+    s, s_hat = tgt[tm].flatten(0, 1).double().numpy(), out.predictions["spec"][tm].flatten(0, 1).double().numpy()
+    expect = ((s - s_hat) ** 2).sum() / ((s - s.mean(0)) ** 2).sum()
+    assert rep["pred_spec_nmse"] == pytest.approx(expect, rel=1e-5)
+    assert rep["baseline/spec_nmse"] == 1.0 and np.isfinite(rep["spec_nmse"])
+    m = _MeanSpecErr()  # predicting the mean spectrum scores exactly 1
+    m.add(s, np.repeat(s.mean(0, keepdims=True), len(s), 0))
+    assert m.result() == pytest.approx(1.0)
+    rvq = build_tokenizer("rvq", {"kernel_sizes": [5], "branch_channels": 4, "code_dim": 8, "n_levels": 1, "codebook_size": 8, "hidden": 16,
+                                  "sensors": {"name_free": True, "hidden": 16}}).eval()
+    assert "pred_spec_nmse" not in reconstruction_report(rvq, [batch])  # no spectrum head of this kind
