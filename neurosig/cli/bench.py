@@ -39,16 +39,32 @@ def register(sub) -> None:
 # ------------------------------------------------------------------------------ pipeline pieces
 BENCH_CONFIG = {
     "model_rate_hz": 200.0,  # the tokenizer's rate: every set is resampled to it
+    # decay 0.8 / dead_threshold 1.0: with the class defaults (0.99 / 1e-3) a code must sit unused
+    # ~700 steps before it is restarted, and in a few hundred CPU steps the codebook collapsed to 1-3
+    # codes (every trial → the same tokens: pretrained features at chance). These keep ~100 codes alive.
     "tokenizer": {"kind": "tf", "config": {"patch_len": 50, "n_fft": 50, "hop": 25, "bin_group": 3, "freq_dim": 32,
                                            "freq_layers": 1, "freq_heads": 4, "time_channels": 16, "code_dim": 32,
                                            "codebook_size": 256, "hidden": 128, "kmeans_iters": 5,
+                                           "decay": 0.8, "dead_threshold": 1.0,
                                            "sensors": {"name_free": True}}},
     "model": {"preset": "tiny", "backbone": {"d_model": 64, "n_layers": 2, "n_heads": 4}, "objectives": ["masked"]},
     "crop_patches": 4,  # pool windows are cut into crops of 4 patches (1 s) for pretraining
     "batch_size": 16,  # small batches: many cheap steps on 2 CPU cores
     "lr": 1e-3,
-    "val_folds": 3,  # stratified folds carved from each training split (each 1/3 once validation) to choose the feature set
-    "feature_sets": ["embedding", "embedding+patch", "patch"],
+    "val_folds": 3,  # stratified folds carved from each training split (each 1/3 once validation) to choose the head
+    # feature blocks (see neurosig.evaluation.benchmark.BLOCK_DOC): slow = 0.125 s means, slow12 = 0.06 s means,
+    # spec = log power per bin of the tokenizer STFT (n_fft 50), ts = tangent-space channel covariance,
+    # patch = tokenizer-patch mean + band power, emb = pooled contextual embeddings, tokv = pooled
+    # quantized token vectors, codes = bag of tokenizer codes per channel.
+    # Each head is a list of blocks; a block concatenates its features into one CV-logistic head; the
+    # heads' class probabilities are averaged. ONE head is chosen for all sets by mean validation accuracy.
+    "heads": {
+        "patch": [["patch"]],
+        "hand": [["slow", "spec", "ts"]],
+        "tokens": [["emb"], ["tokv"], ["codes"]],
+        "ensemble": [["slow"], ["slow12"], ["spec"], ["ts"], ["tokv"], ["codes"]],
+        "ensemble+emb": [["slow"], ["slow12"], ["spec"], ["ts"], ["tokv"], ["codes"], ["emb"]],
+    },
 }
 
 
@@ -167,15 +183,19 @@ def _pretrain(items, tok, steps: int, seed: int, cfg: dict, out_dir: Path, progr
     return model.eval(), tok2.eval()
 
 
-def _embed(model, tok, s, x, rate: float, batch_size: int = 64):
-    """Mean over time of the contextual token embeddings, per channel: (n, C * d)."""
+def _embed(model, tok, s, x, rate: float, batch_size: int = 64) -> dict:
+    """Pretrained-token features per trial (channels kept apart, concatenated):
+
+    ``emb`` (n, C * d) time-mean of the backbone's contextual embeddings; ``tokv`` (n, C * D)
+    time-mean of the tokenizer's quantized token vectors; ``codes`` (n, C * K) bag of tokenizer codes.
+    """
     import numpy as np
     import torch
 
-    from neurosig.evaluation.benchmark import to_model_rate
+    from neurosig.evaluation.benchmark import code_histogram, to_model_rate
 
     xr = _demean(to_model_rate(x, s.sfreq, rate))
-    feats = []
+    emb, tokv, codes = [], [], []
     with torch.no_grad():
         for k in range(0, len(xr), batch_size):
             xb = torch.from_numpy(xr[k:k + batch_size])
@@ -184,14 +204,12 @@ def _embed(model, tok, s, x, rate: float, batch_size: int = 64):
                      "ch_type": torch.from_numpy(np.broadcast_to(s.ch_types, (B, C)).copy()).long(),
                      "ch_mask": torch.ones(B, C, dtype=torch.bool), "sfreq": torch.full((B,), rate)}
             h, _ = model.embed(batch, tok)  # (B, C, N, d)
-            feats.append(h.mean(2).reshape(B, -1).numpy())  # (B, C*d)
-    return np.concatenate(feats)
-
-
-def _features(kind: str, emb, patch):
-    import numpy as np
-
-    return {"embedding": emb, "patch": patch, "embedding+patch": np.concatenate([emb, patch], 1)}[kind]
+            emb.append(h.mean(2).reshape(B, -1).numpy())  # (B, C*d)
+            kw = dict(pos=batch["pos"], ch_type=batch["ch_type"], ch_mask=batch["ch_mask"])
+            tokv.append(tok.embed(xb, **kw).mean(2).reshape(B, -1).numpy())  # (B, C*D)
+            codes.append(tok.encode(xb, **kw).numpy())  # (B, C, N, L)
+    ks = list(getattr(tok, "codebook_sizes", None) or [int(np.concatenate(codes).max()) + 1])
+    return {"emb": np.concatenate(emb), "tokv": np.concatenate(tokv), "codes": code_histogram(np.concatenate(codes), ks)}
 
 
 def run(args) -> int:
@@ -203,9 +221,10 @@ def run(args) -> int:
     from neurosig._utils.logging import get_logger
     from neurosig.datasets import bundled
     from neurosig.evaluation.benchmark import (
-        fit_head,
+        FeatureHead,
+        hand_features,
         load_bench_set,
-        patch_features,
+        subset,
         pretraining_pool,
         run_peer,
         to_model_rate,
@@ -237,7 +256,8 @@ def run(args) -> int:
     log.info("pretraining pool: %d windows (%d crops) from %s", len(pool.windows), len(items),
              ", ".join(sorted({f'{d}/{s}' for d, s in pool.source})))
 
-    results = {s.name: {"ours": [], "peer": [], "val": {k: [] for k in cfg["feature_sets"]}} for s in sets}
+    heads = cfg["heads"]
+    results = {s.name: {"ours": [], "peer": [], "val": {k: [] for k in heads}, "test_all_heads": {k: [] for k in heads}} for s in sets}
     chosen = []
     pretrained, feats = None, None
     for seed in seeds:
@@ -253,36 +273,38 @@ def run(args) -> int:
         if feats is None or args.pretrain_per_seed:  # features depend only on the pretrained model
             feats = {}
             for s in sets:
-                emb_tr, emb_te = _embed(model, tok, s, s.x_train, rate), _embed(model, tok, s, s.x_test, rate)
-                p_tr = patch_features(to_model_rate(s.x_train, s.sfreq, rate), P)
-                p_te = patch_features(to_model_rate(s.x_test, s.sfreq, rate), P)
-                feats[s.name] = (emb_tr, emb_te, p_tr, p_te)
-        log.info("seed %d: embeddings (%.0f s)", seed, time.time() - t1)
+                f = {}
+                for split, x in (("train", s.x_train), ("test", s.x_test)):
+                    f[split] = {**_embed(model, tok, s, x, rate), **hand_features(_demean(to_model_rate(x, s.sfreq, rate)), P)}
+                feats[s.name] = f
+        log.info("seed %d: features (%.0f s)", seed, time.time() - t1)
         t1 = time.time()
-        # ONE feature set for all sets: best mean validation balanced accuracy (carved from training)
+        # ONE head for all sets: best mean validation balanced accuracy (folds carved from training)
         val_scores = {}
-        for kind in cfg["feature_sets"]:
+        for kind, blocks in heads.items():
             accs = []
             for s in sets:
-                emb_tr, _, p_tr, _ = feats[s.name]
-                F = _features(kind, emb_tr, p_tr)
+                ftr = feats[s.name]["train"]
                 fold_accs = []
                 for itr, iva in validation_folds(s.y_train, cfg["val_folds"], seed):
-                    head = fit_head(F[itr], s.y_train[itr], seed)
-                    fold_accs.append(balanced_accuracy_score(s.y_train[iva], head.predict(F[iva])))
+                    head = FeatureHead(blocks, seed).fit(subset(ftr, itr), s.y_train[itr])
+                    fold_accs.append(balanced_accuracy_score(s.y_train[iva], head.predict(subset(ftr, iva))))
                 acc = float(np.mean(fold_accs))
                 results[s.name]["val"][kind].append(acc)
                 accs.append(acc)
             val_scores[kind] = float(np.mean(accs))
-        kind = max(cfg["feature_sets"], key=lambda k: (val_scores[k], -cfg["feature_sets"].index(k)))
+        names_h = list(heads)
+        kind = max(names_h, key=lambda k: (val_scores[k], -names_h.index(k)))
         chosen.append(kind)
-        log.info("seed %d: validation %s → feature set %r", seed, {k: round(v, 3) for k, v in val_scores.items()}, kind)
-        log.info("seed %d: feature-set choice (%.0f s)", seed, time.time() - t1)
+        log.info("seed %d: validation %s → head %r", seed, {k: round(v, 3) for k, v in val_scores.items()}, kind)
+        log.info("seed %d: head choice (%.0f s)", seed, time.time() - t1)
         for s in sets:
             t1 = time.time()
-            emb_tr, emb_te, p_tr, p_te = feats[s.name]
-            head = fit_head(_features(kind, emb_tr, p_tr), s.y_train, seed)
-            acc = balanced_accuracy_score(s.y_test, head.predict(_features(kind, emb_te, p_te)))
+            f = feats[s.name]
+            for k2, blocks in heads.items():  # every head's test figure, for the disclosed ablation (never used to choose)
+                h2 = FeatureHead(blocks, seed).fit(f["train"], s.y_train)
+                results[s.name]["test_all_heads"][k2].append(float(balanced_accuracy_score(s.y_test, h2.predict(f["test"]))))
+            acc = results[s.name]["test_all_heads"][kind][-1]
             results[s.name]["ours"].append(float(acc))
             if not args.no_peer:
                 results[s.name]["peer"].append(run_peer(s, seed))
@@ -309,8 +331,9 @@ def run(args) -> int:
     doc["mean_ratio"] = float(np.mean(ratios)) if ratios else None
     doc["config"] = {**cfg, "seeds": seeds, "tokenizer_steps": args.tokenizer_steps, "pretrain_per_seed": bool(args.pretrain_per_seed), "pretrain_steps": args.pretrain_steps,
                      "pretraining_pool": sorted({f"{d}/{sp}" for d, sp in pool.source}), "n_pool_windows": len(pool.windows),
-                     "chosen_feature_set": chosen, "peer": "aeon MiniRocketClassifier (raw trials, original rate)",
-                     "validation": {n: results[n]["val"] for n in results}}
+                     "chosen_head": chosen, "peer": "aeon MiniRocketClassifier (raw trials, original rate)",
+                     "validation": {n: results[n]["val"] for n in results},
+                     "test_all_heads": {n: results[n]["test_all_heads"] for n in results}}
     doc["seconds"] = float(time.time() - t0)
     print(f"{'dataset':<22} {'ours':>14} {'MiniRocket':>14} {'ratio':>7}")
     for n, d in doc["datasets"].items():

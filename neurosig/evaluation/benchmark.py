@@ -216,3 +216,135 @@ def validation_folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.nd
 
     n = int(max(2, min(n_folds, np.bincount(y).min())))
     return list(StratifiedKFold(n, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
+# ------------------------------------------------------------------ token and spectral features (v2)
+def code_histogram(codes: np.ndarray, codebook_sizes: Sequence[int]) -> np.ndarray:
+    """Bag of tokenizer codes per channel: codes (n, C, N, L) int → (n, C * sum(K)) code frequencies.
+
+    Each channel's histogram over its N patches (per quantizer level) sums to 1, so trials of any
+    length are comparable."""
+    codes = np.asarray(codes)
+    if codes.ndim != 4 or codes.shape[-1] != len(codebook_sizes):
+        raise NeurosigError(f"codes must be (n, C, N, L) with L = len(codebook_sizes) = {len(codebook_sizes)}, got {codes.shape}.")
+    n, C, N, L = codes.shape
+    out = []
+    for lv, K in enumerate(codebook_sizes):
+        c = codes[..., lv].reshape(n * C, N)  # (n*C, N)
+        h = np.zeros((n * C, int(K)), np.float32)
+        np.add.at(h, (np.repeat(np.arange(n * C), N), c.reshape(-1)), 1.0)
+        out.append((h / N).reshape(n, C, int(K)))
+    return np.concatenate(out, -1).reshape(n, -1)
+
+
+def spectral_features(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Log power per STFT bin and channel, averaged over frames, through the tokenizer's STFT
+    (:func:`neurosig.kernels.ops.stft_patches`); x (n, C, T) → (n, C * (n_fft // 2 + 1))."""
+    import torch
+
+    from neurosig.kernels.ops import stft_patches
+
+    n, C, T = x.shape
+    n_fft = int(min(n_fft, T))
+    hop = int(max(1, min(hop, n_fft)))
+    with torch.no_grad():
+        mag = stft_patches(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), n_fft, hop, output="magnitude")  # (n, C, F, B)
+    pw = (mag.double() ** 2).mean(-2)  # (n, C, B) mean power over frames
+    return torch.log(pw + 1e-6).reshape(n, -1).numpy().astype(np.float32)
+
+
+def slow_features(x: np.ndarray, sub_len: int) -> np.ndarray:
+    """Slow-potential trajectory: means over consecutive sub-patches of ``sub_len`` samples; (n, C * M)."""
+    n, C, T = x.shape
+    M = max(1, T // sub_len)
+    return x[..., : M * sub_len].reshape(n, C, M, sub_len).mean(-1).reshape(n, -1).astype(np.float32)
+
+
+def _spd_fn(m: np.ndarray, fn, floor: float | None = 1e-10) -> np.ndarray:
+    """fn applied to the eigenvalues of symmetric m (..., C, C); eigenvalues are floored at ``floor``
+    (SPD input) unless ``floor`` is None (e.g. exp of a symmetric log-matrix, whose eigenvalues may be < 0)."""
+    w, v = np.linalg.eigh(m)
+    if floor is not None:
+        w = np.clip(w, floor, None)
+    return (v * fn(w)[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+def covariances(x: np.ndarray, shrinkage: float = 0.1) -> np.ndarray:
+    """Per-trial channel covariance (n, C, C), shrunk toward its scaled identity (well conditioned)."""
+    xc = x - x.mean(-1, keepdims=True)
+    cov = np.einsum("nct,ndt->ncd", xc, xc) / max(1, x.shape[-1] - 1)  # (n, C, C)
+    C = x.shape[1]
+    mu = np.trace(cov, axis1=1, axis2=2)[:, None, None] / C
+    return (1 - shrinkage) * cov + shrinkage * mu * np.eye(C)[None]
+
+
+class TangentSpace:
+    """Riemannian tangent-space map of covariances at the log-Euclidean mean of the TRAINING trials;
+    ``fit`` on training covariances only, ``transform`` → (n, C (C + 1) / 2) upper-triangle vectors."""
+
+    def fit(self, cov: np.ndarray) -> "TangentSpace":
+        ref = _spd_fn(_spd_fn(cov, np.log).mean(0), np.exp, floor=None)  # (C, C)
+        self.isqrt_ = _spd_fn(ref, lambda w: 1.0 / np.sqrt(w))
+        return self
+
+    def transform(self, cov: np.ndarray) -> np.ndarray:
+        C = cov.shape[-1]
+        t = _spd_fn(self.isqrt_ @ cov @ self.isqrt_, np.log)  # (n, C, C)
+        iu = np.triu_indices(C)
+        coef = np.where(iu[0] == iu[1], 1.0, np.sqrt(2.0))
+        return (t[:, iu[0], iu[1]] * coef).astype(np.float32)
+
+
+
+HAND_BLOCKS = ("patch", "slow", "slow12", "spec", "ts")  # computed from the signal (the tokenizer's patches / STFT)
+TOKEN_BLOCKS = ("emb", "tokv", "codes")  # computed by the pretrained tokenizer + backbone
+
+
+def hand_features(x: np.ndarray, patch_len: int, n_fft: int = 50) -> dict[str, np.ndarray]:
+    """Signal features on the tokenizer's grid, x (n, C, T) at the model rate: ``patch`` (patch mean +
+    band power), ``slow`` / ``slow12`` (means over quarter- / eighth-patches: slow potentials),
+    ``spec`` (log power per bin of the tokenizer STFT), ``cov`` (channel covariances, for ``ts``)."""
+    return {"patch": patch_features(x, patch_len), "slow": slow_features(x, max(1, patch_len // 2)),
+            "slow12": slow_features(x, max(1, patch_len // 4)), "spec": spectral_features(x, n_fft, n_fft // 2),
+            "cov": covariances(x)}
+
+
+def subset(feats: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows ``idx`` of every feature array."""
+    return {k: v[idx] for k, v in feats.items()}
+
+
+class FeatureHead:
+    """The fine-tuned head: one standardised CV-logistic head per feature block (a block concatenates
+    the named features), class probabilities averaged over blocks.
+
+    ``blocks`` e.g. ``[["slow", "spec", "ts"], ["codes"]]``; names are keys of the feature dict, plus
+    ``ts`` = :class:`TangentSpace` of ``cov`` with its reference fitted on the training rows only."""
+
+    def __init__(self, blocks: Sequence[Sequence[str]], seed: int = 0):
+        if not blocks or any(not b for b in blocks):
+            raise NeurosigError(f"FeatureHead blocks must be a non-empty list of non-empty name lists, got {blocks!r}.")
+        self.blocks, self.seed = [list(b) for b in blocks], int(seed)
+
+    def _block(self, b: list[str], feats: dict[str, np.ndarray]) -> np.ndarray:
+        parts = []
+        for name in b:
+            if name == "ts":
+                parts.append(self.ts_.transform(feats["cov"]))
+            elif name in feats:
+                parts.append(feats[name])
+            else:
+                raise NeurosigError(f"FeatureHead: unknown feature {name!r}; available: {', '.join(sorted(feats))}, ts.")
+        return np.concatenate(parts, 1)
+
+    def fit(self, feats: dict[str, np.ndarray], y: np.ndarray) -> "FeatureHead":
+        self.ts_ = TangentSpace().fit(feats["cov"]) if any("ts" in b for b in self.blocks) else None
+        self.heads_ = [fit_head(self._block(b, feats), y, self.seed) for b in self.blocks]
+        self.classes_ = self.heads_[0].classes_
+        return self
+
+    def predict_proba(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        return np.mean([h.predict_proba(self._block(b, feats)) for h, b in zip(self.heads_, self.blocks)], 0)
+
+    def predict(self, feats: dict[str, np.ndarray]) -> np.ndarray:
+        return self.classes_[self.predict_proba(feats).argmax(1)]

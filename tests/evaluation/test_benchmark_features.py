@@ -1,0 +1,93 @@
+"""Token and spectral features and the block-ensemble head of ``neurosig bench real`` (synthetic, fast)."""
+
+import numpy as np
+import pytest
+import torch
+
+from neurosig import NeurosigError
+from neurosig.evaluation.benchmark import (
+    FeatureHead,
+    TangentSpace,
+    code_histogram,
+    covariances,
+    hand_features,
+    slow_features,
+    spectral_features,
+    subset,
+)
+
+
+def test_code_histogram_counts_codes_per_channel():
+    codes = np.array([[[[0], [2], [2], [1]], [[3], [3], [3], [3]]]])  # (1, C=2, N=4, L=1)
+    h = code_histogram(codes, [4])
+    assert h.shape == (1, 8)
+    np.testing.assert_allclose(h[0, :4], [0.25, 0.25, 0.5, 0.0])
+    np.testing.assert_allclose(h[0, 4:], [0.0, 0.0, 0.0, 1.0])
+    two = code_histogram(np.concatenate([codes, codes[..., :1] % 2], -1), [4, 2])  # two levels
+    assert two.shape == (1, 2 * 6)
+    np.testing.assert_allclose(two.reshape(2, 6).sum(1), [2.0, 2.0])  # each level of each channel sums to 1
+    with pytest.raises(NeurosigError, match="codebook_sizes"):
+        code_histogram(codes, [4, 4])
+
+
+def test_spectral_features_match_numpy_stft_power():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, 200)).astype(np.float32)
+    f = spectral_features(x, 50, 25)  # (3, 2 * 26)
+    win = torch.hann_window(50, periodic=True).numpy()
+    frames = np.stack([x[..., s:s + 50] for s in range(0, 151, 25)], -2)  # (3, 2, 7, 50)
+    pw = (np.abs(np.fft.rfft(frames * win, axis=-1)) ** 2).mean(-2)
+    np.testing.assert_allclose(f, np.log(pw + 1e-6).reshape(3, -1), rtol=1e-4, atol=1e-4)
+
+
+def test_spectral_features_see_the_dominant_frequency():
+    t = np.arange(200) / 200.0
+    x = np.stack([np.sin(2 * np.pi * 10 * t), np.sin(2 * np.pi * 40 * t)])[:, None].astype(np.float32)  # (2, 1, 200)
+    f = spectral_features(x, 50, 25)  # bins of 4 Hz
+    assert f[0].argmax() in (2, 3) and f[1].argmax() == 10
+
+
+def test_slow_features_are_sub_window_means():
+    x = np.arange(24, dtype=np.float32).reshape(1, 2, 12)
+    np.testing.assert_allclose(slow_features(x, 4), [[1.5, 5.5, 9.5, 13.5, 17.5, 21.5]])
+
+
+def test_tangent_space_reference_is_the_training_mean_and_preserves_distance():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 3, 100)) * np.array([1.0, 2.0, 0.5])[None, :, None]
+    cov = covariances(x, shrinkage=0.0)
+    np.testing.assert_allclose(cov[0], np.cov(x[0]), rtol=1e-6)
+    ts = TangentSpace().fit(cov)
+    v = ts.transform(cov)
+    assert v.shape == (40, 6)
+    np.testing.assert_allclose(v.mean(0), 0.0, atol=0.2)  # the training mean maps near the origin
+    # ‖v‖ equals the affine-invariant distance to the reference (Frobenius norm of the log-map)
+    w = np.linalg.eigvalsh(ts.isqrt_ @ cov[0] @ ts.isqrt_)
+    np.testing.assert_allclose(np.linalg.norm(v[0]), np.sqrt((np.log(w) ** 2).sum()), rtol=1e-5)
+
+
+def _toy(n=80, seed=0):
+    """Class 1 has a slow offset on channel 0 and more power on channel 1."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.standard_normal((n, 2, 100)).astype(np.float32)
+    x[:, 0, 50:] += 0.8 * y[:, None]
+    x[:, 1] *= (1 + y)[:, None]
+    return x, y
+
+
+def test_feature_head_learns_toy_task_and_fits_tangent_space_on_training_rows_only():
+    x, y = _toy()
+    feats = hand_features(x, 50)
+    assert set(feats) == {"patch", "slow", "slow12", "spec", "cov"}
+    tr, te = np.arange(60), np.arange(60, 80)
+    head = FeatureHead([["slow"], ["spec", "ts"]], seed=0).fit(subset(feats, tr), y[tr])
+    assert (head.predict(subset(feats, te)) == y[te]).mean() >= 0.9
+    ref = TangentSpace().fit(feats["cov"][tr])
+    np.testing.assert_allclose(head.ts_.isqrt_, ref.isqrt_)
+    p = head.predict_proba(subset(feats, te))
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    with pytest.raises(NeurosigError, match="unknown feature 'nope'"):
+        FeatureHead([["nope"]]).fit(feats, y)
+    with pytest.raises(NeurosigError, match="blocks"):
+        FeatureHead([])
