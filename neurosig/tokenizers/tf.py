@@ -14,7 +14,8 @@ window is treated like any other. Per token:
     time path: the raw patch (P) → strided convs → pool (``time_pool`` positions), plus a
         linear view of the patch → (4*ch + d)
     fuse: concat(frames, time) → MLP → latent (code_dim) + sensor vector
-    quantize: EMA, L2-normalised (cosine) codebook, k-means init, dead-code restart
+    quantize: latent L2-normalised, EMA L2-normalised (cosine) codebook, k-means init,
+        dead-code restart (commitment between unit vectors)
     decode: code + sensor → MLP → log-magnitude of the token's frames (fpt × F), their phase as
         (sin, cos) (fpt × 2F) and the time signal (P) (``decode`` returns the latter in model
         units)
@@ -231,7 +232,10 @@ class TFTokenizer(Tokenizer):
         agg = (w * torch.sigmoid(self.gate(h)) * h).sum(1)  # (K*fpt, d) gated aggregation
         f = agg.reshape(k, self.fpt * c.freq_dim)  # (K, fpt*d)
         t = self.time_path(patch.unsqueeze(1)).flatten(1)  # (K, time_pool*ch)
-        return self.fuse(torch.cat([f, t, self.time_skip(patch)], -1)) + self.enc_cond(cond)  # (K, code_dim)
+        z = self.fuse(torch.cat([f, t, self.time_skip(patch)], -1)) + self.enc_cond(cond)  # (K, code_dim)
+        # L2-normalised here, not only inside the cosine codebook: the commitment term then
+        # compares unit vectors (bounded in [0, 4]) instead of a latent whose norm drifts
+        return F.normalize(z, dim=-1)
 
     def _decode_tokens(self, q, cond):
         h = self.decoder(q + self.dec_cond(cond))  # (K, hidden)

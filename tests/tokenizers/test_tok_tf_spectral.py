@@ -135,3 +135,14 @@ def test_report_measures_the_tf_decoders_own_spectrum():
     rvq = build_tokenizer("rvq", {"kernel_sizes": [5], "branch_channels": 4, "code_dim": 8, "n_levels": 1, "codebook_size": 8, "hidden": 16,
                                   "sensors": {"name_free": True, "hidden": 16}}).eval()
     assert "pred_spec_nmse" not in reconstruction_report(rvq, [batch])  # no spectrum head of this kind
+
+
+def test_tf_latents_are_unit_vectors_so_commitment_is_bounded():
+    tok = build_tokenizer("tf", TF_SMALL).train()
+    x = 300 * torch.randn(2, 4, 600, generator=torch.Generator().manual_seed(3))  # large input: latent norm must not follow
+    prep = tok._prepare(x)
+    inp = tok._flatten(tok._token_inputs(prep["xs"][prep["mask"]], prep["n"]))
+    z = tok._encode_tokens(inp, tok._cond_tokens(prep))
+    torch.testing.assert_close(z.norm(dim=-1), torch.ones(len(z)))
+    out = tok({"x": x})
+    assert 0.0 <= out.losses["tok/commit"].item() <= 4.0 / tok.config.code_dim + 1e-6  # mean over dims of |z − q|² ≤ 4 / D
