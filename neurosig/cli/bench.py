@@ -55,7 +55,7 @@ BENCH_CONFIG = {
     "lr": 1e-3,
     "val_folds": 3,  # stratified folds carved from each training split (each 1/3 once validation) to choose the head
     # feature blocks (see neurosig.evaluation.benchmark.BLOCK_DOC): slow = 0.125 s means, slow12 = 0.06 s means,
-    # spec = log power per bin of the tokenizer STFT (n_fft 50), ts = tangent-space channel covariance,
+    # spec = log power per bin of the tokenizer STFT (n_fft 50), rspec = spec minus its per-channel mean, ts = tangent-space channel covariance,
     # patch = tokenizer-patch mean + band power, emb = pooled contextual embeddings, tokv = pooled
     # quantized token vectors, codes = bag of tokenizer codes per channel.
     # Each head is a list of blocks; a block concatenates its features into one CV-logistic head; the
@@ -64,12 +64,12 @@ BENCH_CONFIG = {
         "patch": [["patch"]],
         "hand": [["slow", "spec", "ts"]],
         "tokens": [["emb"], ["tokv"], ["codes"]],
-        "ensemble": [["slow"], ["slow12"], ["spec"], ["ts"], ["tokv"], ["codes"]],
-        "ensemble+emb": [["slow"], ["slow12"], ["spec"], ["ts"], ["tokv"], ["codes"], ["emb"]],
+        "ensemble": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv"], ["codes"]],
+        "ensemble+emb": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv"], ["codes"], ["emb"]],
     },
     # ablations: scored on test for the report only, NEVER candidates of the validation choice
     "ablation_heads": {
-        "ensemble-without-tokens": [["slow"], ["slow12"], ["spec"], ["ts"]],  # hand blocks of `ensemble` alone
+        "ensemble-without-tokens": [["slow"], ["slow12"], ["rspec"], ["ts"]],  # hand blocks of `ensemble` alone
     },
 }
 

@@ -302,10 +302,15 @@ TOKEN_BLOCKS = ("emb", "tokv", "codes")  # computed by the pretrained tokenizer 
 
 def hand_features(x: np.ndarray, patch_len: int, n_fft: int = 50) -> dict[str, np.ndarray]:
     """Signal features on the tokenizer's grid, x (n, C, T) at the model rate: ``patch`` (patch mean +
-    band power), ``slow`` / ``slow12`` (means over quarter- / eighth-patches: slow potentials),
-    ``spec`` (log power per bin of the tokenizer STFT), ``cov`` (channel covariances, for ``ts``)."""
+    band power), ``slow`` / ``slow12`` (means over half- / quarter-patches: slow potentials),
+    ``spec`` (log power per bin of the tokenizer STFT), ``rspec`` (the same minus its per-channel mean
+    over bins: spectral shape), ``cov`` (channel covariances, for ``ts``)."""
+    n, C, _ = x.shape
+    spec = spectral_features(x, n_fft, n_fft // 2)  # (n, C * B)
+    sp = spec.reshape(n, C, -1)
+    rspec = (sp - sp.mean(-1, keepdims=True)).reshape(n, -1)  # relative spectrum: per-channel gain removed
     return {"patch": patch_features(x, patch_len), "slow": slow_features(x, max(1, patch_len // 2)),
-            "slow12": slow_features(x, max(1, patch_len // 4)), "spec": spectral_features(x, n_fft, n_fft // 2),
+            "slow12": slow_features(x, max(1, patch_len // 4)), "spec": spec, "rspec": rspec,
             "cov": covariances(x)}
 
 

@@ -79,7 +79,8 @@ def _toy(n=80, seed=0):
 def test_feature_head_learns_toy_task_and_fits_tangent_space_on_training_rows_only():
     x, y = _toy()
     feats = hand_features(x, 50)
-    assert set(feats) == {"patch", "slow", "slow12", "spec", "cov"}
+    assert set(feats) == {"patch", "slow", "slow12", "spec", "rspec", "cov"}
+    np.testing.assert_allclose(feats["rspec"].reshape(80, 2, -1).mean(-1), 0.0, atol=1e-4)
     tr, te = np.arange(60), np.arange(60, 80)
     head = FeatureHead([["slow"], ["spec", "ts"]], seed=0).fit(subset(feats, tr), y[tr])
     assert (head.predict(subset(feats, te)) == y[te]).mean() >= 0.9
