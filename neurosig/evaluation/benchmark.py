@@ -8,9 +8,12 @@
   evaluated; the invariant "no test trial of an evaluated set is in the pool" is checked by
   provenance *and* by content hash of every trial;
 * :func:`run_peer` — MiniRocket (``aeon``, extra ``peer``) on the raw trials at the original rate;
-* :func:`embedding_features` / :func:`fit_head` — the fine-tuned head: the pretrained model's
-  contextual token embeddings (and the tokenizer front end's patch features) pooled per
-  channel, then a cross-validated logistic-regression head.
+* features: :func:`code_histogram` (bag of tokenizer codes per channel; the pretrained contextual
+  embeddings and quantized token vectors are computed in ``neurosig.cli.bench``),
+  :func:`hand_features` (:func:`patch_features`, :func:`slow_features`, :func:`spectral_features`
+  through the tokenizer's STFT, :func:`covariances` for :class:`TangentSpace`);
+* :class:`FeatureHead` / :func:`fit_head` — the fine-tuned head: one standardised CV-logistic head
+  per feature block, class probabilities averaged.
 """
 
 from __future__ import annotations
