@@ -384,7 +384,10 @@ def make_split(table: WindowTable, config: FinetuneConfig, seed: int) -> dict[st
         else:
             log.info("fewer than 3 training subjects: validation carved by window hash, not by subject")
             h = np.array([stable_hash_int("val", seed, int(i)) % 10_000 for i in train_all]) / 10_000
-            train, val = train_all[h >= config.val_fraction], train_all[h < config.val_fraction]
+            is_val = h < config.val_fraction
+            if not is_val.any() and len(train_all) >= 2:  # tiny sets: the lowest hash goes to val
+                is_val[np.argmin(h)] = True
+            train, val = train_all[~is_val], train_all[is_val]
         split = {"train": train, "val": val, "test": test}
     elif len(set(table.subject[lab].tolist())) >= 3:
         inner = subject_disjoint_split(table.subject[lab], config.fractions, seed=seed)

@@ -61,7 +61,7 @@ def test_quickstart_end_to_end_on_toy(toy, tmp_path, capsys):
 def test_quickstart_trains_tokenizer_model_and_finetunes_on_toy(toy, tmp_path, capsys):
     out = tmp_path / "qs"
     argv = ["quickstart", "--out", str(out), "--datasets", "Toy", "--tokenizer-steps", "3",
-            "--pretrain-steps", "3", "--finetune-epochs", "1"]
+            "--pretrain-steps", "3", "--finetune-epochs", "1", "--finetune-seeds", "1"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     steps = ["fetch", "preprocess", "summarize", "plots", "tokenize", "pretrain", "finetune", "report"]
@@ -72,13 +72,53 @@ def test_quickstart_trains_tokenizer_model_and_finetunes_on_toy(toy, tmp_path, c
     assert tok["held_out"] == "test" and tok["n_windows"] == 4  # judged only on the test split
     assert -1.0 <= tok["pcc"] <= 1.0 and tok["nmse"] > 0 and 0 < tok["codebook_usage"] <= 1
     assert pre["steps"] == 3 and pre["unigram_baseline"] > 0
+    # validation falls on the last step; the headline loss is the final model's per-level CE on the
+    # validation tokens, one entry per code level, as the unigram baseline
+    assert pre["curve"]["val_step"][-1] == 3
+    n_levels = len(pre["unigram_per_level"])
+    assert n_levels >= 1 and len(pre["loss_per_level"]) == n_levels and pre["val_tokens"] > 0
+    assert pre["loss"] == pytest.approx(sum(pre["loss_per_level"]) / n_levels)
+    assert pre["unigram_baseline"] == pytest.approx(sum(pre["unigram_per_level"]) / n_levels)
+    assert 0 < pre["loss"] < 2 * pre["uniform"]  # a CE in nats, not a stale or missing value
+    # equal to the model's own masked-token loss on the validation batch (same mask seed, both masks)
+    import torch
+
+    from neurosig.models.foundation import FoundationModel, tokenize_batch
+    from neurosig.training.data import StoreDataModule
+    from neurosig.training.pretrain import load_pretrain_config
+
+    cfg = load_pretrain_config("pretrain/quickstart.yaml")
+    dm = StoreDataModule(out / "store", cfg.data.batch_size, exclude_splits=tuple(cfg.data.exclude_splits),
+                         val_fraction=cfg.data.val_fraction, seed=cfg.trainer.seed)
+    dm.setup("fit")
+    batches = list(dm.val_dataloader())
+    model, tok = FoundationModel.load(out / "pretrain" / "model")
+    model.eval()
+    if len(batches) == 1:
+        with torch.no_grad():
+            codes, _ = tokenize_batch(batches[0], tok)
+            ref = model.compute_losses(codes, batches[0]["pos"], batches[0]["ch_type"], batches[0]["ch_mask"],
+                                       generator=torch.Generator().manual_seed(0))["mlm/ce"]
+        assert pre["loss"] == pytest.approx(float(ref), rel=1e-4)
+    assert (out / "pretrain" / "figures" / "loss.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "pretrain" / "init_model" / "model.safetensors").is_file()
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
     assert (out / "pretrain" / "model" / "tokenizer" / "config.json").is_file()
-    assert ft["dataset"] == "Toy" and 0.0 <= ft["balanced_accuracy"] <= 1.0
+    assert ft["dataset"] == "Toy" and 0.0 <= ft["balanced_accuracy"] <= 1.0 and ft["seeds"] == [0]
+    # the same probe on the initial weights, and the logistic-regression yardstick for both
+    assert 0.0 <= ft["init"]["balanced_accuracy"] <= 1.0
+    assert 0.0 <= ft["logreg_balanced_accuracy"] <= 1.0 and 0.0 <= ft["init"]["logreg_balanced_accuracy"] <= 1.0
+    assert (out / "finetune_init" / "report.md").is_file()
     assert (out / "finetune" / "report.md").is_file() and (out / "finetune" / "confusion.png").is_file()
     report = (out / "report.md").read_text()
-    for head in ("## Tokenizer", "## Pretraining", "## Fine-tuning (linear probe on Toy)"):
+    for head in ("## Tokenizer", "## Pretraining", "## Fine-tuning (linear probe on Toy)", "| initial weights (no pretraining) |"):
         assert head in report
+
+
+def test_val_interval_lands_on_the_last_step():
+    for steps in (1, 3, 7, 150, 240):
+        k = qs._val_interval(steps)
+        assert steps % k == 0 and steps // k <= 5
 
 
 def test_quickstart_rejects_bad_training_options(toy, tmp_path, capsys):
@@ -86,6 +126,8 @@ def test_quickstart_rejects_bad_training_options(toy, tmp_path, capsys):
     assert "pretrain_steps must be an integer >= 1" in capsys.readouterr().err
     assert main(["quickstart", "--out", str(tmp_path / "q"), "--datasets", "Toy", "--finetune-dataset", "Other"]) == 2
     assert "finetune_dataset='Other' is not among datasets" in capsys.readouterr().err
+    assert main(["quickstart", "--out", str(tmp_path / "q"), "--datasets", "Toy", "--finetune-seeds", "0"]) == 2
+    assert "finetune_seeds must be an integer >= 1" in capsys.readouterr().err
 
 
 def test_added_step_runs_before_report(toy, tmp_path, monkeypatch):

@@ -196,3 +196,14 @@ def test_standardised_probe_handles_one_window_batches():
     x = torch.randn(1, 3, 50)
     logits = module({"x": x})
     assert logits.shape == (1, 2) and torch.isfinite(logits).all()
+
+
+def test_tiny_single_subject_split_keeps_one_validation_window():
+    """A standard split with a handful of training windows of one subject still gets a val window."""
+    items = _separable_items(n_subjects=1, per=7)
+    split = ["train"] * 4 + ["test"] * 3
+    table = WindowTable.from_items(items, split=split)
+    for seed in range(6):
+        sp = make_split(table, FinetuneConfig(val_fraction=0.15), seed)
+        assert len(sp["val"]) >= 1 and len(sp["train"]) >= 1 and len(sp["test"]) == 3
+        assert set(sp["train"]).isdisjoint(sp["val"]) and set(sp["train"]) | set(sp["val"]) == {0, 1, 2, 3}
