@@ -207,3 +207,22 @@ def test_tiny_single_subject_split_keeps_one_validation_window():
         sp = make_split(table, FinetuneConfig(val_fraction=0.15), seed)
         assert len(sp["val"]) >= 1 and len(sp["train"]) >= 1 and len(sp["test"]) == 3
         assert set(sp["train"]).isdisjoint(sp["val"]) and set(sp["train"]) | set(sp["val"]) == {0, 1, 2, 3}
+
+
+def test_standardised_probe_state_round_trips(monkeypatch):
+    """`neurosig finetune test` reloads finetuned_seed*.pt into a fresh module: the feature
+    statistics travel with the weights and the reloaded probe predicts the same probabilities."""
+    import neurosig.training.finetune as ft
+    from neurosig.training.finetune import FinetuneModule, predict
+
+    enc = _OffsetFeatureEncoder()
+    monkeypatch.setattr(ft, "make_encoder", lambda model_dir, config: enc)
+    table = WindowTable.from_items(_separable_items(per=10))
+    cfg = _cfg(mode="linear", pooling="mean", lr=1e-2, epochs=3)
+    out = fit_one_seed(table, cfg, seed=0, progress=False)
+    state = out["module"].state_dict()
+    assert int(state["feature_norm.num_batches_tracked"]) > 0
+    fresh = FinetuneModule(_OffsetFeatureEncoder(), table.n_classes, cfg)
+    fresh.load_state_dict(state)
+    loader = ft._loader(table, out["split"]["test"], cfg, False, 0)
+    assert np.allclose(predict(fresh, loader), out["prob"], atol=1e-6)
