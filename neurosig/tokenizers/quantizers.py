@@ -13,12 +13,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neurosig._utils.errors import NeurosigError
+
 try:  # the kernels engineer's dispatcher (Triton on CUDA, reference elsewhere)
     from neurosig.kernels.ops import rvq_search as _kernel_rvq_search  # type: ignore
 except Exception:  # pragma: no cover - depends on the kernels package being present
     _kernel_rvq_search = None
 
-__all__ = ["rvq_search", "rvq_search_reference", "nearest_code", "kmeans", "EMAQuantizer", "ResidualVQ"]
+__all__ = ["rvq_search", "rvq_search_reference", "nearest_code", "kmeans", "EMAQuantizer", "ResidualVQ", "check_ema_params"]
 
 
 def nearest_code(x: torch.Tensor, codebook: torch.Tensor, *, chunk: int = 8192) -> torch.Tensor:
@@ -120,13 +122,55 @@ def _all_reduce_(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+# Library defaults of the EMA codebooks (shared by the tf, rvq and vq configs).
+DEFAULT_DECAY = 0.99  # EMA decay once warmed up: codes average the last ~100 updates in long runs
+DEFAULT_DECAY_WARMUP = 10  # early decay (1 + t) / (10 + t): codes average the last ~t/9 updates at update t
+DEFAULT_DEAD_FRACTION = 0.1  # a code is dead below 10 % of the uniform usage (EMA batch size / K)
+
+
+def check_ema_params(where: str, *, decay, dead_fraction, dead_threshold=None, decay_warmup=DEFAULT_DECAY_WARMUP) -> None:
+    """Validate the EMA-codebook parameters; ``where`` prefixes the one-line NeurosigError
+    (e.g. ``"tf config"``)."""
+    def _num(v):
+        return not isinstance(v, bool) and isinstance(v, (int, float))
+
+    if not _num(decay) or not 0.0 < float(decay) < 1.0:
+        raise NeurosigError(f"{where} decay must be a number in (0, 1), got {decay!r}; 0.99 is the usual value (the early updates are faster anyway, see decay_warmup).")
+    if not _num(dead_fraction) or not 0.0 <= float(dead_fraction) < 1.0:
+        raise NeurosigError(
+            f"{where} dead_fraction must be a number in [0, 1) (a code is restarted when its EMA usage falls below this fraction of the uniform usage), got {dead_fraction!r}; use 0.1, or 0 to disable restarts."
+        )
+    if dead_threshold is not None and (not _num(dead_threshold) or float(dead_threshold) < 0.0):
+        raise NeurosigError(
+            f"{where} dead_threshold must be null (relative rule, dead_fraction) or a number >= 0 (legacy absolute EMA count per batch), got {dead_threshold!r}; leave it unset."
+        )
+    if isinstance(decay_warmup, bool) or not isinstance(decay_warmup, int) or decay_warmup < 0:
+        raise NeurosigError(f"{where} decay_warmup must be an integer >= 0 (0 disables the fast early EMA), got {decay_warmup!r}; use 10.")
+
+
 class EMAQuantizer(nn.Module):
     """One codebook updated by exponential moving averages (no codebook gradient).
 
     - ``normalize=True``: inputs and codes are L2-normalised (cosine codebook).
-    - k-means init on the first training batch (``kmeans_init``).
-    - Dead-code restart: a code whose EMA cluster size falls below ``dead_threshold`` is
-      replaced by a random input vector of the current batch.
+    - k-means init on the first training batch (``kmeans_init``); the EMA counts start at the
+      k-means cluster sizes of that batch.
+    - EMA decay of update ``t`` (0-based): ``min(decay, (1 + t) / (decay_warmup + t))``, so a
+      fresh codebook follows the fast-moving encoder (it averages roughly the last
+      ``(t + decay_warmup) / (decay_warmup - 1)`` updates) and settles at ``decay``
+      (0.99: ~100 updates) after ~900 updates. ``decay_warmup=0`` keeps ``decay`` throughout.
+    - Dead-code restart: the EMA cluster sizes are counts per batch, so "unused" is judged
+      relative to the uniform usage ``u = Σ cluster_size / K`` (the EMA batch size over K): a
+      code whose EMA count falls below ``dead_fraction · u`` is replaced by a random input
+      vector of the current batch and given the count ``u``. The rule holds for any batch size,
+      codebook size and run length; a code unused at update ``t`` is restarted after about
+      ``log(1 / dead_fraction) · (t + decay_warmup) / (decay_warmup - 1)`` idle updates
+      (≈ a quarter of the run so far with the defaults), at most ``log(dead_fraction) /
+      log(decay)`` ≈ 230.
+    - Legacy rule: ``dead_threshold`` (a number) restarts codes below that **absolute** EMA
+      count, restarted codes get count 1, the EMA counts start at 1 and the decay is constant
+      (no warm-up): the behaviour of earlier versions, kept so old configs reproduce. With the
+      old defaults (0.99, 1e-3) a code had to sit unused ~690 updates before a restart, and
+      short runs collapsed to a handful of codes.
 
     forward(z (N, D)) -> (quantized (N, D) with straight-through gradient in training,
     codes (N,), commit loss (scalar), stats dict).
@@ -137,30 +181,47 @@ class EMAQuantizer(nn.Module):
         codebook_size: int,
         dim: int,
         *,
-        decay: float = 0.99,
+        decay: float = DEFAULT_DECAY,
         eps: float = 1e-5,
         normalize: bool = False,
         kmeans_init: bool = True,
         kmeans_iters: int = 10,
-        dead_threshold: float = 1e-3,
+        dead_fraction: float = DEFAULT_DEAD_FRACTION,
+        dead_threshold: float | None = None,
+        decay_warmup: int = DEFAULT_DECAY_WARMUP,
         seed: int = 0,
     ):
         super().__init__()
+        check_ema_params("EMAQuantizer", decay=decay, dead_fraction=dead_fraction, dead_threshold=dead_threshold, decay_warmup=decay_warmup)
         self.codebook_size = int(codebook_size)
         self.dim = int(dim)
         self.decay = float(decay)
         self.eps = float(eps)
         self.normalize = bool(normalize)
         self.kmeans_iters = int(kmeans_iters)
-        self.dead_threshold = float(dead_threshold)
+        self.dead_fraction = float(dead_fraction)
+        self.dead_threshold = None if dead_threshold is None else float(dead_threshold)
+        self.legacy = self.dead_threshold is not None  # absolute threshold, constant decay
+        self.decay_warmup = 0 if self.legacy else int(decay_warmup)
+        # EMA updates done by this module (drives the decay warm-up). Not in the state dict, so
+        # checkpoints of earlier versions still load; training resumed from a checkpoint
+        # repeats the short warm-up.
+        self.n_updates = 0
         self._gen = torch.Generator().manual_seed(int(seed))
         init = torch.randn(codebook_size, dim, generator=self._gen)
         if normalize:
             init = F.normalize(init, dim=-1)
         self.register_buffer("embed", init)  # (K, D)
         self.register_buffer("embed_avg", init.clone())  # (K, D) EMA of summed assigned inputs
-        self.register_buffer("cluster_size", torch.ones(codebook_size))  # (K,) EMA of counts
+        self.register_buffer("cluster_size", torch.ones(codebook_size))  # (K,) EMA of counts per batch
         self.register_buffer("initted", torch.tensor(not kmeans_init))
+
+    def current_decay(self) -> float:
+        """The EMA decay the next update uses (see the class doc)."""
+        if self.decay_warmup <= 0:
+            return self.decay
+        t = self.n_updates
+        return min(self.decay, (1.0 + t) / (self.decay_warmup + t))
 
     @torch.no_grad()
     def _init(self, z: torch.Tensor) -> None:
@@ -170,8 +231,14 @@ class EMAQuantizer(nn.Module):
         if self.normalize:
             centres = F.normalize(centres, dim=-1)
         self.embed.copy_(centres)
-        self.embed_avg.copy_(centres)
-        self.cluster_size.fill_(1.0)
+        if self.legacy:
+            self.cluster_size.fill_(1.0)
+            self.embed_avg.copy_(centres)
+        else:
+            # counts of the init batch (all ranks): the EMA starts in "count per batch" units
+            counts = _all_reduce_(torch.bincount(nearest_code(z.float(), centres), minlength=self.codebook_size).float())  # z is normalised already when cosine
+            self.cluster_size.copy_(counts)
+            self.embed_avg.copy_(centres * counts[:, None])
         self.initted.fill_(True)
 
     def search(self, z: torch.Tensor) -> torch.Tensor:
@@ -184,15 +251,24 @@ class EMAQuantizer(nn.Module):
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         return F.embedding(codes, self.embed)
 
+    def dead_mask(self) -> torch.Tensor:
+        """(K,) bool: the codes the next update would restart."""
+        if self.legacy:
+            return self.cluster_size < self.dead_threshold
+        uniform = self.cluster_size.sum() / self.codebook_size  # EMA batch size / K
+        return self.cluster_size < self.dead_fraction * uniform
+
     @torch.no_grad()
     def _ema_update(self, z: torch.Tensor, codes: torch.Tensor) -> int:
         k = self.codebook_size
+        decay = self.current_decay()
+        self.n_updates += 1
         counts = torch.bincount(codes, minlength=k).float()  # (K,)
         sums = torch.zeros(k, self.dim, device=z.device).index_add_(0, codes, z.float())  # (K, D)
         _all_reduce_(counts)
         _all_reduce_(sums)
-        self.cluster_size.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-        self.embed_avg.mul_(self.decay).add_(sums, alpha=1 - self.decay)
+        self.cluster_size.mul_(decay).add_(counts, alpha=1 - decay)
+        self.embed_avg.mul_(decay).add_(sums, alpha=1 - decay)
         n = self.cluster_size.sum()
         smoothed = (self.cluster_size + self.eps) / (n + k * self.eps) * n  # Laplace smoothing
         embed = self.embed_avg / smoothed[:, None]
@@ -200,7 +276,7 @@ class EMAQuantizer(nn.Module):
             embed = F.normalize(embed, dim=-1)
         self.embed.copy_(embed)
         # dead-code restart
-        dead = self.cluster_size < self.dead_threshold
+        dead = self.dead_mask()
         n_dead = int(dead.sum())
         if n_dead:
             pick = torch.randint(0, z.shape[0], (n_dead,), generator=self._gen).to(z.device)
@@ -209,9 +285,10 @@ class EMAQuantizer(nn.Module):
                 torch.distributed.broadcast(new, src=0)
             if self.normalize:
                 new = F.normalize(new, dim=-1)
+            size = 1.0 if self.legacy else float(n / k)  # restarted codes start at the uniform usage
             self.embed[dead] = new
-            self.embed_avg[dead] = new
-            self.cluster_size[dead] = 1.0
+            self.embed_avg[dead] = new * size
+            self.cluster_size[dead] = size
         return n_dead
 
     def forward(self, z: torch.Tensor, *, update: bool | None = None):

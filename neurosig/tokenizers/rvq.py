@@ -27,20 +27,23 @@ from torch import nn
 from neurosig._utils.errors import NeurosigError
 from neurosig.nn.sensors import SensorEncoder
 from neurosig.tokenizers.base import Tokenizer, TokenizerConfig
-from neurosig.tokenizers.quantizers import ResidualVQ
+from neurosig.tokenizers.quantizers import DEFAULT_DEAD_FRACTION, DEFAULT_DECAY, DEFAULT_DECAY_WARMUP, ResidualVQ, check_ema_params
 from neurosig.tokenizers.spectral import patch_spectrum
 
 
 @dataclass
 class RVQConfig(TokenizerConfig):
+    _kind = "rvq"  # name used in error messages (class attribute, not a field)
     kernel_sizes: list[int] = field(default_factory=lambda: [5, 11, 25, 51])  # one branch per kernel: ~40, 18, 8, 4 Hz periods at 200 Hz
     branch_channels: int = 32  # conv channels per branch (small: the RVQ carries the detail)
     code_dim: int = 64  # latent/code size per branch (NeuroRVQ/LaBraM-like 64)
     n_levels: list[int] | int = 8  # RVQ levels per branch (int: same for every branch); NeuroRVQ uses 8
     codebook_size: list[int] | int = 8192  # codes per level, per branch (int: same for all); NeuroRVQ uses 8192
     hidden: int = 256  # decoder MLP width
-    decay: float = 0.99  # EMA decay of the codebooks
-    dead_threshold: float = 1e-3  # EMA cluster size under which a code is restarted from the batch
+    decay: float = DEFAULT_DECAY  # EMA decay of the codebooks once warmed up (0.99: averages ~100 updates)
+    decay_warmup: int = DEFAULT_DECAY_WARMUP  # early decay (1+t)/(10+t): codebooks keep up with the young encoder (0: constant decay)
+    dead_fraction: float = DEFAULT_DEAD_FRACTION  # restart a code whose EMA usage < 0.1 x uniform usage (batch / K): any batch size, K, run length
+    dead_threshold: float | None = None  # legacy: absolute EMA count per batch (also disables decay_warmup); null = use dead_fraction
     kmeans_iters: int = 10  # k-means iterations at codebook init (first training batch)
     amp_eps: float = 1e-2  # log(|X| + amp_eps): bounds the log of silent bins in scaled units
 
@@ -59,8 +62,7 @@ class RVQConfig(TokenizerConfig):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
                 raise NeurosigError(f"rvq config {name} must be a positive integer, got {v!r}.")
-        if not 0.0 < self.decay < 1.0:
-            raise NeurosigError(f"rvq config decay must be in (0, 1), got {self.decay!r}.")
+        check_ema_params(f"{self._kind} config", decay=self.decay, dead_fraction=self.dead_fraction, dead_threshold=self.dead_threshold, decay_warmup=self.decay_warmup)
 
 
 class _Branch(nn.Module):
@@ -92,7 +94,7 @@ class _BranchRVQ(nn.Module):
         self.dim = d
         self.rvqs = nn.ModuleList(
             [
-                ResidualVQ(nl, k, d, seed=cfg.seed + 7 * b, decay=cfg.decay, dead_threshold=cfg.dead_threshold, kmeans_iters=cfg.kmeans_iters)
+                ResidualVQ(nl, k, d, seed=cfg.seed + 7 * b, kmeans_iters=cfg.kmeans_iters, **ema_kwargs(cfg))
                 for b, (nl, k) in enumerate(zip(cfg.n_levels, cfg.codebook_size))
             ]
         )
@@ -172,6 +174,7 @@ class RVQTokenizer(Tokenizer):
 
 @dataclass
 class VQConfig(RVQConfig):
+    _kind = "vq"
     n_levels: list[int] | int = 1  # a plain VQ: one level (kept for the shared config shape; must be 1)
     codebook_size: list[int] | int = 8192  # size of the single codebook over the concatenated latent
 
@@ -193,7 +196,12 @@ class VQTokenizer(RVQTokenizer):
         c = self.config
         self.n_levels = 1
         self.codebook_sizes = [c.codebook_size[0]]
-        return ResidualVQ(1, c.codebook_size[0], self.embed_dim, seed=c.seed, decay=c.decay, dead_threshold=c.dead_threshold, kmeans_iters=c.kmeans_iters)
+        return ResidualVQ(1, c.codebook_size[0], self.embed_dim, seed=c.seed, kmeans_iters=c.kmeans_iters, **ema_kwargs(c))
+
+
+def ema_kwargs(cfg) -> dict:
+    """The EMA-codebook arguments of a tokenizer config (tf, rvq, vq) for ``ResidualVQ``."""
+    return {"decay": cfg.decay, "decay_warmup": cfg.decay_warmup, "dead_fraction": cfg.dead_fraction, "dead_threshold": cfg.dead_threshold}
 
 
 def _nmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -43,8 +43,8 @@ from torch import nn
 from neurosig._utils.errors import NeurosigError
 from neurosig.nn.sensors import SensorEncoder
 from neurosig.tokenizers.base import Tokenizer, TokenizerConfig
-from neurosig.tokenizers.quantizers import ResidualVQ
-from neurosig.tokenizers.rvq import _nmse, _sensor_cfg
+from neurosig.tokenizers.quantizers import DEFAULT_DEAD_FRACTION, DEFAULT_DECAY, DEFAULT_DECAY_WARMUP, ResidualVQ, check_ema_params
+from neurosig.tokenizers.rvq import _nmse, _sensor_cfg, ema_kwargs
 from neurosig.tokenizers.spectral import LOG_EPS, phase_loss, stft_patches, token_stft_pad
 
 
@@ -64,8 +64,10 @@ class TFConfig(TokenizerConfig):
     mask_prob: float = 1.0  # fraction of tokens that get the complementary masked views (the rest are seen whole, as at inference)
     time_pool: int = 8  # positions the strided time-path convs are pooled to (keeps coarse timing)
     phase_input: bool = True  # feed the STFT phase (sin, cos) to the frequency path besides log-magnitude
-    decay: float = 0.99  # EMA decay of the codebook
-    dead_threshold: float = 1e-3  # EMA cluster size under which a code is restarted
+    decay: float = DEFAULT_DECAY  # EMA decay of the codebook once warmed up (0.99: averages ~100 updates)
+    decay_warmup: int = DEFAULT_DECAY_WARMUP  # early decay (1+t)/(10+t): the codebook keeps up with the young encoder (0: constant decay)
+    dead_fraction: float = DEFAULT_DEAD_FRACTION  # restart a code whose EMA usage < 0.1 x uniform usage (batch / K): any batch size, K, run length
+    dead_threshold: float | None = None  # legacy: absolute EMA count per batch (also disables decay_warmup); null = use dead_fraction
     kmeans_iters: int = 10  # k-means iterations at codebook init
     log_floor: float = 1e-3  # log-magnitude targets are clamped at log(log_floor) (silent bins)
 
@@ -81,6 +83,7 @@ class TFConfig(TokenizerConfig):
             raise NeurosigError(f"tf config n_fft ({self.n_fft}) must be >= hop ({self.hop}).")
         if self.freq_dim % self.freq_heads:
             raise NeurosigError(f"tf config freq_dim ({self.freq_dim}) must be divisible by freq_heads ({self.freq_heads}).")
+        check_ema_params("tf config", decay=self.decay, dead_fraction=self.dead_fraction, dead_threshold=self.dead_threshold, decay_warmup=self.decay_warmup)
         if not 0.0 <= self.mask_ratio < 1.0:
             raise NeurosigError(f"tf config mask_ratio must be in [0, 1), got {self.mask_ratio!r}.")
         if not 0.0 < self.mask_prob <= 1.0:
@@ -146,7 +149,7 @@ class TFTokenizer(Tokenizer):
         self.fuse = nn.Sequential(nn.Linear(self.fpt * d + c.time_pool * ch + d, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.code_dim))
         self.enc_cond = nn.Linear(c.code_dim, c.code_dim)
         self.quantizer = ResidualVQ(
-            1, c.codebook_size, c.code_dim, normalize=True, seed=c.seed, decay=c.decay, dead_threshold=c.dead_threshold, kmeans_iters=c.kmeans_iters
+            1, c.codebook_size, c.code_dim, normalize=True, seed=c.seed, kmeans_iters=c.kmeans_iters, **ema_kwargs(c)
         )
         self.dec_cond = nn.Linear(c.code_dim, c.code_dim)
         self.decoder = nn.Sequential(nn.Linear(c.code_dim, c.hidden), nn.GELU(), nn.Linear(c.hidden, c.hidden), nn.GELU())

@@ -106,3 +106,130 @@ def test_residual_vq_levels_reduce_error():
         torch.testing.assert_close(qv, rvq.lookup(codes))
         errs.append(((qv - x) ** 2).mean().item())
     assert errs[1] < 0.5 * errs[0]
+
+
+# ---------------------------------------------------------------- codebook health (defaults)
+def _drifting_clusters(n, seed=1):
+    """32 clusters in 8-D that start as one tight blob (a young encoder's output) and spread
+    to their final places over 10 steps; returns (centres (32, 8), batch(step) -> (n, 8))."""
+    centres = torch.randn(32, 8, generator=torch.Generator().manual_seed(0)) * 2.0
+    gb = torch.Generator().manual_seed(seed)
+
+    def batch(step):
+        lab = torch.randint(0, 32, (n,), generator=gb)
+        return centres[lab] * min(1.0, step / 10) + 0.05 * torch.randn(n, 8, generator=gb)
+
+    return centres, batch
+
+
+def _train_drifting(n, steps=60, **kw):
+    centres, batch = _drifting_clusters(n)
+    q = EMAQuantizer(32, 8, seed=0, **kw)
+    q.train()
+    for step in range(steps):
+        q(batch(step))
+    q.eval()
+    _, codes, commit, _ = q(batch(1000))
+    covered = int((torch.cdist(centres, q.embed).min(1).values < 0.2).sum())  # clusters with a code within 4 sd
+    return codes.unique().numel(), commit.item(), covered
+
+
+@pytest.mark.parametrize("batch", [64, 2048])
+def test_default_rule_keeps_codes_alive_where_the_old_absolute_threshold_collapses(batch):
+    # k-means init sees the blob, so every code starts inside it; the clusters then spread out.
+    # New defaults: idle codes are restarted within a few updates onto the data.
+    codes, mse, covered = _train_drifting(batch)
+    assert codes >= 24 and covered >= 24 and mse < 0.3
+    # Old defaults (decay 0.99, absolute threshold 1e-3): an idle code needs ~690 updates to
+    # be restarted, so after 60 the codes left in the blob stay unused.
+    codes_old, mse_old, covered_old = _train_drifting(batch, decay=0.99, dead_threshold=1e-3)
+    assert covered_old <= 2 and mse_old > 0.5 and codes_old <= 20
+    assert mse < 0.5 * mse_old
+
+
+def test_relative_dead_rule_is_invariant_to_batch_units():
+    q = EMAQuantizer(8, 2, seed=0)
+    sizes = torch.tensor([5.0, 0.3, 2.0, 0.05, 1.0, 0.0, 3.0, 4.0])  # mean 1.91875
+    for scale in (1.0, 37.0, 1e-3):  # the EMA counts scale with the batch size
+        q.cluster_size.copy_(sizes * scale)
+        assert q.dead_mask().tolist() == (sizes < 0.1 * sizes.mean()).tolist()
+    assert q.dead_mask().sum() == 2  # codes 3 and 5
+    legacy = EMAQuantizer(8, 2, seed=0, dead_threshold=1.0)
+    legacy.cluster_size.copy_(sizes * 37.0)
+    assert legacy.dead_mask().sum() == 1  # absolute: only the empty code
+
+
+def test_decay_warmup_schedule_and_legacy_constant_decay():
+    q = EMAQuantizer(4, 2, seed=0)
+    want = {0: 0.1, 10: 11 / 20, 90: 91 / 100, 890: 0.99, 5000: 0.99}
+    for t, d in want.items():
+        q.n_updates = t
+        assert q.current_decay() == pytest.approx(d)
+    assert EMAQuantizer(4, 2, decay_warmup=0).current_decay() == 0.99
+    legacy = EMAQuantizer(4, 2, decay=0.9, dead_threshold=1e-3)
+    assert legacy.current_decay() == 0.9  # legacy rule: constant decay, as before
+
+
+def test_ema_counts_start_at_kmeans_cluster_sizes_and_restart_at_uniform_usage():
+    x, _ = _mixture(n_centres=4, dim=3, per=50, seed=8)
+    q = EMAQuantizer(4, 3, seed=0, kmeans_iters=5)
+    q.train()
+    q._init(x)
+    assert q.cluster_size.sum().item() == pytest.approx(len(x))  # counts of the init batch
+    torch.testing.assert_close(q.embed_avg / q.cluster_size[:, None], q.embed)
+    with torch.no_grad():  # code 2 far from all data: never chosen
+        q.embed[2] = 1e3
+        q.embed_avg[2] = 1e3 * q.cluster_size[2]
+    restarted_at = None
+    for step in range(30):
+        _, _, _, st = q(x)
+        if st["restarted"]:
+            restarted_at = step
+            break
+    # idle code: cluster size × Π (1+t)/(10+t) falls below 0.1 × 50 within two updates
+    assert restarted_at is not None and restarted_at <= 2
+    assert q.embed[2].abs().max() < 100  # now a data point
+    assert q.cluster_size[2].item() == pytest.approx(q.cluster_size.sum().item() / 4, rel=0.5)
+
+
+def test_state_dict_keys_unchanged_so_old_checkpoints_load():
+    q = EMAQuantizer(4, 2)
+    assert set(q.state_dict()) == {"embed", "embed_avg", "cluster_size", "initted"}
+
+
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"decay": 1.0}, "decay must be a number in \\(0, 1\\)"),
+        ({"decay": 0.0}, "decay must be a number in \\(0, 1\\)"),
+        ({"decay": True}, "decay must be a number"),
+        ({"dead_fraction": 1.0}, "dead_fraction must be a number in \\[0, 1\\)"),
+        ({"dead_fraction": -0.1}, "dead_fraction"),
+        ({"dead_fraction": "0.1"}, "dead_fraction"),
+        ({"dead_threshold": -1.0}, "dead_threshold must be null"),
+        ({"dead_threshold": "1e-3"}, "dead_threshold"),
+        ({"decay_warmup": -1}, "decay_warmup must be an integer >= 0"),
+        ({"decay_warmup": 2.5}, "decay_warmup"),
+    ],
+)
+def test_ema_parameters_are_validated(kw, match):
+    from neurosig import NeurosigError
+    from neurosig.tokenizers import build_tokenizer
+
+    with pytest.raises(NeurosigError, match="EMAQuantizer " + match):
+        EMAQuantizer(4, 2, **kw)
+    for kind in ("tf", "rvq", "vq"):
+        with pytest.raises(NeurosigError, match=f"{kind} config " + match):
+            build_tokenizer(kind, {"codebook_size": 8, **kw})
+
+
+def test_tokenizer_configs_default_to_the_relative_rule_and_accept_the_legacy_one():
+    from neurosig.tokenizers import build_tokenizer
+
+    for kind in ("tf", "rvq", "vq"):
+        tok = build_tokenizer(kind, {"codebook_size": 8, "n_levels": 1} if kind == "rvq" else {"codebook_size": 8})
+        levels = [lv for m in tok.quantizer.modules() if isinstance(m, ResidualVQ) for lv in m.levels]
+        assert levels and all(lv.dead_threshold is None and lv.dead_fraction == 0.1 and lv.decay_warmup == 10 for lv in levels)
+        tok = build_tokenizer(kind, {"codebook_size": 8, "decay": 0.8, "dead_threshold": 1.0})
+        levels = [lv for m in tok.quantizer.modules() if isinstance(m, ResidualVQ) for lv in m.levels]
+        assert all(lv.legacy and lv.dead_threshold == 1.0 and lv.current_decay() == 0.8 for lv in levels)
