@@ -9,11 +9,16 @@ and at each checkpoint step encodes the crops of the sets' TEST splits (held out
 - ``perplexity``: exp(entropy) of the held-out code histogram (mean over levels)
 - ``nmse``: Σ (x − x̂)² / Σ x² of the eval-mode reconstruction over the held-out crops
   (crops are demeaned, so this is the usual nmse against the per-channel mean)
+- ``spec_nmse`` (tf only): Σ (S − Ŝ)² / Σ (S − S̄)² of the decoder's predicted log-magnitude STFT
+  patches Ŝ against their targets S (``tok.spec_targets``), S̄ the mean held-out spectrum per
+  frame and bin of each set (which a decoder can reach from the sensor type alone, without
+  any code information): what the tf tokenizer is trained to reconstruct (< 1 beats the mean spectrum)
 - ``restarts``: dead-code restarts during training so far (all levels)
 
 Settings: ``old`` = decay 0.99, absolute dead threshold 1e-3, constant decay (the defaults
 before this change); ``new`` = the library defaults; ``bench`` = decay 0.8, absolute
-threshold 1.0 (the benchmark's workaround). Ratios in the JSON are new / old at the same step.
+threshold 1.0 (the benchmark's workaround); ``new-f0.03``, ``new-f0.3``, ``new-nowarmup``: the new
+rule with dead_fraction 0.03 / 0.3, or without the decay warm-up. Ratios in the JSON are new / old at the same step.
 
     OMP_NUM_THREADS=1 python scripts/codebook_health.py --kinds tf,rvq,vq --steps 100,300 --json runs/codebook_health.json
 """
@@ -32,6 +37,10 @@ SETTINGS = {
     "old": {"decay": 0.99, "dead_threshold": 1e-3},
     "new": {},
     "bench": {"decay": 0.8, "dead_threshold": 1.0},
+    # ablations of the new rule
+    "new-f0.03": {"dead_fraction": 0.03},
+    "new-f0.3": {"dead_fraction": 0.3},
+    "new-nowarmup": {"decay_warmup": 0},  # relative dead rule with the constant decay 0.99
 }
 # small models at the benchmark's patch length (50 samples = 0.25 s tokens)
 KINDS = {
@@ -82,6 +91,7 @@ def _evaluate(tok, items, rng):
     tok.eval()
     hists = [np.zeros(k, np.int64) for k in tok.codebook_sizes]
     err = tot = 0.0
+    spec_err, spec_stats = 0.0, {}  # tf: its predicted log-magnitude spectra; (sum, sum of squares, n) per set
     with torch.no_grad():
         for b in _batches(items, 64, rng, False):
             batch = collate_windows([items[i] for i in b])
@@ -94,13 +104,23 @@ def _evaluate(tok, items, rng):
             cm = batch["ch_mask"][..., None].float()
             err += float((((out.reconstruction[..., : x.shape[-1]] - x) ** 2) * cm).sum())
             tot += float(((x**2) * cm).sum())
+            if "spec" in out.predictions:
+                tgt = tok.spec_targets(x, batch["pos"], batch["ch_type"], batch["ch_mask"])[m]  # (K, fpt, F)
+                pred = out.predictions["spec"][m]
+                spec_err += float(((pred - tgt) ** 2).sum())
+                key = tuple(x.shape[1:])  # batches hold one set each (one (C, T) shape per set)
+                s0, s1, n0 = spec_stats.get(key, (0.0, 0.0, 0))
+                spec_stats[key] = (s0 + tgt.sum(0).double(), s1 + (tgt.double() ** 2).sum(0), n0 + tgt.shape[0])
     tok.train()
     used, ppl = [], []
     for h in hists:
         p = h / max(h.sum(), 1)
         used.append(int((h > 0).sum()))
         ppl.append(float(math.exp(-(p[p > 0] * np.log(p[p > 0])).sum())))
-    return {"codes": float(np.mean(used)), "perplexity": float(np.mean(ppl)), "nmse": err / max(tot, 1e-12)}
+    res = {"codes": float(np.mean(used)), "perplexity": float(np.mean(ppl)), "nmse": err / max(tot, 1e-12)}
+    if spec_stats:  # against each set's mean held-out spectrum (per frame and bin): < 1 beats it
+        res["spec_nmse"] = spec_err / sum(float((s1 - s0**2 / n0).sum()) for s0, s1, n0 in spec_stats.values())
+    return res
 
 
 def run_one(kind: str, setting: str, steps: list[int], train, test, seed: int, progress: bool):
@@ -162,10 +182,10 @@ def main(argv=None):
             results.setdefault(kind, {})[setting] = r
             for st, v in r.items():
                 print(f"{kind:4s} {setting:5s} step {st:5d}: codes {v['codes']:6.1f}  perplexity {v['perplexity']:7.2f}  "
-                      f"nmse {v['nmse']:.3f}  restarts {v['restarts']:7.0f}  ({v['train_s']:.0f} s)", flush=True)
+                      f"nmse {v['nmse']:.3f}  spec_nmse {v.get('spec_nmse', float('nan')):.3f}  restarts {v['restarts']:7.0f}  ({v['train_s']:.0f} s)", flush=True)
         if "old" in results[kind] and "new" in results[kind]:
             results[kind]["ratio_new_over_old"] = {
-                st: {m: results[kind]["new"][st][m] / max(results[kind]["old"][st][m], 1e-12) for m in ("codes", "perplexity", "nmse")}
+                st: {m: results[kind]["new"][st][m] / max(results[kind]["old"][st][m], 1e-12) for m in ("codes", "perplexity", "nmse", "spec_nmse") if m in results[kind]["new"][st]}
                 for st in steps
             }
     meta = {"sets": args.sets.split(","), "train_crops": len(train), "test_crops": len(test), "seed": args.seed, "steps": steps,

@@ -233,3 +233,35 @@ def test_tokenizer_configs_default_to_the_relative_rule_and_accept_the_legacy_on
         tok = build_tokenizer(kind, {"codebook_size": 8, "decay": 0.8, "dead_threshold": 1.0})
         levels = [lv for m in tok.quantizer.modules() if isinstance(m, ResidualVQ) for lv in m.levels]
         assert all(lv.legacy and lv.dead_threshold == 1.0 and lv.current_decay() == 0.8 for lv in levels)
+
+
+def test_legacy_absolute_threshold_reproduces_the_previous_algorithm():
+    # reference: the update of earlier versions (constant decay, absolute threshold, restarted
+    # codes get count 1), written out here; the legacy rule must match it exactly
+    d, thr, k = 0.8, 1.0, 16
+    q = EMAQuantizer(k, 3, decay=d, dead_threshold=thr, kmeans_init=False, seed=5)
+    q.train()
+    embed, embed_avg, size = q.embed.clone(), q.embed_avg.clone(), q.cluster_size.clone()
+    g = torch.Generator()
+    g.set_state(q._gen.get_state())
+    data = torch.Generator().manual_seed(0)
+    total = 0
+    for step in range(40):
+        x = torch.randn(100, 3, generator=data) * (1 + step / 10) + step / 5  # drifting inputs
+        _, codes, _, st = q(x)
+        want = torch.cdist(x, embed).argmin(1)
+        assert torch.equal(codes, want)
+        counts = torch.bincount(want, minlength=k).float()
+        size = d * size + (1 - d) * counts
+        embed_avg = d * embed_avg + (1 - d) * torch.zeros(k, 3).index_add_(0, want, x)
+        n = size.sum()
+        embed = embed_avg / ((size + 1e-5) / (n + k * 1e-5) * n)[:, None]
+        dead = size < thr
+        if dead.any():
+            new = x[torch.randint(0, 100, (int(dead.sum()),), generator=g)]
+            embed[dead], embed_avg[dead], size[dead] = new, new, 1.0
+        assert st["restarted"] == int(dead.sum())
+        total += int(dead.sum())
+    assert total > 0  # the restart path was exercised
+    torch.testing.assert_close(q.embed, embed)
+    torch.testing.assert_close(q.cluster_size, size)
