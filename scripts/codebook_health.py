@@ -123,7 +123,7 @@ def _evaluate(tok, items, rng):
     return res
 
 
-def run_one(kind: str, setting: str, steps: list[int], train, test, seed: int, progress: bool):
+def run_one(kind: str, setting: str, steps: list[int], train, test, seed: int, progress: bool, batch_size: int = 16, codebook_size: int | None = None):
     import numpy as np
     import torch
     from tqdm import tqdm
@@ -133,6 +133,8 @@ def run_one(kind: str, setting: str, steps: list[int], train, test, seed: int, p
 
     torch.manual_seed(seed)
     cfg = {**KINDS[kind], **SETTINGS[setting], "seed": seed, "sfreq": RATE, "sensors": {"name_free": True}}
+    if codebook_size:
+        cfg["codebook_size"] = codebook_size
     tok = build_tokenizer(kind, cfg)
     opt = torch.optim.AdamW([p for p in tok.parameters() if p.requires_grad], lr=1e-3)
     tok.train()
@@ -141,7 +143,7 @@ def run_one(kind: str, setting: str, steps: list[int], train, test, seed: int, p
     t0 = time.time()
     bar = tqdm(total=max(steps), desc=f"{kind}/{setting}", disable=not progress, leave=False)
     while step < max(steps):
-        for b in _batches(train, 16, rng, True):
+        for b in _batches(train, batch_size, rng, True):
             out = tok(collate_windows([train[i] for i in b]))
             opt.zero_grad()
             out.loss.backward()
@@ -164,6 +166,8 @@ def main(argv=None):
     p.add_argument("--steps", default="100,300", help="checkpoint steps (the run lasts the largest)")
     p.add_argument("--sets", default=",".join(SETS))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=16, help="crops per training batch")
+    p.add_argument("--codebook-size", type=int, default=None, help="override K (default 256)")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args(argv)
     import torch
@@ -178,7 +182,7 @@ def main(argv=None):
         P = KINDS[kind]["patch_len"]
         train, test = _items(sets, "train", P), _items(sets, "test", P)
         for setting in args.settings.split(","):
-            r = run_one(kind, setting, steps, train, test, args.seed, progress=True)
+            r = run_one(kind, setting, steps, train, test, args.seed, progress=True, batch_size=args.batch_size, codebook_size=args.codebook_size)
             results.setdefault(kind, {})[setting] = r
             for st, v in r.items():
                 print(f"{kind:4s} {setting:5s} step {st:5d}: codes {v['codes']:6.1f}  perplexity {v['perplexity']:7.2f}  "
@@ -188,7 +192,7 @@ def main(argv=None):
                 st: {m: results[kind]["new"][st][m] / max(results[kind]["old"][st][m], 1e-12) for m in ("codes", "perplexity", "nmse", "spec_nmse") if m in results[kind]["new"][st]}
                 for st in steps
             }
-    meta = {"sets": args.sets.split(","), "train_crops": len(train), "test_crops": len(test), "seed": args.seed, "steps": steps,
+    meta = {"batch_size": args.batch_size, "codebook_size": args.codebook_size or 256, "sets": args.sets.split(","), "train_crops": len(train), "test_crops": len(test), "seed": args.seed, "steps": steps,
             "settings": {k: SETTINGS[k] for k in args.settings.split(",")}, "models": {k: KINDS[k] for k in args.kinds.split(",")}}
     if args.json:
         from pathlib import Path

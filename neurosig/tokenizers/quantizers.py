@@ -9,6 +9,8 @@ its own reference elsewhere); otherwise :func:`rvq_search_reference` here.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -204,8 +206,9 @@ class EMAQuantizer(nn.Module):
         self.legacy = self.dead_threshold is not None  # absolute threshold, constant decay
         self.decay_warmup = 0 if self.legacy else int(decay_warmup)
         # EMA updates done by this module (drives the decay warm-up). Not in the state dict, so
-        # checkpoints of earlier versions still load; training resumed from a checkpoint
-        # repeats the short warm-up.
+        # checkpoints of earlier versions still load; loading a trained (initialised) codebook
+        # marks the warm-up as done (_load_from_state_dict), so resumed training does not
+        # shake a trained codebook with the fast early decay.
         self.n_updates = 0
         self._gen = torch.Generator().manual_seed(int(seed))
         init = torch.randn(codebook_size, dim, generator=self._gen)
@@ -215,6 +218,16 @@ class EMAQuantizer(nn.Module):
         self.register_buffer("embed_avg", init.clone())  # (K, D) EMA of summed assigned inputs
         self.register_buffer("cluster_size", torch.ones(codebook_size))  # (K,) EMA of counts per batch
         self.register_buffer("initted", torch.tensor(not kmeans_init))
+
+    def warmed_up_updates(self) -> int:
+        """Updates after which the warm-up decay reaches ``decay`` (0 without warm-up)."""
+        w, d = self.decay_warmup, self.decay
+        return 0 if w <= 1 else max(0, math.ceil((w * d - 1.0) / (1.0 - d)))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if bool(self.initted):  # a trained codebook: continue with the settled decay
+            self.n_updates = max(self.n_updates, self.warmed_up_updates())
 
     def current_decay(self) -> float:
         """The EMA decay the next update uses (see the class doc)."""

@@ -197,6 +197,21 @@ def test_state_dict_keys_unchanged_so_old_checkpoints_load():
     assert set(q.state_dict()) == {"embed", "embed_avg", "cluster_size", "initted"}
 
 
+def test_loading_a_trained_codebook_skips_the_warmup():
+    x, _ = _mixture(seed=9)
+    q = EMAQuantizer(8, 4, seed=0)
+    q.train()
+    q(x[:256])
+    fresh = EMAQuantizer(8, 4, seed=1)
+    assert fresh.current_decay() == pytest.approx(0.1)
+    fresh.load_state_dict(q.state_dict())
+    assert fresh.n_updates == q.warmed_up_updates() == 890  # (1 + 890) / (10 + 890) = 0.99
+    assert fresh.current_decay() == 0.99
+    untrained = EMAQuantizer(8, 4, seed=1)
+    untrained.load_state_dict(EMAQuantizer(8, 4, seed=2).state_dict())  # not initialised: warm-up kept
+    assert untrained.current_decay() == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize(
     "kw, match",
     [
