@@ -189,6 +189,9 @@ def _pretrain(items, tok, steps: int, seed: int, cfg: dict, out_dir: Path, progr
     return model.eval(), tok2.eval()
 
 
+TIME_SEGMENTS = 4  # segments of the trial for the time-resolved token blocks (emb_t, tokv_t)
+
+
 def _embed(model, tok, s, x, rate: float, batch_size: int = 64) -> dict:
     """Pretrained-token features per trial (channels kept apart, concatenated):
 
@@ -198,7 +201,7 @@ def _embed(model, tok, s, x, rate: float, batch_size: int = 64) -> dict:
     import numpy as np
     import torch
 
-    from neurosig.evaluation.benchmark import code_histogram, to_model_rate
+    from neurosig.evaluation.benchmark import code_histogram, segment_means, to_model_rate
 
     xr = _demean(to_model_rate(x, s.sfreq, rate))
     emb, tokv, codes = [], [], []
@@ -210,12 +213,18 @@ def _embed(model, tok, s, x, rate: float, batch_size: int = 64) -> dict:
                      "ch_type": torch.from_numpy(np.broadcast_to(s.ch_types, (B, C)).copy()).long(),
                      "ch_mask": torch.ones(B, C, dtype=torch.bool), "sfreq": torch.full((B,), rate)}
             h, _ = model.embed(batch, tok)  # (B, C, N, d)
-            emb.append(h.mean(2).reshape(B, -1).numpy())  # (B, C*d)
+            emb.append(h.numpy())
             kw = dict(pos=batch["pos"], ch_type=batch["ch_type"], ch_mask=batch["ch_mask"])
-            tokv.append(tok.embed(xb, **kw).mean(2).reshape(B, -1).numpy())  # (B, C*D)
+            tokv.append(tok.embed(xb, **kw).numpy())  # (B, C, N, D)
             codes.append(tok.encode(xb, **kw).numpy())  # (B, C, N, L)
     ks = list(getattr(tok, "codebook_sizes", None) or [int(np.concatenate(codes).max()) + 1])
-    return {"emb": np.concatenate(emb), "tokv": np.concatenate(tokv), "codes": code_histogram(np.concatenate(codes), ks)}
+    h, q = np.concatenate(emb), np.concatenate(tokv)  # (n, C, N, d), (n, C, N, D)
+    n = len(h)
+    return {"emb": h.mean(2).reshape(n, -1), "tokv": q.mean(2).reshape(n, -1),
+            "codes": code_histogram(np.concatenate(codes), ks),
+            # time-resolved: the trajectory over the trial in TIME_SEGMENTS segments (the signal blocks that
+            # work — slow potentials — are time-resolved; the time means above discard that)
+            "emb_t": segment_means(h, TIME_SEGMENTS).reshape(n, -1), "tokv_t": segment_means(q, TIME_SEGMENTS).reshape(n, -1)}
 
 
 def run(args) -> int:

@@ -188,8 +188,11 @@ def patch_features(x: np.ndarray, patch_len: int) -> np.ndarray:
     return np.concatenate([dc.reshape(n, -1), bp.reshape(n, -1)], 1).astype(np.float32)
 
 
-def fit_head(F_train: np.ndarray, y_train: np.ndarray, seed: int = 0):
-    """Standardise + logistic regression with C chosen by 5-fold CV on the training features."""
+def fit_head(F_train: np.ndarray, y_train: np.ndarray, seed: int = 0, scoring: str | None = None):
+    """Standardise + logistic regression with C chosen by 5-fold CV on the training features
+    (``scoring`` as scikit-learn's: None = accuracy, or e.g. ``"balanced_accuracy"``)."""
+    import warnings
+
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
@@ -197,8 +200,18 @@ def fit_head(F_train: np.ndarray, y_train: np.ndarray, seed: int = 0):
 
     n_splits = int(max(2, min(5, np.bincount(y_train).min())))
     cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-    clf = LogisticRegressionCV(Cs=np.logspace(-4, 2, 7), cv=cv, max_iter=1000, tol=1e-3, class_weight="balanced")
-    return make_pipeline(StandardScaler(), clf).fit(F_train, y_train)
+    clf = LogisticRegressionCV(Cs=np.logspace(-4, 2, 7), cv=cv, max_iter=1000, tol=1e-3, class_weight="balanced",
+                               scoring=scoring)
+    with warnings.catch_warnings():  # scikit-learn 1.8+ announces default changes on every fit
+        warnings.simplefilter("ignore", FutureWarning)
+        return make_pipeline(StandardScaler(), clf).fit(F_train, y_train)
+
+
+def cv_score(head) -> float:
+    """Best mean cross-validated score (over C) of a :func:`fit_head` pipeline: free, it was computed to choose C."""
+    scores = head[-1].scores_
+    s = np.asarray(next(iter(scores.values())), dtype=float)  # (folds, Cs); the same for every class key
+    return float(s.mean(0).max())
 
 
 def carve_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -254,6 +267,16 @@ def spectral_features(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
         mag = stft_patches(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), n_fft, hop, output="magnitude")  # (n, C, F, B)
     pw = (mag.double() ** 2).mean(-2)  # (n, C, B) mean power over frames
     return torch.log(pw + 1e-6).reshape(n, -1).numpy().astype(np.float32)
+
+
+def segment_means(h: np.ndarray, k: int) -> np.ndarray:
+    """Means of token features over ``k`` consecutive, near-equal segments of the token axis:
+    h (n, C, N, d) → (n, C, min(k, N), d) (a trial's trajectory at a fixed number of steps,
+    whatever its length)."""
+    n, C, N, d = h.shape
+    k = int(max(1, min(k, N)))
+    edges = np.linspace(0, N, k + 1).round().astype(int)
+    return np.stack([h[:, :, a:b].mean(2) for a, b in zip(edges[:-1], edges[1:])], 2).astype(np.float32)
 
 
 def slow_features(x: np.ndarray, sub_len: int) -> np.ndarray:
@@ -327,12 +350,21 @@ class FeatureHead:
     the named features), class probabilities averaged over blocks.
 
     ``blocks`` e.g. ``[["slow", "spec", "ts"], ["codes"]]``; names are keys of the feature dict, plus
-    ``ts`` = :class:`TangentSpace` of ``cov`` with its reference fitted on the training rows only."""
+    ``ts`` = :class:`TangentSpace` of ``cov`` with its reference fitted on the training rows only.
 
-    def __init__(self, blocks: Sequence[Sequence[str]], seed: int = 0):
+    ``weighting``: ``"mean"`` averages the blocks' probabilities equally; ``"cv"`` weights each block
+    by its cross-validated balanced accuracy above chance (``max(0, bacc - 1/K)``, from the folds that
+    chose its C on the training rows: no extra fits), so blocks at chance on a set drop out and strong
+    ones dominate; ``"cv2"`` squares that excess (sharper). All zero → equal weights."""
+
+    WEIGHTINGS = ("mean", "cv", "cv2")
+
+    def __init__(self, blocks: Sequence[Sequence[str]], seed: int = 0, weighting: str = "mean"):
         if not blocks or any(not b for b in blocks):
             raise NeurosigError(f"FeatureHead blocks must be a non-empty list of non-empty name lists, got {blocks!r}.")
-        self.blocks, self.seed = [list(b) for b in blocks], int(seed)
+        if weighting not in self.WEIGHTINGS:
+            raise NeurosigError(f"FeatureHead weighting must be one of {', '.join(self.WEIGHTINGS)}, got {weighting!r}.")
+        self.blocks, self.seed, self.weighting = [list(b) for b in blocks], int(seed), weighting
 
     def _block(self, b: list[str], feats: dict[str, np.ndarray]) -> np.ndarray:
         parts = []
@@ -347,12 +379,21 @@ class FeatureHead:
 
     def fit(self, feats: dict[str, np.ndarray], y: np.ndarray) -> "FeatureHead":
         self.ts_ = TangentSpace().fit(feats["cov"]) if any("ts" in b for b in self.blocks) else None
-        self.heads_ = [fit_head(self._block(b, feats), y, self.seed) for b in self.blocks]
+        scoring = None if self.weighting == "mean" else "balanced_accuracy"
+        self.heads_ = [fit_head(self._block(b, feats), y, self.seed, scoring) for b in self.blocks]
         self.classes_ = self.heads_[0].classes_
+        w = np.ones(len(self.heads_))
+        if self.weighting != "mean":
+            self.cv_scores_ = np.array([cv_score(h) for h in self.heads_])
+            w = np.clip(self.cv_scores_ - 1.0 / len(self.classes_), 0.0, None) ** (2 if self.weighting == "cv2" else 1)
+            if w.sum() <= 0:
+                w = np.ones(len(self.heads_))
+        self.weights_ = w / w.sum()
         return self
 
     def predict_proba(self, feats: dict[str, np.ndarray]) -> np.ndarray:
-        return np.mean([h.predict_proba(self._block(b, feats)) for h, b in zip(self.heads_, self.blocks)], 0)
+        probs = np.stack([h.predict_proba(self._block(b, feats)) for h, b in zip(self.heads_, self.blocks)])  # (blocks, n, K)
+        return np.tensordot(self.weights_, probs, axes=1)
 
     def predict(self, feats: dict[str, np.ndarray]) -> np.ndarray:
         return self.classes_[self.predict_proba(feats).argmax(1)]

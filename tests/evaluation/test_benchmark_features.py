@@ -11,6 +11,7 @@ from neurosig.evaluation.benchmark import (
     code_histogram,
     covariances,
     hand_features,
+    segment_means,
     slow_features,
     spectral_features,
     subset,
@@ -45,6 +46,18 @@ def test_spectral_features_see_the_dominant_frequency():
     x = np.stack([np.sin(2 * np.pi * 10 * t), np.sin(2 * np.pi * 40 * t)])[:, None].astype(np.float32)  # (2, 1, 200)
     f = spectral_features(x, 50, 25)  # bins of 4 Hz
     assert f[0].argmax() in (2, 3) and f[1].argmax() == 10
+
+
+def test_segment_means_cover_every_token_once_and_clip_to_length():
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=(3, 2, 7, 5)).astype(np.float32)  # (n, C, N=7, d)
+    s = segment_means(h, 3)  # segments [0:2], [2:5], [5:7]
+    assert s.shape == (3, 2, 3, 5)
+    np.testing.assert_allclose(s[:, :, 0], h[:, :, 0:2].mean(2), rtol=1e-6)
+    np.testing.assert_allclose(s[:, :, 1], h[:, :, 2:5].mean(2), rtol=1e-6)
+    np.testing.assert_allclose(s[:, :, 2], h[:, :, 5:7].mean(2), rtol=1e-6)
+    np.testing.assert_allclose(segment_means(h, 1)[:, :, 0], h.mean(2), rtol=1e-6)
+    assert segment_means(h[:, :, :2], 4).shape == (3, 2, 2, 5)  # fewer tokens than segments: one per token
 
 
 def test_slow_features_are_sub_window_means():
@@ -92,3 +105,33 @@ def test_feature_head_learns_toy_task_and_fits_tangent_space_on_training_rows_on
         FeatureHead([["nope"]]).fit(feats, y)
     with pytest.raises(NeurosigError, match="blocks"):
         FeatureHead([])
+
+
+def test_cv_weighting_drops_blocks_at_chance_and_uses_the_fit_folds_scores():
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    rng = np.random.default_rng(1)
+    n = 120
+    y = np.repeat([0, 1], n // 2)
+    feats = {"good": (y[:, None] * 1.5 + rng.normal(size=(n, 3))).astype(np.float32),
+             "noise": rng.normal(size=(n, 20)).astype(np.float32)}
+    head = FeatureHead([["good"], ["noise"]], seed=0, weighting="cv").fit(feats, y)
+    assert head.weights_.sum() == pytest.approx(1.0)
+    assert head.weights_[0] > 0.8 and head.cv_scores_[0] > 0.8
+    # the score that weights a block is its CV balanced accuracy at the chosen C (scikit-learn, same folds)
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    C = float(head.heads_[0][-1].C_[0])
+    ref = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000, class_weight="balanced")),
+                          feats["good"], y, cv=StratifiedKFold(5, shuffle=True, random_state=0), scoring="balanced_accuracy")
+    assert head.cv_scores_[0] == pytest.approx(ref.mean(), abs=0.02)
+    mean = FeatureHead([["good"], ["noise"]], seed=0).fit(feats, y)
+    np.testing.assert_allclose(mean.weights_, [0.5, 0.5])
+    p = head.predict_proba(feats)
+    np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-6)
+    assert balanced_accuracy_score(y, head.predict(feats)) >= balanced_accuracy_score(y, mean.predict(feats)) - 0.02
+    with pytest.raises(NeurosigError, match="weighting must be one of"):
+        FeatureHead([["good"]], weighting="vote")

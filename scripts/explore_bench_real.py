@@ -1,0 +1,126 @@
+"""Test-blind exploration for ``neurosig bench real``: validation figures only.
+
+Fits (or reuses) the benchmark's tokenizer + pretraining on the benchmark's pool, computes the
+feature blocks on the **training splits only** and scores candidate heads by the benchmark's own
+validation protocol (stratified folds carved from each training split, mean balanced accuracy over
+the sets and over fine-tuning seeds). Test trials are never featurised or scored here, so a
+configuration chosen from this script's output is chosen on validation alone.
+
+    python scripts/explore_bench_real.py --tag base --json runs/explore/base.json
+    python scripts/explore_bench_real.py --tag more --extra SelfRegulationSCP2,HandMovementDirection,Blink,KDD_Example \
+        --pretrain-steps 3000 --heads 'tokens_t=emb_t|tokv_t;ens=slow|slow12|rspec|ts|tokv_t'
+
+``--heads`` is ``NAME[@WEIGHTING]=BLOCK|BLOCK;...`` where a block is ``feat+feat`` and WEIGHTING a
+:class:`FeatureHead` weighting (mean, cv, cv2); without it the benchmark's
+candidate heads (``BENCH_CONFIG["heads"]``) plus the time-resolved token heads are scored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_heads(text: str) -> dict[str, list[list[str]]]:
+    heads = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, spec = part.partition("=")
+        heads[name.strip()] = [b.split("+") for b in spec.split("|")]
+    return heads
+
+
+def main(argv=None) -> int:
+    import torch
+    from sklearn.metrics import balanced_accuracy_score
+
+    from neurosig.cli.bench import BENCH_CONFIG, _demean, _embed, _fit_tokenizer, _pool_items, _pretrain
+    from neurosig.evaluation.benchmark import (FeatureHead, hand_features, load_bench_set, pretraining_pool, subset,
+                                               to_model_rate, validation_folds)
+    from neurosig.models.foundation import FoundationModel
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default="SelfRegulationSCP1,FingerMovements,EyesOpenShut")
+    ap.add_argument("--extra", default="SelfRegulationSCP2,HandMovementDirection")
+    ap.add_argument("--tag", required=True, help="run name: models/features are cached under --out/TAG")
+    ap.add_argument("--out", default="runs/explore")
+    ap.add_argument("--tokenizer-steps", type=int, default=300)
+    ap.add_argument("--pretrain-steps", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0, help="tokenizer/pretraining seed")
+    ap.add_argument("--ft-seeds", default="0,1,2", help="fine-tuning seeds (validation folds)")
+    ap.add_argument("--heads", default="", help="NAME=feat+feat|feat;...  (default: benchmark heads + token-time heads)")
+    ap.add_argument("--config", default="", help="JSON overrides merged into BENCH_CONFIG (tokenizer.config keys, model, lr, ...)")
+    ap.add_argument("--json", help="write the validation table as JSON")
+    a = ap.parse_args(argv)
+
+    cfg = json.loads(json.dumps(BENCH_CONFIG))
+    if a.config:
+        over = json.loads(a.config)
+        for k, v in over.items():
+            if k == "tokenizer_config":
+                cfg["tokenizer"]["config"].update(v)
+            elif isinstance(v, dict) and isinstance(cfg.get(k), dict):
+                cfg[k].update(v)
+            else:
+                cfg[k] = v
+    rate, P = cfg["model_rate_hz"], cfg["tokenizer"]["config"]["patch_len"]
+    names = [n for n in a.datasets.split(",") if n]
+    extra = [n for n in a.extra.split(",") if n and n not in names]
+    run = Path(a.out) / a.tag
+    run.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    sets = [load_bench_set(n) for n in names]
+    model_dir = run / "model"
+    if (model_dir / "model").exists():
+        model, tok = FoundationModel.load(model_dir / "model")
+        model, tok = model.eval(), tok.eval()
+        print(f"reusing {model_dir}")
+    else:
+        pool = pretraining_pool(sets, [load_bench_set(n) for n in extra])
+        items = _pool_items(pool, rate, cfg["crop_patches"], P)
+        print(f"pool: {len(pool.windows)} windows, {len(items)} crops")
+        tok = _fit_tokenizer(items, a.tokenizer_steps, a.seed, cfg, progress=True)
+        model, tok = _pretrain(items, tok, a.pretrain_steps, a.seed, cfg, model_dir, progress=True)
+    t_fit = time.time() - t0
+    feats = {}
+    for s in sets:  # TRAINING split only
+        cache = run / f"train_features_{s.name}.npz"
+        if cache.exists():
+            feats[s.name] = dict(np.load(cache))
+            continue
+        xr = _demean(to_model_rate(s.x_train, s.sfreq, rate))
+        feats[s.name] = {**_embed(model, tok, s, s.x_train, rate), **hand_features(xr, P)}
+        np.savez(cache, **feats[s.name])
+    heads = parse_heads(a.heads) if a.heads else {
+        **cfg["heads"], "tokens_t": [["emb_t"], ["tokv_t"], ["codes"]],
+        "ensemble_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"]],
+        "ensemble_t+emb_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"], ["emb_t"]]}
+    ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
+    table = {}
+    for hname, blocks in heads.items():
+        weighting = hname.split("@")[1] if "@" in hname else "mean"
+        per = {}
+        for s in sets:
+            f, y = feats[s.name], s.y_train
+            accs = []
+            for seed in ft_seeds:
+                for itr, iva in validation_folds(y, cfg["val_folds"], seed):
+                    h = FeatureHead(blocks, seed, weighting).fit(subset(f, itr), y[itr])
+                    accs.append(balanced_accuracy_score(y[iva], h.predict(subset(f, iva))))
+            per[s.name] = float(np.mean(accs))
+        table[hname] = {"val": float(np.mean(list(per.values()))), **per}
+        print(f"{hname:<28} val {table[hname]['val']:.3f}  " + "  ".join(f"{k[:6]} {v:.3f}" for k, v in per.items()), flush=True)
+    doc = {"tag": a.tag, "extra": extra, "tokenizer_steps": a.tokenizer_steps, "pretrain_steps": a.pretrain_steps,
+           "config": cfg, "fit_seconds": t_fit, "seconds": time.time() - t0, "validation": table}
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(doc, indent=1))
+    (run / "validation.json").write_text(json.dumps(doc, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
