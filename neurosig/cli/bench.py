@@ -24,7 +24,7 @@ def register(sub) -> None:
     s = p.add_subparsers(dest="bench_cmd", metavar="BENCH")
     r = s.add_parser("real", help="pipeline (preprocess, tokenize, pretrain, fine-tune) vs MiniRocket on bundled sets")
     r.add_argument("--datasets", default="SelfRegulationSCP1,FingerMovements,EyesOpenShut", help="comma-separated bundled set names")
-    r.add_argument("--extra", default="SelfRegulationSCP2,HandMovementDirection",
+    r.add_argument("--extra", default="SelfRegulationSCP2,HandMovementDirection,Blink,KDD_Example",
                    help="bundled sets pooled (all splits) for pretraining when not evaluated ('' for none)")
     r.add_argument("--seeds", default="3", help="number of seeds (N) or a list (0,1,2)")
     r.add_argument("--json", metavar="PATH", help="write the results as JSON")
@@ -41,13 +41,12 @@ def register(sub) -> None:
 # ------------------------------------------------------------------------------ pipeline pieces
 BENCH_CONFIG = {
     "model_rate_hz": 200.0,  # the tokenizer's rate: every set is resampled to it
-    # decay 0.8 / dead_threshold 1.0: with the class defaults (0.99 / 1e-3) a code must sit unused
-    # ~700 steps before it is restarted, and in a few hundred CPU steps the codebook collapsed to 1-3
-    # codes (every trial → the same tokens: pretrained features at chance). These keep ~100 codes alive.
+    # EMA codebook: the library defaults (decay 0.99 with warm-up, relative dead-code rule; docs/tokenizers.md
+    # "Codebook health"). Session-1 runs used decay 0.8 / dead_threshold 1.0 as a workaround for the old
+    # collapse; validation (scripts/explore_bench_real.py) did not prefer it once the defaults were fixed.
     "tokenizer": {"kind": "tf", "config": {"patch_len": 50, "n_fft": 50, "hop": 25, "bin_group": 3, "freq_dim": 32,
                                            "freq_layers": 1, "freq_heads": 4, "time_channels": 16, "code_dim": 32,
                                            "codebook_size": 256, "hidden": 128, "kmeans_iters": 5,
-                                           "decay": 0.8, "dead_threshold": 1.0,
                                            "sensors": {"name_free": True}}},
     "model": {"preset": "tiny", "backbone": {"d_model": 64, "n_layers": 2, "n_heads": 4}, "objectives": ["masked"]},
     "crop_patches": 4,  # pool windows are cut into crops of 4 patches (1 s) for pretraining
@@ -57,15 +56,17 @@ BENCH_CONFIG = {
     # feature blocks (see neurosig.evaluation.benchmark.BLOCK_DOC): slow = 0.125 s means, slow12 = 0.06 s means,
     # spec = log power per bin of the tokenizer STFT (n_fft 50), rspec = spec minus its per-channel mean, ts = tangent-space channel covariance,
     # patch = tokenizer-patch mean + band power, emb = pooled contextual embeddings, tokv = pooled
-    # quantized token vectors, codes = bag of tokenizer codes per channel.
+    # quantized token vectors, codes = bag of tokenizer codes per channel; emb_t / tokv_t = the same
+    # pooled over TIME_SEGMENTS consecutive segments of the trial (time-resolved).
     # Each head is a list of blocks; a block concatenates its features into one CV-logistic head; the
     # heads' class probabilities are averaged. ONE head is chosen for all sets by mean validation accuracy.
     "heads": {
         "patch": [["patch"]],
         "hand": [["slow", "spec", "ts"]],
         "tokens": [["emb"], ["tokv"], ["codes"]],
+        "tokens_t": [["emb_t"], ["tokv_t"], ["codes"]],
         "ensemble": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv"], ["codes"]],
-        "ensemble+emb": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv"], ["codes"], ["emb"]],
+        "ensemble_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"]],
     },
     # ablations: scored on test for the report only, NEVER candidates of the validation choice
     "ablation_heads": {

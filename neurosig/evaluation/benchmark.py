@@ -33,7 +33,7 @@ log = get_logger("evaluation.benchmark")
 
 DEFAULT_SETS = ("SelfRegulationSCP1", "FingerMovements", "EyesOpenShut")
 # bundled epoched sets pooled (all splits) for pretraining when they are not under evaluation
-DEFAULT_EXTRA = ("SelfRegulationSCP2", "HandMovementDirection", "Blink")
+DEFAULT_EXTRA = ("SelfRegulationSCP2", "HandMovementDirection", "Blink", "KDD_Example")
 
 
 @dataclass
