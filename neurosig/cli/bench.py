@@ -347,6 +347,7 @@ def run(args) -> int:
     doc["mean_ratio"] = float(np.mean(ratios)) if ratios else None
     doc["config"] = {**cfg, "seeds": seeds, "tokenizer_steps": args.tokenizer_steps, "pretrain_per_seed": bool(args.pretrain_per_seed), "pretrain_steps": args.pretrain_steps,
                      "pretraining_pool": sorted({f"{d}/{sp}" for d, sp in pool.source}), "n_pool_windows": len(pool.windows),
+                     "train_trials_equal_to_test": dict(pool.dropped),
                      "chosen_head": chosen, "peer": "aeon MiniRocketClassifier (raw trials, original rate)",
                      "validation": {n: results[n]["val"] for n in results},
                      "test_all_heads": {n: results[n]["test_all_heads"] for n in results}}

@@ -112,6 +112,9 @@ class Pool:
     pos: list[np.ndarray]
     source: list[tuple[str, str]]  # (dataset, split) per window
     hashes: list[str]
+    # evaluated set → number of its TRAINING trials left out because they equal one of its test trials
+    # (the standard split itself overlaps, e.g. Blink: 50 of 500); they stay in fine-tuning as the split defines
+    dropped: dict[str, int] = field(default_factory=dict)
 
 
 def pretraining_pool(evaluated: Sequence[BenchSet], extra: Iterable[BenchSet] = ()) -> Pool:
@@ -119,18 +122,27 @@ def pretraining_pool(evaluated: Sequence[BenchSet], extra: Iterable[BenchSet] = 
     of an evaluated set (checked by :func:`check_no_test_leak`)."""
     pool = Pool([], [], [], [], [], [])
     eval_names = {s.name for s in evaluated}
+    test_hashes = {trial_hash(t) for s in evaluated for t in s.x_test}
 
-    def add(s: BenchSet, split: str, x: np.ndarray):
+    def add(s: BenchSet, split: str, x: np.ndarray, skip_test_copies: bool = False):
         for trial in x:
+            h = trial_hash(trial)
+            if skip_test_copies and h in test_hashes:
+                pool.dropped[s.name] = pool.dropped.get(s.name, 0) + 1
+                continue
             pool.windows.append(trial)
             pool.sfreq.append(s.sfreq)
             pool.ch_types.append(s.ch_types)
             pool.pos.append(s.pos)
             pool.source.append((s.name, split))
-            pool.hashes.append(trial_hash(trial))
+            pool.hashes.append(h)
 
     for s in evaluated:
-        add(s, "train", s.x_train)
+        add(s, "train", s.x_train, skip_test_copies=True)
+        if pool.dropped.get(s.name):
+            log.warning("%s: %d training trials are identical to test trials (the standard split overlaps); "
+                        "they are left out of the pretraining pool (fine-tuning keeps the standard split, so every "
+                        "method's score on this set, the peer's included, is optimistic)", s.name, pool.dropped[s.name])
     for s in extra:
         if s.name in eval_names:
             continue

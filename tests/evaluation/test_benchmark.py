@@ -79,3 +79,15 @@ def test_validation_folds_cover_training_once():
     for tr, va in folds:
         assert set(tr).isdisjoint(va) and len(set(y[va])) == 2
     assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, validation_folds(y, 3, seed=1)))
+
+
+def test_training_trials_equal_to_own_test_trials_are_left_out_of_the_pool(caplog):
+    a, other = _set("A", 0), _set("Other", 2)
+    a.x_train[[2, 5]] = a.x_test[[0, 1]]  # the standard split itself overlaps (as in Blink)
+    with caplog.at_level("WARNING"):
+        pool = pretraining_pool([a], [other])
+    assert pool.dropped == {"A": 2}
+    assert len(pool.windows) == len(a.x_train) - 2 + len(other.x_train) + len(other.x_test)
+    assert not {trial_hash(t) for t in a.x_test} & set(pool.hashes)
+    check_no_test_leak(pool, [a])  # the invariant holds
+    assert "2 training trials are identical to test trials" in caplog.text
