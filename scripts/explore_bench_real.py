@@ -34,12 +34,10 @@ def parse_heads(text: str) -> dict[str, list[list[str]]]:
 
 
 def main(argv=None) -> int:
-    import torch
-    from sklearn.metrics import balanced_accuracy_score
 
     from neurosig.cli.bench import BENCH_CONFIG, _demean, _embed, _fit_tokenizer, _pool_items, _pretrain
-    from neurosig.evaluation.benchmark import (FeatureHead, hand_features, load_bench_set, pretraining_pool, subset,
-                                               to_model_rate, validation_folds)
+    from neurosig.evaluation.benchmark import (hand_features, load_bench_set, pretraining_pool, to_model_rate,
+                                               validation_accuracy)
     from neurosig.models.foundation import FoundationModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -105,12 +103,7 @@ def main(argv=None) -> int:
         per = {}
         for s in sets:
             f, y = feats[s.name], s.y_train
-            accs = []
-            for seed in ft_seeds:
-                for itr, iva in validation_folds(y, cfg["val_folds"], seed):
-                    h = FeatureHead(blocks, seed, weighting).fit(subset(f, itr), y[itr])
-                    accs.append(balanced_accuracy_score(y[iva], h.predict(subset(f, iva))))
-            per[s.name] = float(np.mean(accs))
+            per[s.name] = float(np.mean([validation_accuracy(f, y, blocks, cfg["val_folds"], seed, weighting) for seed in ft_seeds]))
         table[hname] = {"val": float(np.mean(list(per.values()))), **per}
         print(f"{hname:<28} val {table[hname]['val']:.3f}  " + "  ".join(f"{k[:6]} {v:.3f}" for k, v in per.items()), flush=True)
     doc = {"tag": a.tag, "extra": extra, "tokenizer_steps": a.tokenizer_steps, "pretrain_steps": a.pretrain_steps,

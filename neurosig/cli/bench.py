@@ -240,11 +240,10 @@ def run(args) -> int:
         FeatureHead,
         hand_features,
         load_bench_set,
-        subset,
         pretraining_pool,
         run_peer,
         to_model_rate,
-        validation_folds,
+        validation_accuracy,
     )
     from neurosig.evaluation.reports import write_json
 
@@ -300,12 +299,7 @@ def run(args) -> int:
         for kind, blocks in heads.items():
             accs = []
             for s in sets:
-                ftr = feats[s.name]["train"]
-                fold_accs = []
-                for itr, iva in validation_folds(s.y_train, cfg["val_folds"], seed):
-                    head = FeatureHead(blocks, seed).fit(subset(ftr, itr), s.y_train[itr])
-                    fold_accs.append(balanced_accuracy_score(s.y_train[iva], head.predict(subset(ftr, iva))))
-                acc = float(np.mean(fold_accs))
+                acc = validation_accuracy(feats[s.name]["train"], s.y_train, blocks, cfg["val_folds"], seed)
                 results[s.name]["val"][kind].append(acc)
                 accs.append(acc)
             val_scores[kind] = float(np.mean(accs))

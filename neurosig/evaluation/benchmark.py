@@ -409,3 +409,16 @@ class FeatureHead:
 
     def predict(self, feats: dict[str, np.ndarray]) -> np.ndarray:
         return self.classes_[self.predict_proba(feats).argmax(1)]
+
+
+def validation_accuracy(feats: dict[str, np.ndarray], y: np.ndarray, blocks: Sequence[Sequence[str]], n_folds: int,
+                        seed: int, weighting: str = "mean") -> float:
+    """The benchmark's validation figure of one head on one set: mean balanced accuracy over
+    :func:`validation_folds` carved from the training rows ``feats`` / ``y`` (never test data)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    accs = []
+    for itr, iva in validation_folds(y, n_folds, seed):
+        head = FeatureHead(blocks, seed, weighting).fit(subset(feats, itr), y[itr])
+        accs.append(balanced_accuracy_score(y[iva], head.predict(subset(feats, iva))))
+    return float(np.mean(accs))

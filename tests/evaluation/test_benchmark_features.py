@@ -135,3 +135,18 @@ def test_cv_weighting_drops_blocks_at_chance_and_uses_the_fit_folds_scores():
     assert balanced_accuracy_score(y, head.predict(feats)) >= balanced_accuracy_score(y, mean.predict(feats)) - 0.02
     with pytest.raises(NeurosigError, match="weighting must be one of"):
         FeatureHead([["good"]], weighting="vote")
+
+
+def test_validation_accuracy_is_the_mean_over_folds_carved_from_training_rows():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from neurosig.evaluation.benchmark import validation_accuracy, validation_folds
+
+    x, y = _toy()
+    feats = hand_features(x, 50)
+    manual = []
+    for itr, iva in validation_folds(y, 3, 1):
+        h = FeatureHead([["slow"], ["ts"]], 1).fit(subset(feats, itr), y[itr])
+        manual.append(balanced_accuracy_score(y[iva], h.predict(subset(feats, iva))))
+    assert validation_accuracy(feats, y, [["slow"], ["ts"]], 3, 1) == pytest.approx(np.mean(manual))
+    assert validation_accuracy(feats, y, [["slow"]], 3, 1) > 0.8  # the toy task is learnable
