@@ -54,32 +54,14 @@ KINDS = {
 
 
 def _items(sets, split: str, patch_len: int):
-    import numpy as np
+    from neurosig.evaluation.benchmark import crop_items, to_model_rate
 
-    from neurosig.evaluation.benchmark import to_model_rate
-
-    out, L = [], CROP * patch_len
-    for s in sets:
-        x_all = getattr(s, f"x_{split}")
-        xr = to_model_rate(x_all, s.sfreq, RATE)  # (n, C, T)
-        xr = xr - xr.mean(-1, keepdims=True)
-        for x in xr:
-            T = x.shape[-1]
-            for s0 in [0] if T <= L else range(0, T - L + 1, L):
-                out.append(dict(x=x[:, s0:s0 + L].astype(np.float32), pos=s.pos, ch_type=s.ch_types,
-                                ch_mask=np.ones(len(s.ch_types), bool), sfreq=RATE, y=-1, subject="pool"))
-    return out
-
-
-def _batches(items, batch_size: int, rng, shuffle: bool):
-    groups: dict = {}
-    for i, it in enumerate(items):
-        groups.setdefault(it["x"].shape, []).append(i)
     out = []
-    for idx in groups.values():
-        idx = list(rng.permutation(idx)) if shuffle else idx
-        out += [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
-    return [out[i] for i in rng.permutation(len(out))] if shuffle else out
+    for s in sets:
+        xr = to_model_rate(getattr(s, f"x_{split}"), s.sfreq, RATE)  # (n, C, T)
+        for x in xr - xr.mean(-1, keepdims=True):
+            out += crop_items(x, s.pos, s.ch_types, RATE, CROP * patch_len)
+    return out
 
 
 def _evaluate(tok, items, rng):
@@ -87,13 +69,14 @@ def _evaluate(tok, items, rng):
     import torch
 
     from neurosig.datasets.torch_data import collate_windows
+    from neurosig.evaluation.benchmark import bucket_batches
 
     tok.eval()
     hists = [np.zeros(k, np.int64) for k in tok.codebook_sizes]
     err = tot = 0.0
     spec_err, spec_stats = 0.0, {}  # tf: its predicted log-magnitude spectra; (sum, sum of squares, n) per set
     with torch.no_grad():
-        for b in _batches(items, 64, rng, False):
+        for b in bucket_batches(items, 64, rng, False):
             batch = collate_windows([items[i] for i in b])
             out = tok(batch)
             m = out.token_mask  # (B, C, N)
@@ -129,6 +112,7 @@ def run_one(kind: str, setting: str, steps: list[int], train, test, seed: int, p
     from tqdm import tqdm
 
     from neurosig.datasets.torch_data import collate_windows
+    from neurosig.evaluation.benchmark import bucket_batches
     from neurosig.tokenizers import build_tokenizer
 
     torch.manual_seed(seed)
@@ -143,7 +127,7 @@ def run_one(kind: str, setting: str, steps: list[int], train, test, seed: int, p
     t0 = time.time()
     bar = tqdm(total=max(steps), desc=f"{kind}/{setting}", disable=not progress, leave=False)
     while step < max(steps):
-        for b in _batches(train, batch_size, rng, True):
+        for b in bucket_batches(train, batch_size, rng, True):
             out = tok(collate_windows([train[i] for i in b]))
             opt.zero_grad()
             out.loss.backward()

@@ -13,8 +13,6 @@ MiniRocket on the same split in the same run.
 
 from __future__ import annotations
 
-import json
-import math
 import time
 from pathlib import Path
 
@@ -92,37 +90,12 @@ def _demean(x):
 
 def _pool_items(pool, rate: float, crop: int, patch_len: int):
     """Pool windows → model-rate items, cropped to ``crop`` patches (shorter windows kept whole)."""
-    import numpy as np
-
-    from neurosig.evaluation.benchmark import to_model_rate
+    from neurosig.evaluation.benchmark import crop_items, to_model_rate
 
     items = []
-    L = crop * patch_len
     for w, sf, ct, pos in zip(pool.windows, pool.sfreq, pool.ch_types, pool.pos):
-        x = _demean(to_model_rate(w[None], sf, rate)[0])  # (C, T)
-        T = x.shape[-1]
-        starts = [0] if T <= L else list(range(0, T - L + 1, L))
-        for s0 in starts:
-            items.append(dict(x=x[:, s0:s0 + L].astype(np.float32), pos=pos, ch_type=ct, ch_mask=np.ones(len(ct), bool),
-                              sfreq=rate, y=-1, subject="pool"))
+        items += crop_items(_demean(to_model_rate(w[None], sf, rate)[0]), pos, ct, rate, crop * patch_len)
     return items
-
-
-def _batches(items, batch_size: int, seed: int, shuffle: bool):
-    """Batches of equal (C, T) shape (bucketed), as index lists."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    groups: dict = {}
-    for i, it in enumerate(items):
-        groups.setdefault(it["x"].shape, []).append(i)
-    out = []
-    for idx in groups.values():
-        idx = list(rng.permutation(idx)) if shuffle else idx
-        out += [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
-    if shuffle:
-        out = [out[i] for i in rng.permutation(len(out))]
-    return out
 
 
 def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
@@ -130,6 +103,7 @@ def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
     from tqdm import tqdm
 
     from neurosig.datasets.torch_data import collate_windows
+    from neurosig.evaluation.benchmark import bucket_batches
     from neurosig.tokenizers import build_tokenizer
 
     tcfg = {**cfg["tokenizer"]["config"], "seed": seed, "sfreq": cfg["model_rate_hz"]}
@@ -139,7 +113,7 @@ def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
     step, epoch = 0, 0
     bar = tqdm(total=steps, desc=f"tokenizer (seed {seed})", disable=not progress, leave=False)
     while step < steps:
-        for b in _batches(items, cfg["batch_size"], seed + 1000 * epoch, True):
+        for b in bucket_batches(items, cfg["batch_size"], seed + 1000 * epoch, True):
             out = tok(collate_windows([items[i] for i in b]))
             loss = sum(tok.loss_weights.get(k, 1.0) * v for k, v in out.losses.items())
             opt.zero_grad()
@@ -162,6 +136,7 @@ def _pretrain(items, tok, steps: int, seed: int, cfg: dict, out_dir: Path, progr
     from torch.utils.data import DataLoader
 
     from neurosig.datasets.torch_data import collate_windows
+    from neurosig.evaluation.benchmark import bucket_batches
     from neurosig.training.pretrain import DataSpec, ModelSpec, OptimSpec, PretrainConfig, TrainerSpec, fit_pretrain
 
     n_val = max(1, len(items) // 20)
@@ -172,10 +147,10 @@ def _pretrain(items, tok, steps: int, seed: int, cfg: dict, out_dir: Path, progr
 
     class DM(L.LightningDataModule):
         def train_dataloader(self):
-            return DataLoader(train_items, batch_sampler=_batches(train_items, cfg["batch_size"], seed, True), collate_fn=collate_windows)
+            return DataLoader(train_items, batch_sampler=bucket_batches(train_items, cfg["batch_size"], seed, True), collate_fn=collate_windows)
 
         def val_dataloader(self):
-            return DataLoader(val_items, batch_sampler=_batches(val_items, cfg["batch_size"], seed, False), collate_fn=collate_windows)
+            return DataLoader(val_items, batch_sampler=bucket_batches(val_items, cfg["batch_size"], seed, False), collate_fn=collate_windows)
 
     m = cfg["model"]
     pc = PretrainConfig(model=ModelSpec(preset=m["preset"], backbone=dict(m["backbone"]), objectives=list(m["objectives"])),

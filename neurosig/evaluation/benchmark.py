@@ -152,6 +152,31 @@ def pretraining_pool(evaluated: Sequence[BenchSet], extra: Iterable[BenchSet] = 
     return pool
 
 
+def crop_items(x: np.ndarray, pos: np.ndarray, ch_type: np.ndarray, sfreq: float, length: int) -> list[dict]:
+    """Unlabeled window items (``collate_windows`` format) of one trial ``x (C, T)``: consecutive
+    crops of ``length`` samples (a trial no longer than ``length`` is kept whole, a shorter tail dropped)."""
+    T = x.shape[-1]
+    starts = [0] if T <= length else range(0, T - length + 1, length)
+    return [dict(x=x[:, s0:s0 + length].astype(np.float32), pos=pos, ch_type=ch_type, ch_mask=np.ones(len(ch_type), bool),
+                 sfreq=sfreq, y=-1, subject="pool") for s0 in starts]
+
+
+def bucket_batches(items: Sequence[dict], batch_size: int, seed, shuffle: bool) -> list[list[int]]:
+    """Batches of items of equal ``x`` shape (C, T), as index lists; ``seed`` an int or a
+    ``np.random.Generator`` (used as is, so successive calls continue its stream)."""
+    rng = np.random.default_rng(seed)
+    groups: dict = {}
+    for i, it in enumerate(items):
+        groups.setdefault(it["x"].shape, []).append(i)
+    out = []
+    for idx in groups.values():
+        idx = list(rng.permutation(idx)) if shuffle else idx
+        out += [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
+    if shuffle:
+        out = [out[i] for i in rng.permutation(len(out))]
+    return out
+
+
 def check_no_test_leak(pool: Pool, evaluated: Sequence[BenchSet]) -> None:
     """Raise if any window of ``pool`` is (by provenance or by content) a test trial of an evaluated set."""
     names = {s.name for s in evaluated}
