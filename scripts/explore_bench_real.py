@@ -35,7 +35,7 @@ def parse_heads(text: str) -> dict[str, list[list[str]]]:
 
 def main(argv=None) -> int:
 
-    from neurosig.cli.bench import BENCH_CONFIG, _demean, _embed, _fit_tokenizer, _pool_items, _pretrain
+    from neurosig.cli.bench import DEFAULT_TOKENIZER, _demean, bench_config, _embed, _fit_tokenizer, _pool_items, _pretrain
     from neurosig.evaluation.benchmark import (hand_features, load_bench_set, pretraining_pool, to_model_rate,
                                                validation_accuracy)
     from neurosig.models.foundation import FoundationModel
@@ -50,11 +50,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="tokenizer/pretraining seed")
     ap.add_argument("--ft-seeds", default="0,1,2", help="fine-tuning seeds (validation folds)")
     ap.add_argument("--heads", default="", help="NAME=feat+feat|feat;...  (default: benchmark heads + token-time heads)")
+    ap.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="bench tokenizer (neurosig.cli.bench.BENCH_TOKENIZERS)")
     ap.add_argument("--config", default="", help="JSON overrides merged into BENCH_CONFIG (tokenizer.config keys, model, lr, ...)")
     ap.add_argument("--json", help="write the validation table as JSON")
     a = ap.parse_args(argv)
 
-    cfg = json.loads(json.dumps(BENCH_CONFIG))
+    cfg = bench_config(a.tokenizer)
     if a.config:
         over = json.loads(a.config)
         for k, v in over.items():

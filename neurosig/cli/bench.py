@@ -27,6 +27,8 @@ def register(sub) -> None:
     r.add_argument("--seeds", default="3", help="number of seeds (N) or a list (0,1,2)")
     r.add_argument("--json", metavar="PATH", help="write the results as JSON")
     r.add_argument("--out", default="runs/bench_real", help="folder for models and the report")
+    r.add_argument("--tokenizer", default=None, metavar="KIND",
+                   help="bench tokenizer: rvq (default, chosen on validation) or tf (time-frequency)")
     r.add_argument("--tokenizer-steps", type=int, default=300, help="tokenizer training steps")
     r.add_argument("--pretrain-steps", type=int, default=1000, help="pretraining steps")
     r.add_argument("--pretrain-per-seed", action="store_true",
@@ -39,13 +41,7 @@ def register(sub) -> None:
 # ------------------------------------------------------------------------------ pipeline pieces
 BENCH_CONFIG = {
     "model_rate_hz": 200.0,  # the tokenizer's rate: every set is resampled to it
-    # EMA codebook: the library defaults (decay 0.99 with warm-up, relative dead-code rule; docs/tokenizers.md
-    # "Codebook health"). Session-1 runs used decay 0.8 / dead_threshold 1.0 as a workaround for the old
-    # collapse; validation (scripts/explore_bench_real.py) did not prefer it once the defaults were fixed.
-    "tokenizer": {"kind": "tf", "config": {"patch_len": 50, "n_fft": 50, "hop": 25, "bin_group": 3, "freq_dim": 32,
-                                           "freq_layers": 1, "freq_heads": 4, "time_channels": 16, "code_dim": 32,
-                                           "codebook_size": 256, "hidden": 128, "kmeans_iters": 5,
-                                           "sensors": {"name_free": True}}},
+    "tokenizer": None,  # BENCH_TOKENIZERS[DEFAULT_TOKENIZER], set below; `--tokenizer` picks another
     "model": {"preset": "tiny", "backbone": {"d_model": 64, "n_layers": 2, "n_heads": 4}, "objectives": ["masked"]},
     "crop_patches": 4,  # pool windows are cut into crops of 4 patches (1 s) for pretraining
     "batch_size": 16,  # small batches: many cheap steps on 2 CPU cores
@@ -71,6 +67,37 @@ BENCH_CONFIG = {
         "ensemble-without-tokens": [["slow"], ["slow12"], ["rspec"], ["ts"]],  # hand blocks of `ensemble` alone
     },
 }
+
+
+# The tokenizers `bench real` can use (`--tokenizer`). EMA codebooks with the library defaults (decay 0.99
+# with warm-up, relative dead-code rule; docs/tokenizers.md "Codebook health"). Session-1 runs used decay
+# 0.8 / dead_threshold 1.0 as a workaround for the old collapse; validation did not prefer it once the
+# defaults were fixed. The default was chosen on validation (scripts/explore_bench_real.py, docs/finetune.md):
+# the residual-VQ tokenizer's pretrained token blocks score higher than the time-frequency tokenizer's.
+BENCH_TOKENIZERS = {
+    "rvq": {"kind": "rvq", "config": {"patch_len": 50, "n_levels": 2, "codebook_size": 256, "code_dim": 32,
+                                      "branch_channels": 16, "hidden": 128, "kmeans_iters": 5,
+                                      "sensors": {"name_free": True}}},
+    "tf": {"kind": "tf", "config": {"patch_len": 50, "n_fft": 50, "hop": 25, "bin_group": 3, "freq_dim": 32,
+                                    "freq_layers": 1, "freq_heads": 4, "time_channels": 16, "code_dim": 32,
+                                    "codebook_size": 256, "hidden": 128, "kmeans_iters": 5,
+                                    "sensors": {"name_free": True}}},
+}
+DEFAULT_TOKENIZER = "rvq"
+BENCH_CONFIG["tokenizer"] = BENCH_TOKENIZERS[DEFAULT_TOKENIZER]
+
+
+def bench_config(tokenizer: str = DEFAULT_TOKENIZER) -> dict:
+    """A deep copy of :data:`BENCH_CONFIG` with the named tokenizer (a key of :data:`BENCH_TOKENIZERS`)."""
+    import copy
+
+    from neurosig._utils.errors import NeurosigError
+
+    if tokenizer not in BENCH_TOKENIZERS:
+        raise NeurosigError(f"--tokenizer {tokenizer!r} is not a bench tokenizer; use one of {', '.join(BENCH_TOKENIZERS)}.")
+    cfg = copy.deepcopy(BENCH_CONFIG)
+    cfg["tokenizer"] = copy.deepcopy(BENCH_TOKENIZERS[tokenizer])
+    return cfg
 
 
 def _seeds(text: str) -> list[int]:
@@ -229,7 +256,7 @@ def run(args) -> int:
         raise NeurosigError("--datasets is empty; name at least one bundled set (neurosig data list).")
     extra_names = [n.strip() for n in (args.extra or "").split(",") if n.strip() and n.strip() not in names]
     seeds = _seeds(str(args.seeds))
-    cfg = dict(BENCH_CONFIG)
+    cfg = bench_config(args.tokenizer or DEFAULT_TOKENIZER)
     rate, P = cfg["model_rate_hz"], cfg["tokenizer"]["config"]["patch_len"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

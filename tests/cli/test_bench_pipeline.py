@@ -1,0 +1,60 @@
+"""The pieces of `neurosig bench real` (tokenizer fit, pretraining, feature extraction) for every
+bench tokenizer, on a few synthetic trials: shapes and the invariants of each feature block."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neurosig import NeurosigError
+from neurosig.cli.bench import BENCH_CONFIG, BENCH_TOKENIZERS, DEFAULT_TOKENIZER, _embed, _fit_tokenizer, _pretrain, bench_config
+from neurosig.evaluation.benchmark import BenchSet, crop_items
+
+
+def test_bench_config_is_a_copy_and_names_its_tokenizer():
+    cfg = bench_config("tf")
+    assert cfg["tokenizer"]["kind"] == "tf" and BENCH_CONFIG["tokenizer"]["kind"] == DEFAULT_TOKENIZER
+    cfg["tokenizer"]["config"]["patch_len"] = 7
+    cfg["heads"]["patch"].append(["x"])
+    assert BENCH_TOKENIZERS["tf"]["config"]["patch_len"] == 50 and BENCH_CONFIG["heads"]["patch"] == [["patch"]]
+    with pytest.raises(NeurosigError, match="--tokenizer 'nope'.*rvq"):
+        bench_config("nope")
+
+
+def test_bad_tokenizer_is_a_one_line_error(capsys, tmp_path):
+    from neurosig.cli.main import main
+
+    assert main(["bench", "real", "--tokenizer", "nope", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--tokenizer 'nope'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", sorted(BENCH_TOKENIZERS))
+def test_fit_pretrain_embed_shapes(kind, tmp_path):
+    cfg = bench_config(kind)
+    rate, P = cfg["model_rate_hz"], cfg["tokenizer"]["config"]["patch_len"]
+    rng = np.random.default_rng(0)
+    C, n = 3, 6
+    pos, ct = np.full((C, 3), np.nan, np.float32), np.zeros(C, np.int64)
+    items = []
+    for _ in range(8):
+        items += crop_items(rng.standard_normal((C, 4 * P)).astype(np.float32) * 1e-5, pos, ct, rate, 4 * P)
+    tok = _fit_tokenizer(items, 2, 0, cfg, progress=False)
+    model, tok = _pretrain(items, tok, 2, 0, cfg, tmp_path / "m", progress=False)
+    x = rng.standard_normal((n, C, 8 * P)).astype(np.float32) * 1e-5  # 8 patches: 4 equal segments of 2
+    s = BenchSet("toy", x, np.zeros(n, int), x, np.zeros(n, int), rate, ["a", "b", "c"], ct, pos)
+    f = _embed(model, tok, s, x, rate, batch_size=4)  # batches of 4 and 2
+    d = model.backbone.d_model if hasattr(model.backbone, "d_model") else f["emb"].shape[1] // C
+    assert f["emb"].shape == (n, C * d)
+    D = f["tokv"].shape[1] // C
+    assert f["tokv"].shape == (n, C * D) and f["tokv_t"].shape == (n, C * D * 4) and f["emb_t"].shape == (n, C * d * 4)
+    ks = list(getattr(tok, "codebook_sizes", None) or [])
+    h = f["codes"].reshape(n, C, -1)
+    if ks:
+        assert h.shape[-1] == sum(ks)
+    # each channel's histogram sums to 1 per quantizer level
+    assert np.allclose(h.sum(-1), len(ks) if ks else 1.0, atol=1e-5)
+    # the time-resolved blocks average back to the time-mean blocks (segments equal in length)
+    for a, b, w in (("tokv", "tokv_t", D), ("emb", "emb_t", d)):
+        np.testing.assert_allclose(f[b].reshape(n, C, 4, w).mean(2), f[a].reshape(n, C, w), rtol=1e-4, atol=1e-6)
+    assert all(np.isfinite(v).all() for v in f.values())
