@@ -245,7 +245,7 @@ def run(args) -> int:
         pretraining_pool,
         run_peer,
         to_model_rate,
-        validation_accuracy,
+        validation_accuracies,
     )
     from neurosig.evaluation.reports import write_json
 
@@ -297,14 +297,12 @@ def run(args) -> int:
         log.info("seed %d: features (%.0f s)", seed, time.time() - t1)
         t1 = time.time()
         # ONE head for all sets: best mean validation balanced accuracy (folds carved from training)
+        per_set = {s.name: validation_accuracies(feats[s.name]["train"], s.y_train, heads, cfg["val_folds"], seed) for s in sets}
         val_scores = {}
-        for kind, blocks in heads.items():
-            accs = []
+        for kind in heads:
             for s in sets:
-                acc = validation_accuracy(feats[s.name]["train"], s.y_train, blocks, cfg["val_folds"], seed)
-                results[s.name]["val"][kind].append(acc)
-                accs.append(acc)
-            val_scores[kind] = float(np.mean(accs))
+                results[s.name]["val"][kind].append(per_set[s.name][kind])
+            val_scores[kind] = float(np.mean([per_set[s.name][kind] for s in sets]))
         names_h = list(heads)
         kind = max(names_h, key=lambda k: (val_scores[k], -names_h.index(k)))
         chosen.append(kind)
@@ -312,9 +310,9 @@ def run(args) -> int:
         log.info("seed %d: head choice (%.0f s)", seed, time.time() - t1)
         for s in sets:
             t1 = time.time()
-            f = feats[s.name]
+            f, cache = feats[s.name], {}
             for k2, blocks in {**heads, **cfg["ablation_heads"]}.items():  # every head's test figure, for the disclosed ablation (never used to choose)
-                h2 = FeatureHead(blocks, seed).fit(f["train"], s.y_train)
+                h2 = FeatureHead(blocks, seed).fit(f["train"], s.y_train, cache=cache)
                 results[s.name]["test_all_heads"][k2].append(float(balanced_accuracy_score(s.y_test, h2.predict(f["test"]))))
             acc = results[s.name]["test_all_heads"][kind][-1]
             results[s.name]["ours"].append(float(acc))

@@ -414,10 +414,22 @@ class FeatureHead:
                 raise NeurosigError(f"FeatureHead: unknown feature {name!r}; available: {', '.join(sorted(feats))}, ts.")
         return np.concatenate(parts, 1)
 
-    def fit(self, feats: dict[str, np.ndarray], y: np.ndarray) -> "FeatureHead":
+    def fit(self, feats: dict[str, np.ndarray], y: np.ndarray, cache: dict | None = None) -> "FeatureHead":
+        """Fit every block's head on ``feats`` / ``y``. ``cache``: a dict shared by heads fitted on the
+        SAME rows (same ``feats`` and ``y``), so a block that several heads contain is fitted once
+        (the fit is deterministic given rows, block, seed and scoring: the result is identical)."""
         self.ts_ = TangentSpace().fit(feats["cov"]) if any("ts" in b for b in self.blocks) else None
         scoring = None if self.weighting == "mean" else "balanced_accuracy"
-        self.heads_ = [fit_head(self._block(b, feats), y, self.seed, scoring) for b in self.blocks]
+        self.heads_ = []
+        for b in self.blocks:
+            key = (tuple(b), self.seed, scoring)
+            if cache is None or key not in cache:
+                h = fit_head(self._block(b, feats), y, self.seed, scoring)
+                if cache is None:
+                    self.heads_.append(h)
+                    continue
+                cache[key] = h
+            self.heads_.append(cache[key])
         self.classes_ = self.heads_[0].classes_
         w = np.ones(len(self.heads_))
         if self.weighting != "mean":
@@ -440,10 +452,19 @@ def validation_accuracy(feats: dict[str, np.ndarray], y: np.ndarray, blocks: Seq
                         seed: int, weighting: str = "mean") -> float:
     """The benchmark's validation figure of one head on one set: mean balanced accuracy over
     :func:`validation_folds` carved from the training rows ``feats`` / ``y`` (never test data)."""
+    return validation_accuracies(feats, y, {"head": blocks}, n_folds, seed, weighting)["head"]
+
+
+def validation_accuracies(feats: dict[str, np.ndarray], y: np.ndarray, heads: dict[str, Sequence[Sequence[str]]],
+                          n_folds: int, seed: int, weighting: str = "mean") -> dict[str, float]:
+    """:func:`validation_accuracy` of several heads at once (``{name: blocks}`` → ``{name: accuracy}``),
+    each block shared by several heads fitted once per fold: the same figures, fewer fits."""
     from sklearn.metrics import balanced_accuracy_score
 
-    accs = []
+    accs: dict[str, list[float]] = {k: [] for k in heads}
     for itr, iva in validation_folds(y, n_folds, seed):
-        head = FeatureHead(blocks, seed, weighting).fit(subset(feats, itr), y[itr])
-        accs.append(balanced_accuracy_score(y[iva], head.predict(subset(feats, iva))))
-    return float(np.mean(accs))
+        ftr, fva, cache = subset(feats, itr), subset(feats, iva), {}
+        for name, blocks in heads.items():
+            head = FeatureHead(blocks, seed, weighting).fit(ftr, y[itr], cache=cache)
+            accs[name].append(balanced_accuracy_score(y[iva], head.predict(fva)))
+    return {k: float(np.mean(v)) for k, v in accs.items()}

@@ -150,3 +150,20 @@ def test_validation_accuracy_is_the_mean_over_folds_carved_from_training_rows():
         manual.append(balanced_accuracy_score(y[iva], h.predict(subset(feats, iva))))
     assert validation_accuracy(feats, y, [["slow"], ["ts"]], 3, 1) == pytest.approx(np.mean(manual))
     assert validation_accuracy(feats, y, [["slow"]], 3, 1) > 0.8  # the toy task is learnable
+
+
+def test_shared_block_cache_gives_the_same_heads_and_figures():
+    from neurosig.evaluation.benchmark import validation_accuracies, validation_accuracy
+
+    x, y = _toy()
+    feats = hand_features(x, 50)
+    heads = {"a": [["slow"], ["ts"]], "b": [["slow"], ["spec"], ["ts"]], "c": [["slow", "spec"]]}
+    together = validation_accuracies(feats, y, heads, 3, 2)
+    assert together == {k: pytest.approx(validation_accuracy(feats, y, b, 3, 2), abs=0) for k, b in heads.items()}
+    cache = {}
+    cached = {k: FeatureHead(b, 2).fit(feats, y, cache=cache) for k, b in heads.items()}
+    assert len(cache) == 4  # slow, ts, spec, slow+spec: the blocks the heads share are fitted once
+    assert cached["a"].heads_[0] is cached["b"].heads_[0]
+    for k, b in heads.items():
+        fresh = FeatureHead(b, 2).fit(feats, y)
+        np.testing.assert_array_equal(cached[k].predict_proba(feats), fresh.predict_proba(feats))
