@@ -148,7 +148,7 @@ def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
             opt.step()
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=float(loss))
+            bar.set_postfix(loss=float(loss.detach()))
             if step >= steps:
                 break
         epoch += 1
