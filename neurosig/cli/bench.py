@@ -127,14 +127,25 @@ def _pool_items(pool, rate: float, crop: int, patch_len: int):
 
 def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
     import torch
+
+    from neurosig.tokenizers import build_tokenizer
+
+    tcfg = {**cfg["tokenizer"]["config"], "seed": seed, "sfreq": cfg["model_rate_hz"]}
+    # the tokenizer's own generators (codebooks, k-means, masks) are seeded by its config; the network
+    # weights' init (and dropout, if any) draw from torch's global generator: seed it for this fit only,
+    # so the same seed gives the same tokenizer (the caller's generator state is restored afterwards)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return _fit_tokenizer_seeded(items, steps, seed, cfg, progress, build_tokenizer(cfg["tokenizer"]["kind"], tcfg))
+
+
+def _fit_tokenizer_seeded(items, steps: int, seed: int, cfg: dict, progress: bool, tok):
+    import torch
     from tqdm import tqdm
 
     from neurosig.datasets.torch_data import collate_windows
     from neurosig.evaluation.benchmark import bucket_batches
-    from neurosig.tokenizers import build_tokenizer
 
-    tcfg = {**cfg["tokenizer"]["config"], "seed": seed, "sfreq": cfg["model_rate_hz"]}
-    tok = build_tokenizer(cfg["tokenizer"]["kind"], tcfg)
     opt = torch.optim.AdamW([p for p in tok.parameters() if p.requires_grad], lr=cfg["lr"])
     tok.train()
     step, epoch = 0, 0

@@ -58,3 +58,23 @@ def test_fit_pretrain_embed_shapes(kind, tmp_path):
     for a, b, w in (("tokv", "tokv_t", D), ("emb", "emb_t", d)):
         np.testing.assert_allclose(f[b].reshape(n, C, 4, w).mean(2), f[a].reshape(n, C, w), rtol=1e-4, atol=1e-6)
     assert all(np.isfinite(v).all() for v in f.values())
+
+
+def test_tokenizer_fit_is_reproducible_per_seed_and_leaves_the_global_generator_alone():
+    import torch
+
+    cfg = bench_config(DEFAULT_TOKENIZER)
+    rng = np.random.default_rng(1)
+    pos, ct = np.full((2, 3), np.nan, np.float32), np.zeros(2, np.int64)
+    items = []
+    for _ in range(16):
+        items += crop_items(rng.standard_normal((2, 200)).astype(np.float32) * 1e-5, pos, ct, 200.0, 200)
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    a = _fit_tokenizer(items, 5, 0, cfg, progress=False).state_dict()
+    assert torch.equal(torch.rand(1), before)  # the caller's generator stream is untouched
+    b = _fit_tokenizer(items, 5, 0, cfg, progress=False).state_dict()
+    c = _fit_tokenizer(items, 5, 1, cfg, progress=False).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert any(a[k].shape == c[k].shape and not torch.equal(a[k], c[k]) for k in a)
