@@ -104,11 +104,12 @@ def _seeds(text: str) -> list[int]:
     from neurosig._utils.errors import NeurosigError
 
     try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        return list(range(int(text)))
+        seeds = [int(s) for s in text.split(",") if s.strip()] if "," in text else list(range(int(text)))
     except ValueError:
         raise NeurosigError(f"--seeds {text!r} must be a count (3) or a list (0,1,2).") from None
+    if not seeds:
+        raise NeurosigError(f"--seeds {text!r} names no seed; give a count of at least 1 (3) or a list (0,1,2; one seed: '0,').")
+    return seeds
 
 
 def _demean(x):

@@ -14,6 +14,8 @@ def test_bad_arguments(capsys, tmp_path):
     assert "--datasets is empty" in capsys.readouterr().err
     assert main(["bench", "real", "--seeds", "x,y", "--out", str(tmp_path)]) == 2
     assert "--seeds" in capsys.readouterr().err
+    assert main(["bench", "real", "--seeds", "0", "--out", str(tmp_path)]) == 2  # a count of 0: no seed at all
+    assert "names no seed" in capsys.readouterr().err
     assert main(["bench", "real", "--datasets", "NoSuchSet", "--out", str(tmp_path)]) == 2
     assert "NoSuchSet" in capsys.readouterr().err
 
