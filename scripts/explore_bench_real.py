@@ -37,7 +37,7 @@ def main(argv=None) -> int:
 
     from neurosig.cli.bench import DEFAULT_TOKENIZER, _demean, bench_config, _embed, _fit_tokenizer, _pool_items, _pretrain
     from neurosig.evaluation.benchmark import (hand_features, load_bench_set, pretraining_pool, to_model_rate,
-                                               validation_accuracy)
+                                               validation_accuracies)
     from neurosig.models.foundation import FoundationModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -98,15 +98,19 @@ def main(argv=None) -> int:
         "ensemble_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"]],
         "ensemble_t+emb_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"], ["emb_t"]]}
     ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
-    table = {}
+    by_weighting: dict[str, dict] = {}  # heads of one weighting share their blocks' fits (validation_accuracies)
     for hname, blocks in heads.items():
-        weighting = hname.split("@")[1] if "@" in hname else "mean"
-        per = {}
-        for s in sets:
-            f, y = feats[s.name], s.y_train
-            per[s.name] = float(np.mean([validation_accuracy(f, y, blocks, cfg["val_folds"], seed, weighting) for seed in ft_seeds]))
-        table[hname] = {"val": float(np.mean(list(per.values()))), **per}
-        print(f"{hname:<28} val {table[hname]['val']:.3f}  " + "  ".join(f"{k[:6]} {v:.3f}" for k, v in per.items()), flush=True)
+        by_weighting.setdefault(hname.split("@")[1] if "@" in hname else "mean", {})[hname] = blocks
+    per: dict[str, dict[str, float]] = {h: {} for h in heads}
+    for s in sets:
+        for weighting, group in by_weighting.items():
+            runs = [validation_accuracies(feats[s.name], s.y_train, group, cfg["val_folds"], seed, weighting) for seed in ft_seeds]
+            for hname in group:
+                per[hname][s.name] = float(np.mean([r[hname] for r in runs]))
+    table = {}
+    for hname in heads:
+        table[hname] = {"val": float(np.mean(list(per[hname].values()))), **per[hname]}
+        print(f"{hname:<28} val {table[hname]['val']:.3f}  " + "  ".join(f"{k[:6]} {v:.3f}" for k, v in per[hname].items()), flush=True)
     doc = {"tag": a.tag, "extra": extra, "tokenizer_steps": a.tokenizer_steps, "pretrain_steps": a.pretrain_steps,
            "config": cfg, "fit_seconds": t_fit, "seconds": time.time() - t0, "validation": table}
     if a.json:

@@ -39,9 +39,27 @@ def register(sub) -> None:
 
 
 # ------------------------------------------------------------------------------ pipeline pieces
+# The tokenizers `bench real` can use (`--tokenizer`). EMA codebooks with the library defaults (decay 0.99
+# with warm-up, relative dead-code rule; docs/tokenizers.md "Codebook health"). Session-1 runs used decay
+# 0.8 / dead_threshold 1.0 as a workaround for the old collapse; validation did not prefer it once the
+# defaults were fixed. The default was chosen on validation (scripts/explore_bench_real.py, docs/finetune.md):
+# the time-resolved ensemble scores 0.731 with the residual-VQ tokenizer vs 0.713 with the time-frequency one
+# (mean of two pretraining seeds each; session 3).
+BENCH_TOKENIZERS = {
+    "rvq": {"kind": "rvq", "config": {"patch_len": 50, "n_levels": 2, "codebook_size": 256, "code_dim": 32,
+                                      "branch_channels": 16, "hidden": 128, "kmeans_iters": 5,
+                                      "sensors": {"name_free": True}}},
+    "tf": {"kind": "tf", "config": {"patch_len": 50, "n_fft": 50, "hop": 25, "bin_group": 3, "freq_dim": 32,
+                                    "freq_layers": 1, "freq_heads": 4, "time_channels": 16, "code_dim": 32,
+                                    "codebook_size": 256, "hidden": 128, "kmeans_iters": 5,
+                                    "sensors": {"name_free": True}}},
+}
+DEFAULT_TOKENIZER = "rvq"
+
+
 BENCH_CONFIG = {
     "model_rate_hz": 200.0,  # the tokenizer's rate: every set is resampled to it
-    "tokenizer": None,  # BENCH_TOKENIZERS[DEFAULT_TOKENIZER], set below; `--tokenizer` picks another
+    "tokenizer": BENCH_TOKENIZERS[DEFAULT_TOKENIZER],  # `--tokenizer` picks another (bench_config)
     "model": {"preset": "tiny", "backbone": {"d_model": 64, "n_layers": 2, "n_heads": 4}, "objectives": ["masked"]},
     "crop_patches": 4,  # pool windows are cut into crops of 4 patches (1 s) for pretraining
     "batch_size": 16,  # small batches: many cheap steps on 2 CPU cores
@@ -67,24 +85,6 @@ BENCH_CONFIG = {
         "ensemble-without-tokens": [["slow"], ["slow12"], ["rspec"], ["ts"]],  # hand blocks of `ensemble` alone
     },
 }
-
-
-# The tokenizers `bench real` can use (`--tokenizer`). EMA codebooks with the library defaults (decay 0.99
-# with warm-up, relative dead-code rule; docs/tokenizers.md "Codebook health"). Session-1 runs used decay
-# 0.8 / dead_threshold 1.0 as a workaround for the old collapse; validation did not prefer it once the
-# defaults were fixed. The default was chosen on validation (scripts/explore_bench_real.py, docs/finetune.md):
-# the residual-VQ tokenizer's pretrained token blocks score higher than the time-frequency tokenizer's.
-BENCH_TOKENIZERS = {
-    "rvq": {"kind": "rvq", "config": {"patch_len": 50, "n_levels": 2, "codebook_size": 256, "code_dim": 32,
-                                      "branch_channels": 16, "hidden": 128, "kmeans_iters": 5,
-                                      "sensors": {"name_free": True}}},
-    "tf": {"kind": "tf", "config": {"patch_len": 50, "n_fft": 50, "hop": 25, "bin_group": 3, "freq_dim": 32,
-                                    "freq_layers": 1, "freq_heads": 4, "time_channels": 16, "code_dim": 32,
-                                    "codebook_size": 256, "hidden": 128, "kmeans_iters": 5,
-                                    "sensors": {"name_free": True}}},
-}
-DEFAULT_TOKENIZER = "rvq"
-BENCH_CONFIG["tokenizer"] = BENCH_TOKENIZERS[DEFAULT_TOKENIZER]
 
 
 def bench_config(tokenizer: str = DEFAULT_TOKENIZER) -> dict:
@@ -128,7 +128,10 @@ def _pool_items(pool, rate: float, crop: int, patch_len: int):
 
 def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
     import torch
+    from tqdm import tqdm
 
+    from neurosig.datasets.torch_data import collate_windows
+    from neurosig.evaluation.benchmark import bucket_batches
     from neurosig.tokenizers import build_tokenizer
 
     tcfg = {**cfg["tokenizer"]["config"], "seed": seed, "sfreq": cfg["model_rate_hz"]}
@@ -137,37 +140,27 @@ def _fit_tokenizer(items, steps: int, seed: int, cfg: dict, progress: bool):
     # so the same seed gives the same tokenizer (the caller's generator state is restored afterwards)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return _fit_tokenizer_seeded(items, steps, seed, cfg, progress, build_tokenizer(cfg["tokenizer"]["kind"], tcfg))
-
-
-def _fit_tokenizer_seeded(items, steps: int, seed: int, cfg: dict, progress: bool, tok):
-    import torch
-    from tqdm import tqdm
-
-    from neurosig.datasets.torch_data import collate_windows
-    from neurosig.evaluation.benchmark import bucket_batches
-
-    opt = torch.optim.AdamW([p for p in tok.parameters() if p.requires_grad], lr=cfg["lr"])
-    tok.train()
-    step, epoch = 0, 0
-    bar = tqdm(total=steps, desc=f"tokenizer (seed {seed})", disable=not progress, leave=False)
-    while step < steps:
-        for b in bucket_batches(items, cfg["batch_size"], seed + 1000 * epoch, True):
-            out = tok(collate_windows([items[i] for i in b]))
-            loss = sum(tok.loss_weights.get(k, 1.0) * v for k, v in out.losses.items())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=float(loss.detach()))
-            if step >= steps:
-                break
-        epoch += 1
-    bar.close()
+        tok = build_tokenizer(cfg["tokenizer"]["kind"], tcfg)
+        opt = torch.optim.AdamW([p for p in tok.parameters() if p.requires_grad], lr=cfg["lr"])
+        tok.train()
+        step, epoch = 0, 0
+        bar = tqdm(total=steps, desc=f"tokenizer (seed {seed})", disable=not progress, leave=False)
+        while step < steps:
+            for b in bucket_batches(items, cfg["batch_size"], seed + 1000 * epoch, True):
+                out = tok(collate_windows([items[i] for i in b]))
+                loss = sum(tok.loss_weights.get(k, 1.0) * v for k, v in out.losses.items())
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=float(loss.detach()))
+                if step >= steps:
+                    break
+            epoch += 1
+        bar.close()
     tok.eval()
     return tok
-
 
 
 def _pretrain(items, tok, steps: int, seed: int, cfg: dict, out_dir: Path, progress: bool):

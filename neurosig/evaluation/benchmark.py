@@ -423,13 +423,12 @@ class FeatureHead:
         self.heads_ = []
         for b in self.blocks:
             key = (tuple(b), self.seed, scoring)
-            if cache is None or key not in cache:
+            h = cache.get(key) if cache is not None else None
+            if h is None:
                 h = fit_head(self._block(b, feats), y, self.seed, scoring)
-                if cache is None:
-                    self.heads_.append(h)
-                    continue
-                cache[key] = h
-            self.heads_.append(cache[key])
+                if cache is not None:
+                    cache[key] = h
+            self.heads_.append(h)
         self.classes_ = self.heads_[0].classes_
         w = np.ones(len(self.heads_))
         if self.weighting != "mean":
