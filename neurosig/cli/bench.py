@@ -27,7 +27,7 @@ def register(sub) -> None:
     r.add_argument("--seeds", default="3", help="number of seeds (N) or a list (0,1,2)")
     r.add_argument("--json", metavar="PATH", help="write the results as JSON")
     r.add_argument("--out", default="runs/bench_real", help="folder for models and the report")
-    r.add_argument("--tokenizer", default=None, metavar="KIND",
+    r.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, metavar="KIND",
                    help="bench tokenizer: rvq (default, chosen on validation) or tf (time-frequency)")
     r.add_argument("--tokenizer-steps", type=int, default=300, help="tokenizer training steps")
     r.add_argument("--pretrain-steps", type=int, default=1000, help="pretraining steps")
@@ -261,7 +261,7 @@ def run(args) -> int:
         raise NeurosigError("--datasets is empty; name at least one bundled set (neurosig data list).")
     extra_names = [n.strip() for n in (args.extra or "").split(",") if n.strip() and n.strip() not in names]
     seeds = _seeds(str(args.seeds))
-    cfg = bench_config(args.tokenizer or DEFAULT_TOKENIZER)
+    cfg = bench_config(args.tokenizer)
     rate, P = cfg["model_rate_hz"], cfg["tokenizer"]["config"]["patch_len"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ def test_fit_pretrain_embed_shapes(kind, tmp_path):
     x = rng.standard_normal((n, C, 8 * P)).astype(np.float32) * 1e-5  # 8 patches: 4 equal segments of 2
     s = BenchSet("toy", x, np.zeros(n, int), x, np.zeros(n, int), rate, ["a", "b", "c"], ct, pos)
     f = _embed(model, tok, s, x, rate, batch_size=4)  # batches of 4 and 2
-    d = model.backbone.d_model if hasattr(model.backbone, "d_model") else f["emb"].shape[1] // C
+    d = cfg["model"]["backbone"]["d_model"]  # the backbone width the bench config asks for
     assert f["emb"].shape == (n, C * d)
     D = f["tokv"].shape[1] // C
     assert f["tokv"].shape == (n, C * D) and f["tokv_t"].shape == (n, C * D * 4) and f["emb_t"].shape == (n, C * d * 4)
