@@ -12,7 +12,8 @@ configuration chosen from this script's output is chosen on validation alone.
 
 ``--heads`` is ``NAME[@WEIGHTING]=BLOCK|BLOCK;...`` where a block is ``feat+feat`` and WEIGHTING a
 :class:`FeatureHead` weighting (mean, cv, cv2); without it the benchmark's
-candidate heads (``BENCH_CONFIG["heads"]``) plus the time-resolved token heads are scored.
+candidate heads (``BENCH_CONFIG["heads"]``) and its ablation heads are scored. ``--order`` picks the
+fold order (default the benchmark's ``fold_order``, ``blocked``: recording order kept).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def parse_heads(text: str) -> dict[str, list[list[str]]]:
 
 def main(argv=None) -> int:
 
-    from neurosig.cli.bench import DEFAULT_TOKENIZER, _demean, bench_config, _embed, _fit_tokenizer, _pool_items, _pretrain
+    from neurosig.cli.bench import (DEFAULT_TOKENIZER, TOKEN_FEATURES, _demean, _embed, _fit_tokenizer, _pool_items,
+                                    _pretrain, bench_config)
     from neurosig.evaluation.benchmark import (hand_features, load_bench_set, pretraining_pool, to_model_rate,
                                                validation_accuracies)
     from neurosig.models.foundation import FoundationModel
@@ -52,6 +54,8 @@ def main(argv=None) -> int:
     ap.add_argument("--heads", default="", help="NAME=feat+feat|feat;...  (default: benchmark heads + token-time heads)")
     ap.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="bench tokenizer (neurosig.cli.bench.BENCH_TOKENIZERS)")
     ap.add_argument("--config", default="", help="JSON overrides merged into BENCH_CONFIG (tokenizer.config keys, model, lr, ...)")
+    ap.add_argument("--order", default=None, choices=("blocked", "shuffled"),
+                    help="fold order for the head choice and each block's C (default: the benchmark's fold_order)")
     ap.add_argument("--json", help="write the validation table as JSON")
     a = ap.parse_args(argv)
 
@@ -84,19 +88,17 @@ def main(argv=None) -> int:
         tok = _fit_tokenizer(items, a.tokenizer_steps, a.seed, cfg, progress=True)
         model, tok = _pretrain(items, tok, a.pretrain_steps, a.seed, cfg, model_dir, progress=True)
     t_fit = time.time() - t0
+    order = a.order or cfg["fold_order"]
     feats = {}
-    for s in sets:  # TRAINING split only
+    for s in sets:  # TRAINING split only; the pretrained features are cached, the signal features recomputed
         cache = run / f"train_features_{s.name}.npz"
         if cache.exists():
-            feats[s.name] = dict(np.load(cache))
-            continue
-        xr = _demean(to_model_rate(s.x_train, s.sfreq, rate))
-        feats[s.name] = {**_embed(model, tok, s, s.x_train, rate), **hand_features(xr, P)}
-        np.savez(cache, **feats[s.name])
-    heads = parse_heads(a.heads) if a.heads else {
-        **cfg["heads"], "tokens_t": [["emb_t"], ["tokv_t"], ["codes"]],
-        "ensemble_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"]],
-        "ensemble_t+emb_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"], ["emb_t"]]}
+            emb = {k: v for k, v in np.load(cache).items() if k in TOKEN_FEATURES}
+        else:
+            emb = _embed(model, tok, s, s.x_train, rate)
+            np.savez(cache, **emb)
+        feats[s.name] = {**emb, **hand_features(_demean(to_model_rate(s.x_train, s.sfreq, rate)), P)}
+    heads = parse_heads(a.heads) if a.heads else {**cfg["heads"], **cfg["ablation_heads"]}
     ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
     by_weighting: dict[str, dict] = {}  # heads of one weighting share their blocks' fits (validation_accuracies)
     for hname, blocks in heads.items():
@@ -104,14 +106,15 @@ def main(argv=None) -> int:
     per: dict[str, dict[str, float]] = {h: {} for h in heads}
     for s in sets:
         for weighting, group in by_weighting.items():
-            runs = [validation_accuracies(feats[s.name], s.y_train, group, cfg["val_folds"], seed, weighting) for seed in ft_seeds]
+            runs = [validation_accuracies(feats[s.name], s.y_train, group, cfg["val_folds"], seed, weighting, order)
+                    for seed in ft_seeds]
             for hname in group:
                 per[hname][s.name] = float(np.mean([r[hname] for r in runs]))
     table = {}
     for hname in heads:
         table[hname] = {"val": float(np.mean(list(per[hname].values()))), **per[hname]}
         print(f"{hname:<28} val {table[hname]['val']:.3f}  " + "  ".join(f"{k[:6]} {v:.3f}" for k, v in per[hname].items()), flush=True)
-    doc = {"tag": a.tag, "extra": extra, "tokenizer_steps": a.tokenizer_steps, "pretrain_steps": a.pretrain_steps,
+    doc = {"tag": a.tag, "extra": extra, "order": order, "tokenizer_steps": a.tokenizer_steps, "pretrain_steps": a.pretrain_steps,
            "config": cfg, "fit_seconds": t_fit, "seconds": time.time() - t0, "validation": table}
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)

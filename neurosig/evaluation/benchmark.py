@@ -225,18 +225,34 @@ def patch_features(x: np.ndarray, patch_len: int) -> np.ndarray:
     return np.concatenate([dc.reshape(n, -1), bp.reshape(n, -1)], 1).astype(np.float32)
 
 
-def fit_head(F_train: np.ndarray, y_train: np.ndarray, seed: int = 0, scoring: str | None = None):
+FOLD_ORDERS = ("blocked", "shuffled")
+
+
+def _stratified_folds(n_splits: int, seed: int, order: str):
+    """Stratified K folds: ``blocked`` (default) keeps the rows' order — each class's trials are cut into
+    contiguous runs, so trials recorded next to each other validate together — ``shuffled`` permutes
+    them first (seeded). Trials of one session are correlated in time (slow drifts, electrode contact):
+    shuffled folds put a trial's neighbours in the training fold and score optimistically."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if order not in FOLD_ORDERS:
+        raise NeurosigError(f"fold order must be one of {', '.join(FOLD_ORDERS)}, got {order!r}.")
+    if order == "shuffled":
+        return StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    return StratifiedKFold(n_splits, shuffle=False)
+
+
+def fit_head(F_train: np.ndarray, y_train: np.ndarray, seed: int = 0, scoring: str | None = None, order: str = "blocked"):
     """Standardise + logistic regression with C chosen by 5-fold CV on the training features
-    (``scoring`` as scikit-learn's: None = accuracy, or e.g. ``"balanced_accuracy"``)."""
+    (``scoring`` as scikit-learn's: None = accuracy, or e.g. ``"balanced_accuracy"``; ``order`` of the
+    CV folds as in :func:`validation_folds`: ``blocked`` keeps the rows' recording order)."""
     import warnings
 
     from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    n_splits = int(max(2, min(5, np.bincount(y_train).min())))
-    cv = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    cv = _stratified_folds(int(max(2, min(5, np.bincount(y_train).min()))), seed, order)
     clf = LogisticRegressionCV(Cs=np.logspace(-4, 2, 7), cv=cv, max_iter=1000, tol=1e-3, class_weight="balanced",
                                scoring=scoring)
     with warnings.catch_warnings():  # scikit-learn 1.8+ announces default changes on every fit
@@ -263,12 +279,15 @@ def carve_validation(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     return np.sort(np.concatenate(tr)), np.sort(np.concatenate(va))
 
 
-def validation_folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified, seeded (train, val) folds carved from a training split (each trial validates once)."""
-    from sklearn.model_selection import StratifiedKFold
+def validation_folds(y: np.ndarray, n_folds: int, seed: int, order: str = "blocked") -> list[tuple[np.ndarray, np.ndarray]]:
+    """Stratified (train, val) folds carved from a training split (each trial validates once).
 
+    ``order="blocked"`` (default): each class's trials are cut, in the split's order, into contiguous
+    runs (``seed`` unused) — the bundled sets keep recording order, and neighbouring trials of one
+    session are correlated, so a held-out run measures generalisation across time as a test split
+    recorded later does. ``"shuffled"``: seeded random folds (optimistic on such data)."""
     n = int(max(2, min(n_folds, np.bincount(y).min())))
-    return list(StratifiedKFold(n, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    return list(_stratified_folds(n, seed, order).split(np.zeros(len(y)), y))
 
 
 # ------------------------------------------------------------------ token and spectral features (v2)
@@ -323,6 +342,14 @@ def slow_features(x: np.ndarray, sub_len: int) -> np.ndarray:
     return x[..., : M * sub_len].reshape(n, C, M, sub_len).mean(-1).reshape(n, -1).astype(np.float32)
 
 
+def drift_features(x: np.ndarray, sub_len: int) -> np.ndarray:
+    """Drift trajectory: the running integral (cumulative sum) of each channel, averaged over
+    consecutive sub-patches of ``sub_len`` samples; (n, C * M). A linear map of the slow trajectory
+    whose standardised L2-logistic weights correspond to *smooth* weights over time (the penalty acts
+    on their changes): the prior that slow-potential decoders use."""
+    return slow_features(np.cumsum(x, -1, dtype=np.float64) / max(1, x.shape[-1]), sub_len)
+
+
 def _spd_fn(m: np.ndarray, fn, floor: float | None = 1e-10) -> np.ndarray:
     """fn applied to the eigenvalues of symmetric m (..., C, C); eigenvalues are floored at ``floor``
     (SPD input) unless ``floor`` is None (e.g. exp of a symmetric log-matrix, whose eigenvalues may be < 0)."""
@@ -359,13 +386,14 @@ class TangentSpace:
 
 
 
-HAND_BLOCKS = ("patch", "slow", "slow12", "spec", "ts")  # computed from the signal (the tokenizer's patches / STFT)
+HAND_BLOCKS = ("patch", "slow", "slow12", "cum", "cum12", "spec", "ts")  # computed from the signal (the tokenizer's patches / STFT)
 TOKEN_BLOCKS = ("emb", "tokv", "codes")  # computed by the pretrained tokenizer + backbone
 
 
 def hand_features(x: np.ndarray, patch_len: int, n_fft: int = 50) -> dict[str, np.ndarray]:
     """Signal features on the tokenizer's grid, x (n, C, T) at the model rate: ``patch`` (patch mean +
     band power), ``slow`` / ``slow12`` (means over half- / quarter-patches: slow potentials),
+    ``cum`` / ``cum12`` (:func:`drift_features` on the same grids),
     ``spec`` (log power per bin of the tokenizer STFT), ``rspec`` (the same minus its per-channel mean
     over bins: spectral shape), ``cov`` (channel covariances, for ``ts``)."""
     n, C, _ = x.shape
@@ -373,7 +401,8 @@ def hand_features(x: np.ndarray, patch_len: int, n_fft: int = 50) -> dict[str, n
     sp = spec.reshape(n, C, -1)
     rspec = (sp - sp.mean(-1, keepdims=True)).reshape(n, -1)  # relative spectrum: per-channel gain removed
     return {"patch": patch_features(x, patch_len), "slow": slow_features(x, max(1, patch_len // 2)),
-            "slow12": slow_features(x, max(1, patch_len // 4)), "spec": spec, "rspec": rspec,
+            "slow12": slow_features(x, max(1, patch_len // 4)), "cum": drift_features(x, max(1, patch_len // 2)),
+            "cum12": drift_features(x, max(1, patch_len // 4)), "spec": spec, "rspec": rspec,
             "cov": covariances(x)}
 
 
@@ -392,16 +421,21 @@ class FeatureHead:
     ``weighting``: ``"mean"`` averages the blocks' probabilities equally; ``"cv"`` weights each block
     by its cross-validated balanced accuracy above chance (``max(0, bacc - 1/K)``, from the folds that
     chose its C on the training rows: no extra fits), so blocks at chance on a set drop out and strong
-    ones dominate; ``"cv2"`` squares that excess (sharper). All zero → equal weights."""
+    ones dominate; ``"cv2"`` squares that excess (sharper). All zero → equal weights.
+
+    ``order``: the order of the folds that choose each block's C (:func:`validation_folds`; ``blocked``
+    keeps the rows' recording order)."""
 
     WEIGHTINGS = ("mean", "cv", "cv2")
 
-    def __init__(self, blocks: Sequence[Sequence[str]], seed: int = 0, weighting: str = "mean"):
+    def __init__(self, blocks: Sequence[Sequence[str]], seed: int = 0, weighting: str = "mean", order: str = "blocked"):
         if not blocks or any(not b for b in blocks):
             raise NeurosigError(f"FeatureHead blocks must be a non-empty list of non-empty name lists, got {blocks!r}.")
         if weighting not in self.WEIGHTINGS:
             raise NeurosigError(f"FeatureHead weighting must be one of {', '.join(self.WEIGHTINGS)}, got {weighting!r}.")
-        self.blocks, self.seed, self.weighting = [list(b) for b in blocks], int(seed), weighting
+        if order not in FOLD_ORDERS:
+            raise NeurosigError(f"FeatureHead order must be one of {', '.join(FOLD_ORDERS)}, got {order!r}.")
+        self.blocks, self.seed, self.weighting, self.order = [list(b) for b in blocks], int(seed), weighting, order
 
     def _block(self, b: list[str], feats: dict[str, np.ndarray]) -> np.ndarray:
         parts = []
@@ -422,10 +456,10 @@ class FeatureHead:
         scoring = None if self.weighting == "mean" else "balanced_accuracy"
         self.heads_ = []
         for b in self.blocks:
-            key = (tuple(b), self.seed, scoring)
+            key = (tuple(b), self.seed, scoring, self.order)
             h = cache.get(key) if cache is not None else None
             if h is None:
-                h = fit_head(self._block(b, feats), y, self.seed, scoring)
+                h = fit_head(self._block(b, feats), y, self.seed, scoring, self.order)
                 if cache is not None:
                     cache[key] = h
             self.heads_.append(h)
@@ -448,22 +482,22 @@ class FeatureHead:
 
 
 def validation_accuracy(feats: dict[str, np.ndarray], y: np.ndarray, blocks: Sequence[Sequence[str]], n_folds: int,
-                        seed: int, weighting: str = "mean") -> float:
+                        seed: int, weighting: str = "mean", order: str = "blocked") -> float:
     """The benchmark's validation figure of one head on one set: mean balanced accuracy over
     :func:`validation_folds` carved from the training rows ``feats`` / ``y`` (never test data)."""
-    return validation_accuracies(feats, y, {"head": blocks}, n_folds, seed, weighting)["head"]
+    return validation_accuracies(feats, y, {"head": blocks}, n_folds, seed, weighting, order)["head"]
 
 
 def validation_accuracies(feats: dict[str, np.ndarray], y: np.ndarray, heads: dict[str, Sequence[Sequence[str]]],
-                          n_folds: int, seed: int, weighting: str = "mean") -> dict[str, float]:
+                          n_folds: int, seed: int, weighting: str = "mean", order: str = "blocked") -> dict[str, float]:
     """:func:`validation_accuracy` of several heads at once (``{name: blocks}`` → ``{name: accuracy}``),
     each block shared by several heads fitted once per fold: the same figures, fewer fits."""
     from sklearn.metrics import balanced_accuracy_score
 
     accs: dict[str, list[float]] = {k: [] for k in heads}
-    for itr, iva in validation_folds(y, n_folds, seed):
+    for itr, iva in validation_folds(y, n_folds, seed, order):
         ftr, fva, cache = subset(feats, itr), subset(feats, iva), {}
         for name, blocks in heads.items():
-            head = FeatureHead(blocks, seed, weighting).fit(ftr, y[itr], cache=cache)
+            head = FeatureHead(blocks, seed, weighting, order).fit(ftr, y[itr], cache=cache)
             accs[name].append(balanced_accuracy_score(y[iva], head.predict(fva)))
     return {k: float(np.mean(v)) for k, v in accs.items()}

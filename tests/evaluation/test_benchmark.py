@@ -70,15 +70,45 @@ def test_head_learns_separable_features_and_validation_is_stratified():
     assert (head.predict(F[va]) == y[va]).mean() > 0.9
 
 
-def test_validation_folds_cover_training_once():
+@pytest.mark.parametrize("order", ["blocked", "shuffled"])
+def test_validation_folds_cover_training_once(order):
     y = np.repeat([0, 1], [12, 9])
-    folds = validation_folds(y, 3, seed=1)
+    folds = validation_folds(y, 3, seed=1, order=order)
     assert len(folds) == 3
     val = np.concatenate([va for _, va in folds])
     assert sorted(val.tolist()) == list(range(len(y)))  # each training trial validates exactly once
     for tr, va in folds:
         assert set(tr).isdisjoint(va) and len(set(y[va])) == 2
-    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, validation_folds(y, 3, seed=1)))
+    assert all(np.array_equal(a[1], b[1]) for a, b in zip(folds, validation_folds(y, 3, seed=1, order=order)))
+
+
+def test_blocked_folds_are_contiguous_runs_per_class_and_seed_free():
+    y = np.array([0, 1, 1, 0, 0, 1, 0, 1, 1, 0, 0, 1])  # recording order
+    folds = validation_folds(y, 3, seed=0)  # default: blocked
+    assert [va.tolist() for _, va in folds] == [va.tolist() for _, va in validation_folds(y, 3, seed=7)]
+    for k in (0, 1):
+        cls = np.flatnonzero(y == k)  # this class's trials in recording order
+        runs = [np.flatnonzero(np.isin(cls, va)) for _, va in folds]
+        assert all(np.array_equal(r, np.arange(r[0], r[0] + len(r))) for r in runs)  # one contiguous run each
+    shuffled = [va.tolist() for _, va in validation_folds(y, 3, seed=0, order="shuffled")]
+    assert shuffled != [va.tolist() for _, va in folds]
+    with pytest.raises(NeurosigError, match="fold order must be one of blocked, shuffled, got 'random'"):
+        validation_folds(y, 3, seed=0, order="random")
+
+
+def test_blocked_folds_do_not_reward_recording_drift_that_shuffled_folds_leak():
+    """Labels in runs (eyes open / shut blocks) and a feature that only drifts with recording time:
+    shuffled folds put each trial's neighbours in training and score far above chance; blocked folds
+    hold out whole stretches of the recording and stay near chance, as a later-recorded test split would."""
+    from neurosig.evaluation.benchmark import validation_accuracy
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(12) % 2, 10)  # 12 runs of 10 trials
+    drift = np.cumsum(rng.normal(size=(120, 32)), 0)  # random walk: neighbours alike, no class information
+    feats = {"drift": (drift + 0.3 * rng.normal(size=drift.shape)).astype(np.float32)}
+    shuffled = validation_accuracy(feats, y, [["drift"]], 3, 0, order="shuffled")
+    blocked = validation_accuracy(feats, y, [["drift"]], 3, 0)
+    assert shuffled > 0.8 and blocked < 0.65, (shuffled, blocked)
 
 
 def test_training_trials_equal_to_own_test_trials_are_left_out_of_the_pool(caplog):

@@ -92,7 +92,7 @@ def _toy(n=80, seed=0):
 def test_feature_head_learns_toy_task_and_fits_tangent_space_on_training_rows_only():
     x, y = _toy()
     feats = hand_features(x, 50)
-    assert set(feats) == {"patch", "slow", "slow12", "spec", "rspec", "cov"}
+    assert set(feats) == {"patch", "slow", "slow12", "cum", "cum12", "spec", "rspec", "cov"}
     np.testing.assert_allclose(feats["rspec"].reshape(80, 2, -1).mean(-1), 0.0, atol=1e-4)
     tr, te = np.arange(60), np.arange(60, 80)
     head = FeatureHead([["slow"], ["spec", "ts"]], seed=0).fit(subset(feats, tr), y[tr])
@@ -126,7 +126,7 @@ def test_cv_weighting_drops_blocks_at_chance_and_uses_the_fit_folds_scores():
 
     C = float(head.heads_[0][-1].C_[0])
     ref = cross_val_score(make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=1000, class_weight="balanced")),
-                          feats["good"], y, cv=StratifiedKFold(5, shuffle=True, random_state=0), scoring="balanced_accuracy")
+                          feats["good"], y, cv=StratifiedKFold(5), scoring="balanced_accuracy")  # blocked folds (default order)
     assert head.cv_scores_[0] == pytest.approx(ref.mean(), abs=0.02)
     mean = FeatureHead([["good"], ["noise"]], seed=0).fit(feats, y)
     np.testing.assert_allclose(mean.weights_, [0.5, 0.5])
@@ -167,3 +167,26 @@ def test_shared_block_cache_gives_the_same_heads_and_figures():
     for k, b in heads.items():
         fresh = FeatureHead(b, 2).fit(feats, y)
         np.testing.assert_array_equal(cached[k].predict_proba(feats), fresh.predict_proba(feats))
+
+
+def test_drift_features_are_sub_patch_means_of_the_running_integral():
+    from neurosig.evaluation.benchmark import drift_features
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 2, 103)).astype(np.float32)
+    got = drift_features(x, 10)
+    assert got.shape == (4, 2 * 10)
+    ref = np.empty((4, 2, 10))
+    for i in range(4):
+        for c in range(2):
+            run = np.array([x[i, c, : t + 1].astype(np.float64).sum() for t in range(103)]) / 103
+            ref[i, c] = [run[m * 10:(m + 1) * 10].mean() for m in range(10)]
+    np.testing.assert_allclose(got, ref.reshape(4, -1), rtol=1e-5, atol=1e-6)
+    # a constant offset integrates to a ramp: the drift block sees a level the slow block would flatten
+    ramp = drift_features(np.ones((1, 1, 100), np.float32), 25)[0]
+    np.testing.assert_allclose(np.diff(ramp), 0.25, rtol=1e-5)
+
+
+def test_feature_head_rejects_an_unknown_fold_order():
+    with pytest.raises(NeurosigError, match="order must be one of blocked, shuffled"):
+        FeatureHead([["slow"]], order="random")
