@@ -4,10 +4,10 @@ For each seed: tokenizer fit and masked-token pretraining on the pooled unlabele
 splits of the evaluated sets + every split of the bundled sets not under evaluation: never a
 test split of an evaluated set, checked by provenance and content hash), then fine-tuning on each
 evaluated set's training split (pretrained-token features — contextual embeddings, quantized token
-vectors, bag of tokenizer codes — and signal features on the tokenizer's grid — sub-patch means,
-STFT log power, tangent-space covariance — each block into a cross-validated logistic head, block
-probabilities averaged; which head is used is ONE choice for all sets, made on validation folds
-carved from the training data), test on the standard test split;
+vectors, bag of tokenizer codes — and signal features on the tokenizer's grid — sub-patch means of
+the signal and of its running integral, STFT log power, tangent-space covariance — each block into
+a cross-validated logistic head, block probabilities averaged; which head is used is ONE choice for all sets, made on validation folds
+carved from the training data in recording order), test on the standard test split;
 MiniRocket on the same split in the same run.
 """
 

@@ -228,6 +228,12 @@ def patch_features(x: np.ndarray, patch_len: int) -> np.ndarray:
 FOLD_ORDERS = ("blocked", "shuffled")
 
 
+def _check_fold_order(order: str, what: str = "fold order") -> str:
+    if order not in FOLD_ORDERS:
+        raise NeurosigError(f"{what} must be one of {', '.join(FOLD_ORDERS)}, got {order!r}.")
+    return order
+
+
 def _stratified_folds(n_splits: int, seed: int, order: str):
     """Stratified K folds: ``blocked`` (default) keeps the rows' order — each class's trials are cut into
     contiguous runs, so trials recorded next to each other validate together — ``shuffled`` permutes
@@ -235,9 +241,7 @@ def _stratified_folds(n_splits: int, seed: int, order: str):
     shuffled folds put a trial's neighbours in the training fold and score optimistically."""
     from sklearn.model_selection import StratifiedKFold
 
-    if order not in FOLD_ORDERS:
-        raise NeurosigError(f"fold order must be one of {', '.join(FOLD_ORDERS)}, got {order!r}.")
-    if order == "shuffled":
+    if _check_fold_order(order) == "shuffled":
         return StratifiedKFold(n_splits, shuffle=True, random_state=seed)
     return StratifiedKFold(n_splits, shuffle=False)
 
@@ -433,9 +437,8 @@ class FeatureHead:
             raise NeurosigError(f"FeatureHead blocks must be a non-empty list of non-empty name lists, got {blocks!r}.")
         if weighting not in self.WEIGHTINGS:
             raise NeurosigError(f"FeatureHead weighting must be one of {', '.join(self.WEIGHTINGS)}, got {weighting!r}.")
-        if order not in FOLD_ORDERS:
-            raise NeurosigError(f"FeatureHead order must be one of {', '.join(FOLD_ORDERS)}, got {order!r}.")
-        self.blocks, self.seed, self.weighting, self.order = [list(b) for b in blocks], int(seed), weighting, order
+        self.order = _check_fold_order(order, "FeatureHead order")
+        self.blocks, self.seed, self.weighting = [list(b) for b in blocks], int(seed), weighting
 
     def _block(self, b: list[str], feats: dict[str, np.ndarray]) -> np.ndarray:
         parts = []

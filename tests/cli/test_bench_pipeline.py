@@ -78,3 +78,13 @@ def test_tokenizer_fit_is_reproducible_per_seed_and_leaves_the_global_generator_
     c = _fit_tokenizer(items, 5, 1, cfg, progress=False).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(a[k].shape == c[k].shape and not torch.equal(a[k], c[k]) for k in a)
+
+
+def test_pretraining_is_per_seed_by_default_and_can_be_shared():
+    from neurosig.cli.main import build_parser
+
+    p = build_parser()
+    assert p.parse_args(["bench", "real"]).pretrain_per_seed is True
+    assert p.parse_args(["bench", "real", "--no-pretrain-per-seed"]).pretrain_per_seed is False
+    assert BENCH_CONFIG["fold_order"] == "blocked"
+    assert "ensemble_c" in BENCH_CONFIG["heads"]  # the drift blocks are a candidate, not forced
