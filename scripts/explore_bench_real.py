@@ -35,11 +35,9 @@ def parse_heads(text: str) -> dict[str, list[list[str]]]:
 
 
 def main(argv=None) -> int:
-
-    from neurosig.cli.bench import (DEFAULT_TOKENIZER, TOKEN_FEATURES, _demean, _embed, _fit_tokenizer, _pool_items,
-                                    _pretrain, bench_config)
-    from neurosig.evaluation.benchmark import (hand_features, load_bench_set, pretraining_pool, to_model_rate,
-                                               validation_accuracies)
+    from neurosig.cli.bench import DEFAULT_TOKENIZER, _demean, _embed, _fit_tokenizer, _pool_items, _pretrain, bench_config
+    from neurosig.evaluation.benchmark import (FOLD_ORDERS, hand_features, load_bench_set, pretraining_pool,
+                                               to_model_rate, validation_accuracies)
     from neurosig.models.foundation import FoundationModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,10 +49,10 @@ def main(argv=None) -> int:
     ap.add_argument("--pretrain-steps", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0, help="tokenizer/pretraining seed")
     ap.add_argument("--ft-seeds", default="0,1,2", help="fine-tuning seeds (validation folds)")
-    ap.add_argument("--heads", default="", help="NAME=feat+feat|feat;...  (default: benchmark heads + token-time heads)")
+    ap.add_argument("--heads", default="", help="NAME=feat+feat|feat;...  (default: the benchmark's candidate and ablation heads)")
     ap.add_argument("--tokenizer", default=DEFAULT_TOKENIZER, help="bench tokenizer (neurosig.cli.bench.BENCH_TOKENIZERS)")
     ap.add_argument("--config", default="", help="JSON overrides merged into BENCH_CONFIG (tokenizer.config keys, model, lr, ...)")
-    ap.add_argument("--order", default=None, choices=("blocked", "shuffled"),
+    ap.add_argument("--order", default=None, choices=FOLD_ORDERS,
                     help="fold order for the head choice and each block's C (default: the benchmark's fold_order)")
     ap.add_argument("--json", help="write the validation table as JSON")
     a = ap.parse_args(argv)
@@ -93,7 +91,7 @@ def main(argv=None) -> int:
     for s in sets:  # TRAINING split only; the pretrained features are cached, the signal features recomputed
         cache = run / f"train_features_{s.name}.npz"
         if cache.exists():
-            emb = {k: v for k, v in np.load(cache).items() if k in TOKEN_FEATURES}
+            emb = dict(np.load(cache))  # caches of earlier sessions also hold signal features: replaced below
         else:
             emb = _embed(model, tok, s, s.x_train, rate)
             np.savez(cache, **emb)

@@ -6,8 +6,9 @@ test split of an evaluated set, checked by provenance and content hash), then fi
 evaluated set's training split (pretrained-token features — contextual embeddings, quantized token
 vectors, bag of tokenizer codes — and signal features on the tokenizer's grid — sub-patch means of
 the signal and of its running integral, STFT log power, tangent-space covariance — each block into
-a cross-validated logistic head, block probabilities averaged; which head is used is ONE choice for all sets, made on validation folds
-carved from the training data in recording order), test on the standard test split;
+a cross-validated logistic head, block probabilities averaged; which head is used is ONE choice for
+all sets, made on validation folds carved from the training data in recording order), test on the
+standard test split;
 MiniRocket on the same split in the same run.
 """
 
@@ -206,7 +207,6 @@ def _pretrain(items, tok, steps: int, seed: int, cfg: dict, out_dir: Path, progr
     return model.eval(), tok2.eval()
 
 
-TOKEN_FEATURES = ("emb", "tokv", "codes", "emb_t", "tokv_t")  # the keys _embed returns
 TIME_SEGMENTS = 4  # segments of the trial for the time-resolved token blocks (emb_t, tokv_t)
 
 
