@@ -21,9 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-BLOCKS = [["cum"], ["cum12"], ["slow"], ["slow12"], ["rspec"], ["ts"]]
-
-
 class StackedHead:
     """Per-block FeatureHeads, combined by a logistic meta-learner fitted on their out-of-fold log-probabilities."""
 
@@ -64,11 +61,13 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     cfg = bench_config()
     rate, P = cfg["model_rate_hz"], cfg["tokenizer"]["config"]["patch_len"]
-    variants = {"mean": lambda sd: FeatureHead(BLOCKS, sd), "cv": lambda sd: FeatureHead(BLOCKS, sd, "cv"),
-                "stack@1": lambda sd: StackedHead(BLOCKS, sd, 1.0), "stack@0.1": lambda sd: StackedHead(BLOCKS, sd, 0.1),
-                "stack@0.01": lambda sd: StackedHead(BLOCKS, sd, 0.01), "+dc": lambda sd: FeatureHead(BLOCKS + [["dc"]], sd)}
+    blocks = cfg["ablation_heads"]["ensemble_c-without-tokens"]  # the signal blocks of the default head
+    names = [n for n in a.datasets.split(",") if n]
+    variants = {"mean": lambda sd: FeatureHead(blocks, sd), "cv": lambda sd: FeatureHead(blocks, sd, "cv"),
+                "stack@1": lambda sd: StackedHead(blocks, sd, 1.0), "stack@0.1": lambda sd: StackedHead(blocks, sd, 0.1),
+                "stack@0.01": lambda sd: StackedHead(blocks, sd, 0.01), "+dc": lambda sd: FeatureHead(blocks + [["dc"]], sd)}
     table: dict[str, dict[str, float]] = {v: {} for v in variants}
-    for name in a.datasets.split(","):
+    for name in names:
         s = load_bench_set(name)
         xr = to_model_rate(s.x_train, s.sfreq, rate)  # TRAINING split only
         feats = {**hand_features(_demean(xr), P), "dc": xr.mean(-1).astype(np.float32)}
@@ -82,7 +81,7 @@ def main(argv=None) -> int:
             table[v][name] = float(np.mean(scores[v]))
         print(name, {v: round(table[v][name], 3) for v in variants}, flush=True)
     for v in variants:
-        table[v]["val"] = float(np.mean([table[v][n] for n in a.datasets.split(",")]))
+        table[v]["val"] = float(np.mean([table[v][n] for n in names]))
         print(f"{v:<12} val {table[v]['val']:.3f}")
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
