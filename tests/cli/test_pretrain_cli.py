@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 
 from neurosig.cli.main import main
-
-MINI = Path(__file__).resolve().parents[1] / "datasets" / "miniatures.py"
-
-
-def _store(tmp_path):
-    try:
-        from neurosig.datasets.build import build_store
-    except ImportError:
-        pytest.skip("neurosig.datasets.build_store not available yet")
-    spec = importlib.util.spec_from_file_location("ns_miniatures", MINI)
-    mini = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mini)
-    src = mini.make_folder(tmp_path / "src", n=2, seconds=12.0)
-    out = tmp_path / "store"
-    build_store([src], out, config={"window_s": 4.0} if False else None, progress=False)
-    return out
 
 
 def _tiny_config(tmp_path, objective):
@@ -41,8 +22,8 @@ def _tiny_config(tmp_path, objective):
     return p
 
 
-def test_fit_and_generate_end_to_end(tmp_path, capsys):
-    store = _store(tmp_path)
+def test_fit_and_generate_end_to_end(mini_store, tmp_path, capsys):
+    store = mini_store
     from neurosig.models._testing import ToyTokenizer, ToyTokenizerConfig
 
     tokdir = tmp_path / "tok"

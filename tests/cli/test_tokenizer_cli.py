@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 
 from neurosig.cli.main import main
-
-MINI = Path(__file__).resolve().parents[1] / "datasets" / "miniatures.py"
-
-
-def _store(tmp_path):
-    try:
-        from neurosig.datasets.build import build_store
-    except ImportError:
-        pytest.skip("neurosig.datasets.build_store not available yet")
-    spec = importlib.util.spec_from_file_location("ns_miniatures_tok", MINI)
-    mini = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mini)
-    src = mini.make_folder(tmp_path / "src", n=2, seconds=12.0)
-    out = tmp_path / "store"
-    build_store([src], out, progress=False)
-    return out
 
 
 def _config(tmp_path):
@@ -43,8 +24,8 @@ def _config(tmp_path):
     return p
 
 
-def test_fit_encode_report_end_to_end(tmp_path):
-    store = _store(tmp_path)
+def test_fit_encode_report_end_to_end(mini_store, tmp_path):
+    store = mini_store
     out = tmp_path / "tok"
     assert main(["tokenizer", "fit", "--config", str(_config(tmp_path)), "--data", str(store), "--max-steps", "4",
                  "--out", str(out), "--json", str(tmp_path / "fit.json")]) == 0
