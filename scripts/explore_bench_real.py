@@ -35,9 +35,9 @@ def parse_heads(text: str) -> dict[str, list[list[str]]]:
 
 
 def main(argv=None) -> int:
-    from neurosig.cli.bench import DEFAULT_TOKENIZER, _demean, _embed, _fit_tokenizer, _pool_items, _pretrain, bench_config
-    from neurosig.evaluation.benchmark import (FOLD_ORDERS, hand_features, load_bench_set, pretraining_pool,
-                                               to_model_rate, validation_accuracies)
+    from neurosig.cli.bench import DEFAULT_TOKENIZER, _embed, _fit_tokenizer, _pool_items, _pretrain, bench_config
+    from neurosig.evaluation.benchmark import (FOLD_ORDERS, load_bench_set, pretraining_pool, signal_features,
+                                               validation_accuracies)
     from neurosig.models.foundation import FoundationModel
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         else:
             emb = _embed(model, tok, s, s.x_train, rate)
             np.savez(cache, **emb)
-        feats[s.name] = {**emb, **hand_features(_demean(to_model_rate(s.x_train, s.sfreq, rate)), P)}
+        feats[s.name] = {**emb, **signal_features(s.x_train, s.sfreq, rate, P)}
     heads = parse_heads(a.heads) if a.heads else {**cfg["heads"], **cfg["ablation_heads"]}
     ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
     by_weighting: dict[str, dict] = {}  # heads of one weighting share their blocks' fits (validation_accuracies)

@@ -72,9 +72,10 @@ BENCH_CONFIG = {
     # recording order (contiguous runs per class), because neighbouring trials of a session are correlated
     # (session 4: on EyesOpenShut shuffled folds scored 0.69 where the later-recorded test split gave 0.52)
     "fold_order": "blocked",
-    # feature blocks (see neurosig.evaluation.benchmark.hand_features): slow = 0.125 s means, slow12 = 0.06 s means,
+    # feature blocks (see neurosig.evaluation.benchmark.signal_features): slow = 0.125 s means, slow12 = 0.06 s means,
     # cum / cum12 = the same means of the running integral (drift trajectory: smooth weights over time),
     # spec = log power per bin of the tokenizer STFT (n_fft 50), rspec = spec minus its per-channel mean, ts = tangent-space channel covariance,
+    # nspec = log power per bin at the set's own rate over 0.25 s windows (the recorded band exactly: native_spectrum),
     # patch = tokenizer-patch mean + band power, emb = pooled contextual embeddings, tokv = pooled
     # quantized token vectors, codes = bag of tokenizer codes per channel; emb_t / tokv_t = the same
     # pooled over TIME_SEGMENTS consecutive segments of the trial (time-resolved).
@@ -88,11 +89,13 @@ BENCH_CONFIG = {
         "ensemble": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv"], ["codes"]],
         "ensemble_t": [["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"]],
         "ensemble_c": [["cum"], ["cum12"], ["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"]],
+        "ensemble_n": [["cum"], ["cum12"], ["slow"], ["slow12"], ["rspec"], ["ts"], ["tokv_t"], ["codes"], ["nspec"]],
     },
     # ablations: scored on test for the report only, NEVER candidates of the validation choice
     "ablation_heads": {
         "ensemble-without-tokens": [["slow"], ["slow12"], ["rspec"], ["ts"]],  # hand blocks of `ensemble` alone
         "ensemble_c-without-tokens": [["cum"], ["cum12"], ["slow"], ["slow12"], ["rspec"], ["ts"]],
+        "ensemble_n-without-tokens": [["cum"], ["cum12"], ["slow"], ["slow12"], ["rspec"], ["ts"], ["nspec"]],
     },
 }
 
@@ -255,11 +258,10 @@ def run(args) -> int:
     from neurosig.datasets import bundled
     from neurosig.evaluation.benchmark import (
         FeatureHead,
-        hand_features,
         load_bench_set,
         pretraining_pool,
         run_peer,
-        to_model_rate,
+        signal_features,
         validation_accuracies,
     )
     from neurosig.evaluation.reports import write_json
@@ -307,7 +309,7 @@ def run(args) -> int:
             for s in sets:
                 f = {}
                 for split, x in (("train", s.x_train), ("test", s.x_test)):
-                    f[split] = {**_embed(model, tok, s, x, rate), **hand_features(_demean(to_model_rate(x, s.sfreq, rate)), P)}
+                    f[split] = {**_embed(model, tok, s, x, rate), **signal_features(x, s.sfreq, rate, P)}
                 feats[s.name] = f
         log.info("seed %d: features (%.0f s)", seed, time.time() - t1)
         t1 = time.time()

@@ -10,8 +10,9 @@
 * :func:`run_peer` — MiniRocket (``aeon``, extra ``peer``) on the raw trials at the original rate;
 * features: :func:`code_histogram` (bag of tokenizer codes per channel; the pretrained contextual
   embeddings and quantized token vectors are computed in ``neurosig.cli.bench``),
-  :func:`hand_features` (:func:`patch_features`, :func:`slow_features`, :func:`spectral_features`
-  through the tokenizer's STFT, :func:`covariances` for :class:`TangentSpace`);
+  :func:`signal_features` = :func:`hand_features` (:func:`patch_features`, :func:`slow_features`,
+  :func:`spectral_features` through the tokenizer's STFT, :func:`covariances` for :class:`TangentSpace`)
+  at the model rate + :func:`native_spectrum` at the set's own rate;
 * :class:`FeatureHead` / :func:`fit_head` — the fine-tuned head: one standardised CV-logistic head
   per feature block, class probabilities averaged.
 """
@@ -408,6 +409,26 @@ def hand_features(x: np.ndarray, patch_len: int, n_fft: int = 50) -> dict[str, n
             "slow12": slow_features(x, max(1, patch_len // 4)), "cum": drift_features(x, max(1, patch_len // 2)),
             "cum12": drift_features(x, max(1, patch_len // 4)), "spec": spec, "rspec": rspec,
             "cov": covariances(x)}
+
+
+def native_spectrum(x: np.ndarray, sfreq: float, window_s: float) -> np.ndarray:
+    """:func:`spectral_features` at the trials' OWN rate: windows of ``window_s`` seconds
+    (``n_fft = round(sfreq * window_s)``, half overlap), so the bins span exactly the recorded band
+    (0 to sfreq / 2) — after resampling to the model rate, a 128 Hz set has an empty band above 64 Hz
+    and a 256 Hz set loses everything above 100 Hz. x (n, C, T) → (n, C * (n_fft // 2 + 1))."""
+    if not (sfreq > 0 and window_s > 0):
+        raise NeurosigError(f"native_spectrum needs sfreq > 0 and window_s > 0, got sfreq={sfreq!r}, window_s={window_s!r}.")
+    n_fft = max(2, int(round(sfreq * window_s)))
+    return spectral_features(np.ascontiguousarray(x, dtype=np.float32), n_fft, n_fft // 2)
+
+
+def signal_features(x: np.ndarray, sfreq: float, rate: float, patch_len: int) -> dict[str, np.ndarray]:
+    """Every signal block of the benchmark for trials x (n, C, T) at their own rate ``sfreq``:
+    :func:`hand_features` of the trials resampled to the model ``rate`` and demeaned, plus ``nspec``
+    (:func:`native_spectrum` of the demeaned trials over windows of one tokenizer patch, patch_len / rate s)."""
+    xm = to_model_rate(x, sfreq, rate)
+    return {**hand_features(xm - xm.mean(-1, keepdims=True), patch_len),
+            "nspec": native_spectrum(x - x.mean(-1, keepdims=True), sfreq, patch_len / rate)}
 
 
 def subset(feats: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:

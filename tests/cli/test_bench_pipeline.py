@@ -88,3 +88,4 @@ def test_pretraining_is_per_seed_by_default_and_can_be_shared():
     assert p.parse_args(["bench", "real", "--no-pretrain-per-seed"]).pretrain_per_seed is False
     assert BENCH_CONFIG["fold_order"] == "blocked"
     assert "ensemble_c" in BENCH_CONFIG["heads"]  # the drift blocks are a candidate, not forced
+    assert BENCH_CONFIG["heads"]["ensemble_n"] == BENCH_CONFIG["heads"]["ensemble_c"] + [["nspec"]]  # native-rate spectrum: a candidate too

@@ -190,3 +190,27 @@ def test_drift_features_are_sub_patch_means_of_the_running_integral():
 def test_feature_head_rejects_an_unknown_fold_order():
     with pytest.raises(NeurosigError, match="order must be one of blocked, shuffled"):
         FeatureHead([["slow"]], order="random")
+
+
+def test_native_spectrum_keeps_the_band_that_resampling_to_the_model_rate_drops():
+    from neurosig.evaluation.benchmark import native_spectrum, signal_features, to_model_rate
+
+    sf, f0 = 256.0, 112.0  # above the 100 Hz Nyquist of the 200 Hz model rate
+    t = np.arange(896) / sf
+    rng = np.random.default_rng(0)
+    x = (np.sin(2 * np.pi * f0 * t) + 0.01 * rng.standard_normal((4, 2, t.size))).astype(np.float32)
+    ns = native_spectrum(x, sf, 0.25)  # n_fft 64: 33 bins of 4 Hz, up to 128 Hz
+    assert ns.shape == (4, 2 * 33)
+    assert int(ns.reshape(4, 2, 33).mean((0, 1)).argmax()) == round(f0 / 4)  # the peak is in the 112 Hz bin
+    np.testing.assert_array_equal(ns, spectral_features(x, 64, 32))  # the tokenizer STFT, native window
+    feats = signal_features(x, sf, 200.0, 50)
+    xm = to_model_rate(x, sf, 200.0)
+    ref = hand_features(xm - xm.mean(-1, keepdims=True), 50)
+    assert set(feats) == set(ref) | {"nspec"}
+    for k in ref:  # the model-rate blocks are hand_features' own
+        np.testing.assert_array_equal(feats[k], ref[k])
+    assert feats["nspec"].shape == (4, 2 * 33)  # window = one 50-sample patch at 200 Hz = 0.25 s
+    spec = feats["spec"].reshape(4, 2, -1).mean((0, 1))  # model-rate spectrum: the 112 Hz sine is gone
+    assert spec.max() < ns.reshape(4, 2, 33).mean((0, 1)).max() - 5.0
+    with pytest.raises(NeurosigError, match="window_s"):
+        native_spectrum(x, sf, 0.0)

@@ -1,0 +1,294 @@
+"""Test-blind checks of head and signal-block variants for ``neurosig bench real`` (sessions 5 and 6).
+
+Every figure is the benchmark's validation protocol (3 blocked folds carved from each TRAINING split in
+recording order; test trials are never read). Blocked folds do not depend on the seed, so one pass gives the
+figure every fine-tuning seed would. ``base`` is the token-free part of ``ensemble_c``
+(cum | cum12 | slow | slow12 | rspec | ts, block probabilities averaged); each variant changes one thing:
+
+- ``cv``: FeatureHead weighting ``cv`` (blocks weighted by their CV balanced accuracy above chance);
+- ``stack@C``: stacked generalisation — each block's out-of-fold probabilities (inner blocked folds)
+  feed a logistic meta-learner (inverse regularisation C), applied to the blocks refitted on all rows;
+- ``+dc``: one more block, the per-channel trial mean before demeaning (DC level);
+- ``+fb``: one more block, log band power in 6 bands (1-4, 4-8, 8-13, 13-30, 30-60, 60-95 Hz, 4th-order
+  Butterworth, zero phase) over 4 segments of the trial (time-resolved band power);
+- ``+tspec``: one more block, the STFT log spectrum of each of 4 segments (time-resolved spectrum);
+- ``+nspec``: one more block, the log spectrum at the set's NATIVE rate over 0.25 s windows
+  (:func:`neurosig.evaluation.benchmark.native_spectrum`: the recorded band exactly; session 6 made it a
+  candidate head of the benchmark, ``ensemble_n``);
+- ``+quant``: one more block, the 10/25/50/75/90 % quantiles of the signal in 8 segments (robust levels);
+- ``+joint``: one more block, all six signal blocks concatenated into one logistic head;
+- ``clip3``: the slow/drift blocks computed after clipping each trial at median ± 3 MAD (artifact-robust);
+- ``crops``: cropped training — 3 crops per trial (offsets 0, 10, 20 samples at 200 Hz), test probabilities
+  averaged over the same crops (small time-shift invariance);
+- ``lda``: shrinkage LDA (Ledoit-Wolf, equal priors) per block instead of the CV-logistic head;
+- ``peer``: MiniRocket on the same folds (raw trials, native rate): the bar on validation.
+
+With ``--models DIR,...`` (pretrained model folders, e.g. ``runs/bench_real/seed0``...), token blocks too:
+``ensc@K`` = base | tokv_t | codes of model K (the default head), ``ensc@avg`` = the token blocks' probabilities
+averaged over all models (an ensemble of pretrainings, same weight as one model's), ``+zt@0`` = base | the
+tokenizer's continuous (pre-quantization) latent in 4 segments, ``+conv@0`` = base | the tokenizer's
+first-layer conv kernels applied to the whole trial, GELU means in 4 segments.
+
+    python scripts/explore_signal_blocks.py --models runs/bench_real/seed0,runs/bench_real/seed1,runs/bench_real/seed2 \\
+        --json runs/explore/signal_blocks.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+BANDS = ((1, 4), (4, 8), (8, 13), (13, 30), (30, 60), (60, 95))
+SEGMENTS = 4
+
+
+def _segments(a: np.ndarray, k: int) -> list[tuple[int, int]]:
+    e = np.linspace(0, a.shape[-1], k + 1).astype(int)
+    return list(zip(e[:-1], e[1:]))
+
+
+def band_power(x: np.ndarray, sfreq: float, k: int = SEGMENTS) -> np.ndarray:
+    """Log band power per channel, band (:data:`BANDS`, capped below Nyquist) and trial segment; (n, C * bands * k)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    out = []
+    for lo, hi in BANDS:
+        hi = min(hi, 0.95 * sfreq / 2)
+        if lo < hi:
+            y = sosfiltfilt(butter(4, [lo, hi], btype="band", fs=sfreq, output="sos"), x, axis=-1)
+            out.append(np.stack([np.log((y[..., a:b] ** 2).mean(-1) + 1e-8) for a, b in _segments(y, k)], -1))
+    return np.stack(out, 2).reshape(len(x), -1).astype(np.float32)
+
+
+def segment_quantiles(x: np.ndarray, k: int = 8, qs=(10, 25, 50, 75, 90)) -> np.ndarray:
+    """Quantiles of each channel in ``k`` trial segments; (n, C * k * len(qs))."""
+    return np.stack([np.percentile(x[..., a:b], qs, axis=-1) for a, b in _segments(x, k)], -1).transpose(1, 2, 0, 3).reshape(len(x), -1).astype(np.float32)
+
+
+def clip_mad(x: np.ndarray, k: float) -> np.ndarray:
+    """Each trial and channel clipped at its median ± k · 1.4826 · MAD."""
+    med = np.median(x, -1, keepdims=True)
+    mad = 1.4826 * np.median(np.abs(x - med), -1, keepdims=True) + 1e-12
+    return np.clip(x, med - k * mad, med + k * mad)
+
+
+class LDAHead:
+    """Per block: standardise + shrinkage LDA (Ledoit-Wolf, equal priors); probabilities averaged."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+
+    def fit(self, feats, y):
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from neurosig.evaluation.benchmark import FeatureHead
+
+        self.fh_ = FeatureHead(self.blocks)  # only its block assembly (ts fitted on these rows)
+        self.fh_.ts_ = _ts_of(feats) if any("ts" in b for b in self.blocks) else None
+        K = len(np.unique(y))
+        self.heads_ = [make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=np.full(K, 1 / K)))
+                       .fit(self.fh_._block(b, feats), y) for b in self.blocks]
+        return self
+
+    def predict(self, feats):
+        p = np.mean([h.predict_proba(self.fh_._block(b, feats)) for h, b in zip(self.heads_, self.blocks)], 0)
+        return self.heads_[0].classes_[p.argmax(1)]
+
+
+def _ts_of(feats):
+    from neurosig.evaluation.benchmark import TangentSpace
+
+    return TangentSpace().fit(feats["cov"])
+
+
+class CroppedHead:
+    """FeatureHead trained on several crops of each trial (features of crop j under ``crop{j}/``), test
+    probabilities averaged over the crops."""
+
+    def __init__(self, blocks, n_crops: int):
+        self.blocks, self.n_crops = blocks, n_crops
+
+    def _crop(self, feats, j):
+        return {k.split("/", 1)[1]: v for k, v in feats.items() if k.startswith(f"crop{j}/")}
+
+    def fit(self, feats, y):
+        from neurosig.evaluation.benchmark import FeatureHead
+
+        crops = [self._crop(feats, j) for j in range(self.n_crops)]
+        stacked = {k: np.stack([c[k] for c in crops], 1).reshape(len(y) * self.n_crops, *crops[0][k].shape[1:]) for k in crops[0]}
+        self.head_ = FeatureHead(self.blocks).fit(stacked, np.repeat(y, self.n_crops))  # a trial's crops stay adjacent
+        return self
+
+    def predict(self, feats):
+        p = np.mean([self.head_.predict_proba(self._crop(feats, j)) for j in range(self.n_crops)], 0)
+        return self.head_.classes_[p.argmax(1)]
+
+
+class StackedHead:
+    """Per-block FeatureHeads, combined by a logistic meta-learner fitted on their out-of-fold log-probabilities."""
+
+    def __init__(self, blocks, meta_c: float = 1.0, inner: int = 3):
+        self.blocks, self.meta_c, self.inner = blocks, meta_c, inner
+
+    @staticmethod
+    def _z(p: np.ndarray) -> np.ndarray:
+        return np.log(np.clip(p, 1e-4, 1.0)).reshape(len(p), -1)
+
+    def fit(self, feats, y):
+        from sklearn.linear_model import LogisticRegression
+
+        from neurosig.evaluation.benchmark import FeatureHead, subset, validation_folds
+
+        oof = np.zeros((len(y), len(self.blocks), len(np.unique(y))))
+        for itr, iva in validation_folds(y, self.inner, 0):
+            for j, b in enumerate(self.blocks):
+                oof[iva, j] = FeatureHead([b]).fit(subset(feats, itr), y[itr]).predict_proba(subset(feats, iva))
+        self.heads_ = [FeatureHead([b]).fit(feats, y) for b in self.blocks]
+        self.meta_ = LogisticRegression(C=self.meta_c, class_weight="balanced", max_iter=1000).fit(self._z(oof), y)
+        return self
+
+    def predict(self, feats):
+        return self.meta_.predict(self._z(np.stack([h.predict_proba(feats) for h in self.heads_], 1)))
+
+
+class WeightedBlocks:
+    """One CV-logistic head per block, class probabilities averaged with the given weights."""
+
+    def __init__(self, weights: dict[str, float]):
+        self.weights = weights
+
+    def fit(self, feats, y):
+        from neurosig.evaluation.benchmark import FeatureHead
+
+        self.heads_ = {b: FeatureHead([[b]]).fit(feats, y) for b in self.weights}
+        return self
+
+    def predict(self, feats):
+        p = sum(w * self.heads_[b].predict_proba(feats) for b, w in self.weights.items()) / sum(self.weights.values())
+        return next(iter(self.heads_.values())).classes_[p.argmax(1)]
+
+
+class Peer:
+    """MiniRocket (aeon) on the raw trials at the native rate (``_raw`` rows)."""
+
+    def fit(self, feats, y):
+        from aeon.classification.convolution_based import MiniRocketClassifier
+
+        self.clf_ = MiniRocketClassifier(random_state=0, n_jobs=1).fit(feats["_raw"], y)
+        return self
+
+    def predict(self, feats):
+        return self.clf_.predict(feats["_raw"])
+
+
+def model_features(model_dir: Path, s, x: np.ndarray, rate: float) -> dict[str, np.ndarray]:
+    """Token blocks of one pretrained model (tokv_t, codes), plus the tokenizer's continuous latent (z_t)
+    and first-layer conv means (conv) in SEGMENTS segments; x (n, C, T) the raw training trials."""
+    import torch
+
+    from neurosig.cli.bench import _demean, _embed
+    from neurosig.evaluation.benchmark import segment_means, to_model_rate
+    from neurosig.models.foundation import FoundationModel
+
+    model, tok = FoundationModel.load(Path(model_dir) / "model")
+    model, tok = model.eval(), tok.eval()
+    emb = _embed(model, tok, s, x, rate)
+    x = _demean(to_model_rate(x, s.sfreq, rate))
+    n, C, T = x.shape
+    xb = torch.from_numpy(x.astype(np.float32))
+    with torch.no_grad():
+        prep = tok._prepare(xb, torch.from_numpy(np.broadcast_to(s.pos, (n, C, 3)).copy()),
+                            torch.from_numpy(np.broadcast_to(s.ch_types, (n, C)).copy()).long(), torch.ones(n, C, dtype=torch.bool))
+        inp = tok._flatten(tok._token_inputs(prep["xs"][prep["mask"]], prep["n"]))
+        z = tok._scatter(prep, tok._encode_tokens(inp, tok._cond_tokens(prep))).numpy()  # (n, C, N, D)
+        xs = (prep["xs"]).reshape(n * C, 1, -1)
+        conv = [torch.nn.functional.gelu(br.net[0](xs)).numpy() for br in tok.branches]  # (nC, ch, T') each
+    conv_t = np.concatenate([np.stack([c[..., a:b].mean(-1) for a, b in _segments(c, SEGMENTS)], -1) for c in conv], 1)
+    return {"tokv_t": emb["tokv_t"], "codes": emb["codes"], "z_t": segment_means(z, SEGMENTS).reshape(n, -1),
+            "conv": conv_t.reshape(n, -1).astype(np.float32)}
+
+
+def main(argv=None) -> int:
+    from sklearn.metrics import balanced_accuracy_score
+
+    from neurosig.cli.bench import _demean, bench_config
+    from neurosig.evaluation.benchmark import (FeatureHead, hand_features, load_bench_set, signal_features,
+                                               spectral_features, subset, to_model_rate, validation_folds)
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default="SelfRegulationSCP1,FingerMovements,EyesOpenShut")
+    ap.add_argument("--models", default="", help="comma-separated pretrained model folders (each holding model/)")
+    ap.add_argument("--no-peer", action="store_true", help="skip MiniRocket on the validation folds")
+    ap.add_argument("--json")
+    a = ap.parse_args(argv)
+    cfg = bench_config()
+    rate, P = cfg["model_rate_hz"], cfg["tokenizer"]["config"]["patch_len"]
+    base = cfg["ablation_heads"]["ensemble_c-without-tokens"]  # the signal blocks of the default head
+    slow_names = ("cum", "cum12", "slow", "slow12")
+    offsets = (0, 10, 20)
+    models = [m for m in a.models.split(",") if m]
+    variants = {
+        "base": lambda: FeatureHead(base),
+        "cv": lambda: FeatureHead(base, weighting="cv"),
+        **{f"stack@{c:g}": (lambda c=c: StackedHead(base, c)) for c in (1.0, 0.1, 0.01)},
+        "+dc": lambda: FeatureHead(base + [["dc"]]),
+        "+fb": lambda: FeatureHead(base + [["fb"]]),
+        "+tspec": lambda: FeatureHead(base + [["tspec"]]),
+        "+nspec": lambda: FeatureHead(base + [["nspec"]]),
+        "+quant": lambda: FeatureHead(base + [["quant"]]),
+        "+joint": lambda: FeatureHead(base + [[n for b in base for n in b]]),
+        "clip3": lambda: FeatureHead([[f"{n}_clip" if n in slow_names else n for n in b] for b in base]),
+        "crops": lambda: CroppedHead(base, len(offsets)),
+        "lda": lambda: LDAHead(base),
+    }
+    if not a.no_peer:
+        variants["peer"] = Peer
+    sig = {b[0]: 1.0 for b in base}
+    for k in range(len(models)):
+        variants[f"ensc@{k}"] = lambda k=k: WeightedBlocks({**sig, f"tokv_t@{k}": 1.0, f"codes@{k}": 1.0})
+    if len(models) > 1:
+        variants["ensc@avg"] = lambda: WeightedBlocks({**sig, **{f"{t}@{k}": 1 / len(models) for t in ("tokv_t", "codes") for k in range(len(models))}})
+    if models:
+        variants["+zt@0"] = lambda: FeatureHead(base + [["z_t@0"]])
+        variants["+conv@0"] = lambda: FeatureHead(base + [["conv@0"]])
+    names = [n for n in a.datasets.split(",") if n]
+    table: dict[str, dict[str, float]] = {v: {} for v in variants}
+    for name in names:
+        s = load_bench_set(name)
+        xr = _demean(to_model_rate(s.x_train, s.sfreq, rate))  # TRAINING split only
+        feats = {**signal_features(s.x_train, s.sfreq, rate, P), "fb": band_power(xr, rate), "quant": segment_quantiles(xr),
+                 "dc": to_model_rate(s.x_train, s.sfreq, rate).mean(-1).astype(np.float32), "_raw": s.x_train.astype(np.float64)}
+        n, C, T = xr.shape
+        feats["tspec"] = np.concatenate([spectral_features(np.ascontiguousarray(xr[..., i:j]), 50, 25).reshape(n, C, -1)
+                                         for i, j in _segments(xr, SEGMENTS)], -1).reshape(n, -1)
+        clipped = hand_features(_demean(clip_mad(xr, 3.0)), P)
+        feats.update({f"{k}_clip": clipped[k] for k in slow_names})
+        L = T - max(offsets)
+        for j, o in enumerate(offsets):
+            feats.update({f"crop{j}/{k}": v for k, v in hand_features(_demean(xr[..., o:o + L]), P).items()})
+        for k, m in enumerate(models):
+            feats.update({f"{t}@{k}": v for t, v in model_features(Path(m), s, s.x_train, rate).items()})
+        scores: dict[str, list[float]] = {v: [] for v in variants}
+        for itr, iva in validation_folds(s.y_train, cfg["val_folds"], 0, cfg["fold_order"]):
+            for v, make in variants.items():
+                head = make().fit(subset(feats, itr), s.y_train[itr])
+                scores[v].append(balanced_accuracy_score(s.y_train[iva], head.predict(subset(feats, iva))))
+        for v in variants:
+            table[v][name] = float(np.mean(scores[v]))
+        print(name, {v: round(table[v][name], 3) for v in variants}, flush=True)
+    for v in variants:
+        table[v]["val"] = float(np.mean([table[v][n] for n in names]))
+        print(f"{v:<10} val {table[v]['val']:.3f}  " + "  ".join(f"{n[:6]} {table[v][n]:.3f}" for n in names))
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(table, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
