@@ -31,6 +31,7 @@ first-layer conv kernels applied to the whole trial, GELU means in 4 segments.
 
     python scripts/explore_signal_blocks.py --models runs/bench_real/seed0,runs/bench_real/seed1,runs/bench_real/seed2 \\
         --json runs/explore/signal_blocks.json
+    python scripts/explore_signal_blocks.py --variants base,+nspec,+joint --folds 3,4,5,6,8 --no-peer   # robustness to the fold count
 """
 
 from __future__ import annotations
@@ -224,6 +225,9 @@ def main(argv=None) -> int:
     ap.add_argument("--datasets", default="SelfRegulationSCP1,FingerMovements,EyesOpenShut")
     ap.add_argument("--models", default="", help="comma-separated pretrained model folders (each holding model/)")
     ap.add_argument("--no-peer", action="store_true", help="skip MiniRocket on the validation folds")
+    ap.add_argument("--variants", default="", help="comma-separated variant names to score (default: all)")
+    ap.add_argument("--folds", default="", help="comma-separated fold counts (default: the benchmark's val_folds, 3); "
+                                                "with several, each row is VARIANT/kN")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     cfg = bench_config()
@@ -257,7 +261,14 @@ def main(argv=None) -> int:
         variants["+zt@0"] = lambda: FeatureHead(base + [["z_t@0"]])
         variants["+conv@0"] = lambda: FeatureHead(base + [["conv@0"]])
     names = [n for n in a.datasets.split(",") if n]
-    table: dict[str, dict[str, float]] = {v: {} for v in variants}
+    if a.variants:
+        unknown = sorted(set(a.variants.split(",")) - set(variants))
+        if unknown:
+            ap.error(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(variants)}")
+        variants = {v: variants[v] for v in a.variants.split(",")}
+    fold_counts = [int(k) for k in a.folds.split(",") if k] or [cfg["val_folds"]]
+    rows = {(v, k): v if len(fold_counts) == 1 else f"{v}/k{k}" for v in variants for k in fold_counts}
+    table: dict[str, dict[str, float]] = {r: {} for r in rows.values()}
     for name in names:
         s = load_bench_set(name)
         xr = _demean(to_model_rate(s.x_train, s.sfreq, rate))  # TRAINING split only
@@ -273,17 +284,18 @@ def main(argv=None) -> int:
             feats.update({f"crop{j}/{k}": v for k, v in hand_features(_demean(xr[..., o:o + L]), P).items()})
         for k, m in enumerate(models):
             feats.update({f"{t}@{k}": v for t, v in model_features(Path(m), s, s.x_train, rate).items()})
-        scores: dict[str, list[float]] = {v: [] for v in variants}
-        for itr, iva in validation_folds(s.y_train, cfg["val_folds"], 0, cfg["fold_order"]):
-            for v, make in variants.items():
-                head = make().fit(subset(feats, itr), s.y_train[itr])
-                scores[v].append(balanced_accuracy_score(s.y_train[iva], head.predict(subset(feats, iva))))
-        for v in variants:
-            table[v][name] = float(np.mean(scores[v]))
-        print(name, {v: round(table[v][name], 3) for v in variants}, flush=True)
-    for v in variants:
-        table[v]["val"] = float(np.mean([table[v][n] for n in names]))
-        print(f"{v:<10} val {table[v]['val']:.3f}  " + "  ".join(f"{n[:6]} {table[v][n]:.3f}" for n in names))
+        for k in fold_counts:
+            scores: dict[str, list[float]] = {v: [] for v in variants}
+            for itr, iva in validation_folds(s.y_train, k, 0, cfg["fold_order"]):
+                for v, make in variants.items():
+                    head = make().fit(subset(feats, itr), s.y_train[itr])
+                    scores[v].append(balanced_accuracy_score(s.y_train[iva], head.predict(subset(feats, iva))))
+            for v in variants:
+                table[rows[v, k]][name] = float(np.mean(scores[v]))
+        print(name, {r: round(table[r][name], 3) for r in table}, flush=True)
+    for r in table:
+        table[r]["val"] = float(np.mean([table[r][n] for n in names]))
+        print(f"{r:<12} val {table[r]['val']:.3f}  " + "  ".join(f"{n[:6]} {table[r][n]:.3f}" for n in names))
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(table, indent=1))
