@@ -87,10 +87,10 @@ class LDAHead:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        from neurosig.evaluation.benchmark import FeatureHead
+        from neurosig.evaluation.benchmark import FeatureHead, TangentSpace
 
         self.fh_ = FeatureHead(self.blocks)  # only its block assembly (ts fitted on these rows)
-        self.fh_.ts_ = _ts_of(feats) if any("ts" in b for b in self.blocks) else None
+        self.fh_.ts_ = TangentSpace().fit(feats["cov"]) if any("ts" in b for b in self.blocks) else None
         K = len(np.unique(y))
         self.heads_ = [make_pipeline(StandardScaler(), LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto", priors=np.full(K, 1 / K)))
                        .fit(self.fh_._block(b, feats), y) for b in self.blocks]
@@ -99,12 +99,6 @@ class LDAHead:
     def predict(self, feats):
         p = np.mean([h.predict_proba(self.fh_._block(b, feats)) for h, b in zip(self.heads_, self.blocks)], 0)
         return self.heads_[0].classes_[p.argmax(1)]
-
-
-def _ts_of(feats):
-    from neurosig.evaluation.benchmark import TangentSpace
-
-    return TangentSpace().fit(feats["cov"])
 
 
 class CroppedHead:
@@ -207,7 +201,7 @@ def model_features(model_dir: Path, s, x: np.ndarray, rate: float) -> dict[str, 
                             torch.from_numpy(np.broadcast_to(s.ch_types, (n, C)).copy()).long(), torch.ones(n, C, dtype=torch.bool))
         inp = tok._flatten(tok._token_inputs(prep["xs"][prep["mask"]], prep["n"]))
         z = tok._scatter(prep, tok._encode_tokens(inp, tok._cond_tokens(prep))).numpy()  # (n, C, N, D)
-        xs = (prep["xs"]).reshape(n * C, 1, -1)
+        xs = prep["xs"].reshape(n * C, 1, -1)
         conv = [torch.nn.functional.gelu(br.net[0](xs)).numpy() for br in tok.branches]  # (nC, ch, T') each
     conv_t = np.concatenate([np.stack([c[..., a:b].mean(-1) for a, b in _segments(c, SEGMENTS)], -1) for c in conv], 1)
     return {"tokv_t": emb["tokv_t"], "codes": emb["codes"], "z_t": segment_means(z, SEGMENTS).reshape(n, -1),
