@@ -172,9 +172,9 @@ class Peer:
     """MiniRocket (aeon) on the raw trials at the native rate (``_raw`` rows)."""
 
     def fit(self, feats, y):
-        from aeon.classification.convolution_based import MiniRocketClassifier
+        from neurosig.evaluation.benchmark import minirocket
 
-        self.clf_ = MiniRocketClassifier(random_state=0, n_jobs=1).fit(feats["_raw"], y)
+        self.clf_ = minirocket(0).fit(feats["_raw"], y)
         return self
 
     def predict(self, feats):

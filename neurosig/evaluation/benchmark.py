@@ -7,7 +7,8 @@
   and pretraining: training splits of the evaluated sets plus every split of sets that are not
   evaluated; the invariant "no test trial of an evaluated set is in the pool" is checked by
   provenance *and* by content hash of every trial;
-* :func:`run_peer` — MiniRocket (``aeon``, extra ``peer``) on the raw trials at the original rate;
+* :func:`run_peer` — MiniRocket (``aeon``, extra ``peer``; :func:`minirocket`, numba kept off OpenMP
+  beside torch) on the raw trials at the original rate;
 * features: :func:`code_histogram` (bag of tokenizer codes per channel; the pretrained contextual
   embeddings and quantized token vectors are computed in ``neurosig.cli.bench``),
   :func:`signal_features` = :func:`hand_features` (:func:`patch_features`, :func:`slow_features`,
@@ -192,16 +193,53 @@ def check_no_test_leak(pool: Pool, evaluated: Sequence[BenchSet]) -> None:
                             "remove them from the pool (a test trial must never be seen before evaluation).")
 
 
-def run_peer(s: BenchSet, seed: int) -> float:
-    """Balanced accuracy of MiniRocket on the raw trials at the original rate."""
+def numba_threads_beside_torch() -> str | None:
+    """Keep numba (MiniRocket's engine) off OpenMP in a process that runs torch.
+
+    numba's default threading layer on Linux is OpenMP. After ``torch.set_num_threads`` and one
+    numba parallel region on OpenMP, every later torch op in the process runs many times slower
+    (measured on 2 cores: pretraining 14x, token features 5x; ``scripts/bench_peer_threads.py``), so a
+    multi-seed ``bench real`` spent most of seeds 2+ waiting. numba's own ``workqueue`` layer has no
+    such clash and the peer's results are identical (it runs with one thread, ``n_jobs=1``).
+
+    Chooses ``workqueue`` before numba's first parallel launch unless the user chose a layer
+    (``NUMBA_THREADING_LAYER``). If numba already launched OpenMP in this process it is too late:
+    a warning says so and how to avoid it. Returns the layer in force (None: not launched yet)."""
+    import os
+    import warnings
+
+    import numba
+
+    if os.environ.get("NUMBA_THREADING_LAYER"):
+        return os.environ["NUMBA_THREADING_LAYER"]
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # not launched yet: the layer is read at the first parallel launch
+        numba.config.THREADING_LAYER = "workqueue"
+        return None
+    if layer == "omp":
+        warnings.warn("numba already runs on OpenMP in this process, which slows torch down after MiniRocket; "
+                      "set NUMBA_THREADING_LAYER=workqueue before starting Python.", RuntimeWarning, stacklevel=2)
+    return layer
+
+
+def minirocket(seed: int):
+    """The peer: aeon's MiniRocket classifier (one job, seeded), with numba kept off OpenMP
+    (:func:`numba_threads_beside_torch`)."""
     from neurosig._utils.optional import require
 
     require("aeon", "the MiniRocket peer of `neurosig bench real`")
+    numba_threads_beside_torch()
     from aeon.classification.convolution_based import MiniRocketClassifier
+
+    return MiniRocketClassifier(random_state=seed, n_jobs=1)
+
+
+def run_peer(s: BenchSet, seed: int) -> float:
+    """Balanced accuracy of MiniRocket on the raw trials at the original rate."""
     from sklearn.metrics import balanced_accuracy_score
 
-    clf = MiniRocketClassifier(random_state=seed, n_jobs=1)
-    clf.fit(s.x_train.astype(np.float64), s.y_train)
+    clf = minirocket(seed).fit(s.x_train.astype(np.float64), s.y_train)
     return float(balanced_accuracy_score(s.y_test, clf.predict(s.x_test.astype(np.float64))))
 
 

@@ -121,3 +121,78 @@ def test_training_trials_equal_to_own_test_trials_are_left_out_of_the_pool(caplo
     assert not {trial_hash(t) for t in a.x_test} & set(pool.hashes)
     check_no_test_leak(pool, [a])  # the invariant holds
     assert "2 training trials are identical to test trials" in caplog.text
+
+
+# ------------------------------------------------------------------ the MiniRocket peer beside torch
+_PEER_SCRIPT = r"""
+import json, sys, warnings
+import numpy as np
+from neurosig.evaluation.benchmark import BenchSet, run_peer
+rng = np.random.default_rng(0)
+t = np.arange(128) / 128.0
+def trials(n):  # class 0: 5 Hz sine, class 1: 12 Hz sine, random phase, noise
+    y = np.arange(n) % 2
+    ph = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+    x = np.sin(2 * np.pi * np.where(y == 0, 5.0, 12.0)[:, None, None] * t + ph) + 0.3 * rng.normal(size=(n, 1, 128))
+    return x.astype(np.float32), y
+xtr, ytr = trials(40)
+xte, yte = trials(20)
+s = BenchSet("toy", xtr, ytr, xte, yte, 128.0, ["c0"], np.zeros(1, np.int64), np.full((1, 3), np.nan, np.float32))
+if sys.argv[1] == "omp-first":  # the caller's own numba code launched OpenMP before the peer
+    import numba
+    numba.config.THREADING_LAYER = "omp"
+    @numba.njit(parallel=True)
+    def total(a):
+        s = 0.0
+        for i in numba.prange(len(a)):
+            s += a[i]
+        return s
+    try:
+        total(np.ones(8))
+    except Exception:  # no OpenMP runtime here
+        print(json.dumps({"skip": "numba has no OpenMP layer here"}))
+        raise SystemExit(0)
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    acc = run_peer(s, 0)
+import numba
+print(json.dumps({"acc": acc, "layer": numba.threading_layer(),
+                  "warned": [str(m.message) for m in w if issubclass(m.category, RuntimeWarning)]}))
+"""
+
+
+def _run_peer_subprocess(mode: str) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    out = subprocess.run([sys.executable, "-c", _PEER_SCRIPT, mode], capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_peer_learns_and_keeps_numba_off_openmp():
+    pytest.importorskip("aeon", reason="the MiniRocket peer needs the `peer` extra (aeon)")
+    r = _run_peer_subprocess("fresh")  # a fresh interpreter: numba not launched yet
+    assert r["acc"] >= 0.9  # 5 Hz vs 12 Hz sines are easy for MiniRocket
+    assert r["layer"] == "workqueue" and r["warned"] == []
+
+
+def test_peer_warns_when_numba_already_runs_on_openmp():
+    pytest.importorskip("aeon", reason="the MiniRocket peer needs the `peer` extra (aeon)")
+    r = _run_peer_subprocess("omp-first")
+    if "skip" in r:
+        pytest.skip(r["skip"])
+    assert r["layer"] == "omp" and len(r["warned"]) == 1 and "NUMBA_THREADING_LAYER=workqueue" in r["warned"][0]
+
+
+def test_user_choice_of_numba_layer_is_respected(monkeypatch):
+    numba = pytest.importorskip("numba", reason="numba comes with the `peer` extra (aeon)")
+    from neurosig.evaluation.benchmark import numba_threads_beside_torch
+
+    before = numba.config.THREADING_LAYER
+    monkeypatch.setenv("NUMBA_THREADING_LAYER", "tbb")
+    assert numba_threads_beside_torch() == "tbb"
+    assert numba.config.THREADING_LAYER == before
