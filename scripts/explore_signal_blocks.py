@@ -21,13 +21,17 @@ figure every fine-tuning seed would. ``base`` is the token-free part of ``ensemb
 - ``crops``: cropped training — 3 crops per trial (offsets 0, 10, 20 samples at 200 Hz), test probabilities
   averaged over the same crops (small time-shift invariance);
 - ``lda``: shrinkage LDA (Ledoit-Wolf, equal priors) per block instead of the CV-logistic head;
+- ``ppv`` / ``+ppv`` (session 7): a ROCKET-style block alone / added — 84 fixed zero-sum kernels at 8
+  dilations, channel subsets summed, PPV pooling at 5 bias quantiles (:class:`PPVBlock`, fitted on the
+  head's training rows);
 - ``peer``: MiniRocket on the same folds (raw trials, native rate): the bar on validation.
 
 With ``--models DIR,...`` (pretrained model folders, e.g. ``runs/bench_real/seed0``...), token blocks too:
 ``ensc@K`` = base | tokv_t | codes of model K (the default head), ``ensc@avg`` = the token blocks' probabilities
 averaged over all models (an ensemble of pretrainings, same weight as one model's), ``+zt@0`` = base | the
 tokenizer's continuous (pre-quantization) latent in 4 segments, ``+conv@0`` = base | the tokenizer's
-first-layer conv kernels applied to the whole trial, GELU means in 4 segments.
+first-layer conv kernels applied to the whole trial, GELU means in 4 segments, ``ppvtok@0`` / ``+ppvtok@0`` =
+the same 48 pretrained kernels as a :class:`PPVBlock` filter bank at dilations 1-16, alone / added to base.
 
     python scripts/explore_signal_blocks.py --models runs/bench_real/seed0,runs/bench_real/seed1,runs/bench_real/seed2 \\
         --json runs/explore/signal_blocks.json
@@ -37,6 +41,7 @@ first-layer conv kernels applied to the whole trial, GELU means in 4 segments.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -47,8 +52,9 @@ SEGMENTS = 4
 
 
 def _segments(a: np.ndarray, k: int) -> list[tuple[int, int]]:
-    e = np.linspace(0, a.shape[-1], k + 1).astype(int)
-    return list(zip(e[:-1], e[1:]))
+    from neurosig.evaluation.benchmark import segment_edges
+
+    return segment_edges(a.shape[-1], k)
 
 
 def band_power(x: np.ndarray, sfreq: float, k: int = SEGMENTS) -> np.ndarray:
@@ -168,6 +174,75 @@ class WeightedBlocks:
         return next(iter(self.heads_.values())).classes_[p.argmax(1)]
 
 
+ROCKET_KERNELS = np.stack([np.where(np.isin(np.arange(9), c), 2.0, -1.0)
+                           for c in itertools.combinations(range(9), 3)]).astype(np.float32)  # (84, 9)
+
+
+class PPVBlock:
+    """Filter bank + PPV pooling (the proportion of positions where a filter's output exceeds a bias; the
+    pooling of Dempster et al.'s ROCKET / MiniRocket, written here from the paper's description): each
+    kernel at each dilation is applied to every channel and summed over a seeded random channel subset
+    (1 to min(C, 9) channels); biases are quantiles (10-90 %) of that output over the fitting rows only.
+    ``kernels`` (F, k): ``ROCKET_KERNELS`` (84 fixed length-9 kernels of -1 / 2, zero sum) or the pretrained
+    tokenizer's first-layer kernels; input x (n, C, T) at the model rate, demeaned, scaled by its training std."""
+
+    QS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+    def __init__(self, kernels: np.ndarray, dilations=None, seed: int = 0):
+        self.kernels, self.dilations, self.seed = np.asarray(kernels, np.float32), dilations, seed
+
+    def _conv(self, x):
+        import torch
+
+        n, C, T = x.shape
+        xb, w = torch.from_numpy(np.ascontiguousarray(x, np.float32).reshape(n * C, 1, T)), torch.from_numpy(self.kernels)[:, None]
+        k = w.shape[-1]
+        with torch.no_grad():
+            return [np.einsum("ncft,fc->nft", torch.nn.functional.conv1d(xb, w, dilation=d, padding=(k - 1) * d // 2)
+                              .reshape(n, C, len(w), -1).numpy(), self.mix_[d]) for d in self.dil_]
+
+    def fit(self, x):
+        n, C, T = x.shape
+        k, rng = self.kernels.shape[-1], np.random.default_rng(self.seed)
+        top = max(1.0, (T - 1) / (k - 1))  # the widest dilation that still fits the trial
+        dil = self.dilations or np.floor(2 ** np.linspace(0, np.log2(top), 8)).astype(int)
+        self.dil_ = sorted({int(d) for d in dil if (k - 1) * d < T} or {1})
+        self.mix_ = {}
+        for d in self.dil_:
+            m = np.zeros((len(self.kernels), C), np.float32)
+            for f in range(len(m)):
+                m[f, rng.choice(C, int(min(C, 2 ** rng.uniform(0, np.log2(min(C, 9) + 1)))), replace=False)] = 1
+            self.mix_[d] = m
+        self.scale_ = float(x.std()) + 1e-8
+        self.bias_ = [np.quantile(o, self.QS, axis=(0, 2)) for o in self._conv(x / self.scale_)]  # (q, F) per dilation
+        return self
+
+    def transform(self, x):
+        return np.concatenate([(o[:, None] > b[None, :, :, None]).mean(-1).reshape(len(x), -1)
+                               for o, b in zip(self._conv(x / self.scale_), self.bias_)], 1).astype(np.float32)
+
+
+class PPVHead:
+    """FeatureHead over ``blocks``, where the block name ``ppv`` is a :class:`PPVBlock` fitted on the head's
+    training rows (``_xm``: the demeaned model-rate trials)."""
+
+    def __init__(self, blocks, kernels, dilations=None):
+        self.blocks, self.kernels, self.dilations = blocks, kernels, dilations
+
+    def _feats(self, feats):
+        return {**feats, "ppv": self.ppv_.transform(feats["_xm"])}
+
+    def fit(self, feats, y):
+        from neurosig.evaluation.benchmark import FeatureHead
+
+        self.ppv_ = PPVBlock(self.kernels, self.dilations).fit(feats["_xm"])
+        self.head_ = FeatureHead(self.blocks).fit(self._feats(feats), y)
+        return self
+
+    def predict(self, feats):
+        return self.head_.predict(self._feats(feats))
+
+
 class Peer:
     """MiniRocket (aeon) on the raw trials at the native rate (``_raw`` rows)."""
 
@@ -179,6 +254,16 @@ class Peer:
 
     def predict(self, feats):
         return self.clf_.predict(feats["_raw"])
+
+
+def tokenizer_kernels(model_dir: Path) -> np.ndarray:
+    """The pretrained tokenizer's first-layer conv kernels, zero-padded to one length: (F, k)."""
+    from neurosig.models.foundation import FoundationModel
+
+    _, tok = FoundationModel.load(Path(model_dir) / "model")
+    ws = [br.net[0].weight.detach().numpy()[:, 0] for br in tok.branches]  # (16, k_b) each
+    k = max(w.shape[-1] for w in ws)
+    return np.concatenate([np.pad(w, ((0, 0), ((k - w.shape[-1]) // 2, (k - w.shape[-1] + 1) // 2))) for w in ws]).astype(np.float32)
 
 
 def model_features(model_dir: Path, s, x: np.ndarray, rate: float) -> dict[str, np.ndarray]:
@@ -243,6 +328,8 @@ def main(argv=None) -> int:
         "clip3": lambda: FeatureHead([[f"{n}_clip" if n in slow_names else n for n in b] for b in base]),
         "crops": lambda: CroppedHead(base, len(offsets)),
         "lda": lambda: LDAHead(base),
+        "ppv": lambda: PPVHead([["ppv"]], ROCKET_KERNELS),
+        "+ppv": lambda: PPVHead(base + [["ppv"]], ROCKET_KERNELS),
     }
     if not a.no_peer:
         variants["peer"] = Peer
@@ -254,6 +341,9 @@ def main(argv=None) -> int:
     if models:
         variants["+zt@0"] = lambda: FeatureHead(base + [["z_t@0"]])
         variants["+conv@0"] = lambda: FeatureHead(base + [["conv@0"]])
+        tok_k = tokenizer_kernels(Path(models[0]))
+        variants["ppvtok@0"] = lambda: PPVHead([["ppv"]], tok_k, (1, 2, 4, 8, 16))
+        variants["+ppvtok@0"] = lambda: PPVHead(base + [["ppv"]], tok_k, (1, 2, 4, 8, 16))
     names = [n for n in a.datasets.split(",") if n]
     if a.variants:
         unknown = sorted(set(a.variants.split(",")) - set(variants))
@@ -267,7 +357,8 @@ def main(argv=None) -> int:
         s = load_bench_set(name)
         xr = _demean(to_model_rate(s.x_train, s.sfreq, rate))  # TRAINING split only
         feats = {**signal_features(s.x_train, s.sfreq, rate, P), "fb": band_power(xr, rate), "quant": segment_quantiles(xr),
-                 "dc": to_model_rate(s.x_train, s.sfreq, rate).mean(-1).astype(np.float32), "_raw": s.x_train.astype(np.float64)}
+                 "dc": to_model_rate(s.x_train, s.sfreq, rate).mean(-1).astype(np.float32), "_raw": s.x_train.astype(np.float64),
+                 "_xm": xr}
         n, C, T = xr.shape
         feats["tspec"] = np.concatenate([spectral_features(np.ascontiguousarray(xr[..., i:j]), 50, 25).reshape(n, C, -1)
                                          for i, j in _segments(xr, SEGMENTS)], -1).reshape(n, -1)

@@ -368,14 +368,19 @@ def spectral_features(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return torch.log(pw + 1e-6).reshape(n, -1).numpy().astype(np.float32)
 
 
+def segment_edges(n: int, k: int) -> list[tuple[int, int]]:
+    """``k`` consecutive, near-equal (start, stop) segments of ``range(n)`` (edges rounded); k ≤ n."""
+    edges = np.linspace(0, n, int(k) + 1).round().astype(int)
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
+
+
 def segment_means(h: np.ndarray, k: int) -> np.ndarray:
-    """Means of token features over ``k`` consecutive, near-equal segments of the token axis:
-    h (n, C, N, d) → (n, C, min(k, N), d) (a trial's trajectory at a fixed number of steps,
-    whatever its length)."""
+    """Means of token features over ``k`` consecutive, near-equal segments of the token axis
+    (:func:`segment_edges`): h (n, C, N, d) → (n, C, min(k, N), d) (a trial's trajectory at a fixed
+    number of steps, whatever its length)."""
     n, C, N, d = h.shape
     k = int(max(1, min(k, N)))
-    edges = np.linspace(0, N, k + 1).round().astype(int)
-    return np.stack([h[:, :, a:b].mean(2) for a, b in zip(edges[:-1], edges[1:])], 2).astype(np.float32)
+    return np.stack([h[:, :, a:b].mean(2) for a, b in segment_edges(N, k)], 2).astype(np.float32)
 
 
 def slow_features(x: np.ndarray, sub_len: int) -> np.ndarray:
