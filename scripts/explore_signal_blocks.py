@@ -355,9 +355,10 @@ def main(argv=None) -> int:
     table: dict[str, dict[str, float]] = {r: {} for r in rows.values()}
     for name in names:
         s = load_bench_set(name)
-        xr = _demean(to_model_rate(s.x_train, s.sfreq, rate))  # TRAINING split only
+        xm = to_model_rate(s.x_train, s.sfreq, rate)  # TRAINING split only
+        xr = _demean(xm)
         feats = {**signal_features(s.x_train, s.sfreq, rate, P), "fb": band_power(xr, rate), "quant": segment_quantiles(xr),
-                 "dc": to_model_rate(s.x_train, s.sfreq, rate).mean(-1).astype(np.float32), "_raw": s.x_train.astype(np.float64),
+                 "dc": xm.mean(-1).astype(np.float32), "_raw": s.x_train.astype(np.float64),
                  "_xm": xr}
         n, C, T = xr.shape
         feats["tspec"] = np.concatenate([spectral_features(np.ascontiguousarray(xr[..., i:j]), 50, 25).reshape(n, C, -1)

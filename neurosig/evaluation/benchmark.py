@@ -198,7 +198,7 @@ def numba_threads_beside_torch() -> str | None:
 
     numba's default threading layer on Linux is OpenMP. After ``torch.set_num_threads`` and one
     numba parallel region on OpenMP, every later torch op in the process runs many times slower
-    (measured on 2 cores: pretraining 14x, token features 5x; ``scripts/bench_peer_threads.py``), so a
+    (measured on 2 cores: pretraining 14-21x, token features 5x; ``scripts/bench_peer_threads.py``), so a
     multi-seed ``bench real`` spent most of seeds 2+ waiting. numba's own ``workqueue`` layer has no
     such clash and the peer's results are identical (it runs with one thread, ``n_jobs=1``).
 
