@@ -24,6 +24,12 @@ figure every fine-tuning seed would. ``base`` is the token-free part of ``ensemb
 - ``ppv`` / ``+ppv`` (session 7): a ROCKET-style block alone / added — 84 fixed zero-sum kernels at 8
   dilations, channel subsets summed, PPV pooling at 5 bias quantiles (:class:`PPVBlock`, fitted on the
   head's training rows);
+- ``rawslow`` / ``carslow`` (session 8): the slow/drift blocks (cum, cum12, slow, slow12) computed with the
+  trial mean kept / after a common average reference (sets with >= 3 channels; raw otherwise), in place of
+  the demeaned ones; ``+rawslow`` / ``+carslow``: those four as one more block (``+nspec+...``: with nspec too);
+- ``+cdf`` (session 8): one more block, the amplitude CDF of the raw trials (fraction of samples above each
+  channel's 10-90 % training quantiles in 4 segments; the DC level kept, as MiniRocket's padding keeps it);
+- ``+tsmb`` (session 8): one more block, tangent space of 8-30 Hz band-passed covariances (ERD/alpha);
 - ``peer``: MiniRocket on the same folds (raw trials, native rate): the bar on validation.
 
 With ``--models DIR,...`` (pretrained model folders, e.g. ``runs/bench_real/seed0``...), token blocks too:
@@ -243,6 +249,54 @@ class PPVHead:
         return self.head_.predict(self._feats(feats))
 
 
+def _cdf_block(x_fit: np.ndarray, k: int = SEGMENTS, qs=(10, 30, 50, 70, 90)):
+    """Amplitude-CDF block of the raw trials (native rate, trial mean KEPT): per channel, the fraction of
+    samples of each of ``k`` segments above thresholds at the ``qs`` quantiles of that channel's samples in
+    the fitting rows — the identity-kernel case of PPV pooling, where MiniRocket sees the DC level."""
+    thr = np.percentile(x_fit.transpose(1, 0, 2).reshape(x_fit.shape[1], -1), qs, axis=1).T  # (C, q)
+
+    def transform(x):
+        return np.stack([(x[..., a:b, None] > thr[None, :, None, :]).mean(-2) for a, b in _segments(x, k)],
+                        2).reshape(len(x), -1).astype(np.float32)
+    return transform
+
+
+def _band_ts_block(x_fit: np.ndarray, sfreq: float, band=(8.0, 30.0)):
+    """Tangent space of shrunk covariances of the demeaned raw trials band-passed to ``band`` (4th-order
+    Butterworth, zero phase, capped below Nyquist), reference at the fitting rows' log-Euclidean mean."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from neurosig.evaluation.benchmark import TangentSpace, covariances
+
+    sos = butter(4, [band[0], min(band[1], 0.45 * sfreq)], btype="band", fs=sfreq, output="sos")
+
+    def cov(x):
+        return covariances(sosfiltfilt(sos, x - x.mean(-1, keepdims=True), axis=-1))
+    ts = TangentSpace().fit(cov(x_fit))
+    return lambda x: ts.transform(cov(x))
+
+
+class FittedBlockHead:
+    """FeatureHead over ``blocks``, where block ``name`` = ``make(raw training rows)`` applied to the raw
+    trials (``_raw``, native rate; ``_sfreq`` passed when ``make`` takes it): fitted on the head's rows only."""
+
+    def __init__(self, blocks, name: str, make):
+        self.blocks, self.name, self.make = blocks, name, make
+
+    def _feats(self, feats):
+        return {**feats, self.name: self.fn_(feats["_raw"])}
+
+    def fit(self, feats, y):
+        from neurosig.evaluation.benchmark import FeatureHead
+
+        self.fn_ = self.make(feats["_raw"], float(feats["_sfreq"][0]))
+        self.head_ = FeatureHead(self.blocks).fit(self._feats(feats), y)
+        return self
+
+    def predict(self, feats):
+        return self.head_.predict(self._feats(feats))
+
+
 class Peer:
     """MiniRocket (aeon) on the raw trials at the native rate (``_raw`` rows)."""
 
@@ -329,7 +383,17 @@ def main(argv=None) -> int:
         "crops": lambda: CroppedHead(base, len(offsets)),
         "lda": lambda: LDAHead(base),
         "ppv": lambda: PPVHead([["ppv"]], ROCKET_KERNELS),
+        "rawslow": lambda: FeatureHead([[f"{n}_raw" if n in slow_names else n for n in b] for b in base]),
+        "carslow": lambda: FeatureHead([[f"{n}_car" if n in slow_names else n for n in b] for b in base]),
+        "+rawslow": lambda: FeatureHead(base + [[f"{n}_raw" for n in slow_names]]),
+        "+carslow": lambda: FeatureHead(base + [[f"{n}_car" for n in slow_names]]),
+        "+nspec+rawslow": lambda: FeatureHead(base + [["nspec"], [f"{n}_raw" for n in slow_names]]),
+        "+nspec+carslow": lambda: FeatureHead(base + [["nspec"], [f"{n}_car" for n in slow_names]]),
         "+ppv": lambda: PPVHead(base + [["ppv"]], ROCKET_KERNELS),
+        "+cdf": lambda: FittedBlockHead(base + [["cdf"]], "cdf", lambda x, sf: _cdf_block(x)),
+        "+nspec+cdf": lambda: FittedBlockHead(base + [["nspec"], ["cdf"]], "cdf", lambda x, sf: _cdf_block(x)),
+        "+tsmb": lambda: FittedBlockHead(base + [["tsmb"]], "tsmb", _band_ts_block),
+        "+nspec+tsmb": lambda: FittedBlockHead(base + [["nspec"], ["tsmb"]], "tsmb", _band_ts_block),
     }
     if not a.no_peer:
         variants["peer"] = Peer
@@ -359,12 +423,17 @@ def main(argv=None) -> int:
         xr = _demean(xm)
         feats = {**signal_features(s.x_train, s.sfreq, rate, P), "fb": band_power(xr, rate), "quant": segment_quantiles(xr),
                  "dc": xm.mean(-1).astype(np.float32), "_raw": s.x_train.astype(np.float64),
+                 "_sfreq": np.full(len(s.x_train), s.sfreq),
                  "_xm": xr}
         n, C, T = xr.shape
         feats["tspec"] = np.concatenate([spectral_features(np.ascontiguousarray(xr[..., i:j]), 50, 25).reshape(n, C, -1)
                                          for i, j in _segments(xr, SEGMENTS)], -1).reshape(n, -1)
         clipped = hand_features(_demean(clip_mad(xr, 3.0)), P)
         feats.update({f"{k}_clip": clipped[k] for k in slow_names})
+        raw = hand_features(xm, P)  # trial mean kept (DC level)
+        feats.update({f"{k}_raw": raw[k] for k in slow_names})
+        car = hand_features(xm - xm.mean(1, keepdims=True), P) if C >= 3 else raw  # common average reference
+        feats.update({f"{k}_car": car[k] for k in slow_names})
         L = T - max(offsets)
         for j, o in enumerate(offsets):
             feats.update({f"crop{j}/{k}": v for k, v in hand_features(_demean(xr[..., o:o + L]), P).items()})

@@ -258,9 +258,10 @@ def run(args) -> int:
     from neurosig.datasets import bundled
     from neurosig.evaluation.benchmark import (
         FeatureHead,
+        bootstrap_mean_ratio,
         load_bench_set,
+        peer_predictions,
         pretraining_pool,
-        run_peer,
         signal_features,
         validation_accuracies,
     )
@@ -291,7 +292,7 @@ def run(args) -> int:
              ", ".join(sorted({f'{d}/{s}' for d, s in pool.source})))
 
     heads = cfg["heads"]
-    results = {s.name: {"ours": [], "peer": [], "val": {k: [] for k in heads}, "test_all_heads": {k: [] for k in {**heads, **cfg["ablation_heads"]}}} for s in sets}
+    results = {s.name: {"ours": [], "peer": [], "pred": [], "peer_pred": [], "val": {k: [] for k in heads}, "test_all_heads": {k: [] for k in {**heads, **cfg["ablation_heads"]}}} for s in sets}
     chosen = []
     pretrained, feats = None, None
     for seed in seeds:
@@ -331,11 +332,15 @@ def run(args) -> int:
             f, cache = feats[s.name], {}
             for k2, blocks in {**heads, **cfg["ablation_heads"]}.items():  # every head's test figure, for the disclosed ablation (never used to choose)
                 h2 = FeatureHead(blocks, seed, order=cfg["fold_order"]).fit(f["train"], s.y_train, cache=cache)
-                results[s.name]["test_all_heads"][k2].append(float(balanced_accuracy_score(s.y_test, h2.predict(f["test"]))))
+                pred = h2.predict(f["test"])
+                results[s.name]["test_all_heads"][k2].append(float(balanced_accuracy_score(s.y_test, pred)))
+                if k2 == kind:
+                    results[s.name]["pred"].append(pred)
             acc = results[s.name]["test_all_heads"][kind][-1]
             results[s.name]["ours"].append(float(acc))
             if not args.no_peer:
-                results[s.name]["peer"].append(run_peer(s, seed))
+                results[s.name]["peer_pred"].append(peer_predictions(s, seed))
+                results[s.name]["peer"].append(float(balanced_accuracy_score(s.y_test, results[s.name]["peer_pred"][-1])))
             log.info("seed %d %s: ours %.3f peer %s (%.0f s)", seed, s.name, acc,
                      f"{results[s.name]['peer'][-1]:.3f}" if results[s.name]["peer"] else "-", time.time() - t1)
 
@@ -357,6 +362,10 @@ def run(args) -> int:
                                    "peer_balanced_accuracy_std": psd, "ratio": ratio,
                                    "n_train": int(len(s.y_train)), "n_test": int(len(s.y_test))}
     doc["mean_ratio"] = float(np.mean(ratios)) if ratios else None
+    # how sure: paired bootstrap over test trials (seeds averaged inside each draw); None without the peer
+    doc["test_bootstrap"] = (bootstrap_mean_ratio([s.y_test for s in sets], [np.stack(results[s.name]["pred"]) for s in sets],
+                                                  [np.stack(results[s.name]["peer_pred"]) for s in sets], n_boot=2000, seed=0)
+                             if ratios else None)
     doc["config"] = {**cfg, "seeds": seeds, "tokenizer_steps": args.tokenizer_steps, "pretrain_per_seed": bool(args.pretrain_per_seed), "pretrain_steps": args.pretrain_steps,
                      "pretraining_pool": sorted({f"{d}/{sp}" for d, sp in pool.source}), "n_pool_windows": len(pool.windows),
                      "train_trials_equal_to_test": dict(pool.dropped),
@@ -370,6 +379,10 @@ def run(args) -> int:
         print(f"{n:<22} {d['balanced_accuracy']:.3f}±{d['balanced_accuracy_std']:.3f} {peer:>14} "
               f"{d['ratio'] if d['ratio'] is None else round(d['ratio'], 3)!s:>7}")
     print(f"mean ratio {doc['mean_ratio']}  ({doc['seconds']:.0f} s); chosen head per seed: {chosen}")
+    if doc["test_bootstrap"]:
+        b = doc["test_bootstrap"]
+        print(f"  95% interval over test trials (paired bootstrap, {b['n_boot']} draws): "
+              f"[{b['ci'][0]:.3f}, {b['ci'][1]:.3f}]; share of draws above 1: {b['p_above_1']:.2f}")
     print("every head on test (disclosure/ablation, not used for the choice):")
     for k in {**heads, **cfg["ablation_heads"]}:
         accs = [float(np.mean(results[s.name]["test_all_heads"][k])) for s in sets]

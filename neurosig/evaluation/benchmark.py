@@ -7,8 +7,9 @@
   and pretraining: training splits of the evaluated sets plus every split of sets that are not
   evaluated; the invariant "no test trial of an evaluated set is in the pool" is checked by
   provenance *and* by content hash of every trial;
-* :func:`run_peer` — MiniRocket (``aeon``, extra ``peer``; :func:`minirocket`, numba kept off OpenMP
-  beside torch) on the raw trials at the original rate;
+* :func:`run_peer` / :func:`peer_predictions` — MiniRocket (``aeon``, extra ``peer``; :func:`minirocket`,
+  numba kept off OpenMP beside torch) on the raw trials at the original rate;
+* :func:`bootstrap_mean_ratio` — paired bootstrap over test trials: a confidence interval of the mean ratio;
 * features: :func:`code_histogram` (bag of tokenizer codes per channel; the pretrained contextual
   embeddings and quantized token vectors are computed in ``neurosig.cli.bench``),
   :func:`signal_features` = :func:`hand_features` (:func:`patch_features`, :func:`slow_features`,
@@ -235,12 +236,72 @@ def minirocket(seed: int):
     return MiniRocketClassifier(random_state=seed, n_jobs=1)
 
 
+def peer_predictions(s: BenchSet, seed: int) -> np.ndarray:
+    """MiniRocket's test-split predictions (fitted on the training split, raw trials at the original rate)."""
+    clf = minirocket(seed).fit(s.x_train.astype(np.float64), s.y_train)
+    return np.asarray(clf.predict(s.x_test.astype(np.float64)))
+
+
 def run_peer(s: BenchSet, seed: int) -> float:
     """Balanced accuracy of MiniRocket on the raw trials at the original rate."""
     from sklearn.metrics import balanced_accuracy_score
 
-    clf = minirocket(seed).fit(s.x_train.astype(np.float64), s.y_train)
-    return float(balanced_accuracy_score(s.y_test, clf.predict(s.x_test.astype(np.float64))))
+    return float(balanced_accuracy_score(s.y_test, peer_predictions(s, seed)))
+
+
+# ------------------------------------------------------------ how sure is a mean ratio (test trials)
+def stratified_bootstrap_indices(y: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_boot`` bootstrap resamples of the rows of ``y``, each drawn with replacement WITHIN every class
+    (class counts kept, so balanced accuracy stays defined); (n_boot, len(y)) row indices, class by class."""
+    y = np.asarray(y)
+    return np.concatenate([rng.choice(np.flatnonzero(y == k), size=(int(n_boot), int((y == k).sum())))
+                           for k in np.unique(y)], 1)
+
+
+def _balanced_accuracies(y: np.ndarray, pred: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Balanced accuracy of every seed's predictions ``pred`` (S, n) on every resample ``idx`` (B, n)
+    drawn by :func:`stratified_bootstrap_indices` (class counts as in ``y``): mean per-class recall; (S, B)."""
+    hit = (np.asarray(pred) == np.asarray(y)[None]).astype(np.float64)  # (S, n)
+    yi = np.asarray(y)[idx[0]]  # the class of each column: the same in every resample
+    return np.stack([hit[:, idx[:, yi == k]].mean(-1) for k in np.unique(y)], 0).mean(0)  # (S, B)
+
+
+def bootstrap_mean_ratio(y_tests: Sequence[np.ndarray], ours: Sequence[np.ndarray], peer: Sequence[np.ndarray],
+                         n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Paired bootstrap of the benchmark's mean ratio over TEST TRIALS.
+
+    Per set ``i``: ``y_tests[i]`` (n,) labels and ``ours[i]`` / ``peer[i]`` (S, n) test predictions of S seeds.
+    Each resample draws every set's test trials with replacement within class (the same trials for ours and
+    the peer: paired), recomputes each seed's balanced accuracy, and the ratio of the seed means per set; the
+    mean over sets is one draw of the mean ratio. It answers "would the verdict hold on other test trials
+    like these?"; the spread over seeds (pretraining, peer) is reported separately as the ``_std`` figures.
+
+    Returns ``{"mean_ratio", "ci": [lo, hi], "p_above_1", "per_set": [{"ratio", "ci"}], "n_boot", "level"}``;
+    ``mean_ratio`` is the point estimate on the actual test split (equal to the benchmark's ``mean_ratio``)."""
+    if not (len(y_tests) == len(ours) == len(peer)) or not y_tests:
+        raise NeurosigError(f"bootstrap_mean_ratio needs one label array and one (seeds, n) prediction array of ours and "
+                            f"of the peer per set, got {len(y_tests)}, {len(ours)}, {len(peer)}.")
+    if not (0 < level < 1) or int(n_boot) < 1:
+        raise NeurosigError(f"bootstrap_mean_ratio needs 0 < level < 1 and n_boot >= 1, got level={level!r}, n_boot={n_boot!r}.")
+    rng = np.random.default_rng(seed)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    point, draws, per_set = [], [], []
+    for i, (y, a, b) in enumerate(zip(y_tests, ours, peer)):
+        y = np.asarray(y)
+        a, b = np.atleast_2d(a), np.atleast_2d(b)
+        if a.shape[1] != len(y) or b.shape[1] != len(y):
+            raise NeurosigError(f"bootstrap_mean_ratio: set {i} has {len(y)} test labels but predictions of shape "
+                                f"{a.shape} (ours) and {b.shape} (peer); pass (seeds, n_test) arrays.")
+        full = np.argsort(y, kind="stable")[None]  # the actual test split, class-sorted as the resamples are
+        pa, pb = _balanced_accuracies(y, a, full).mean(), _balanced_accuracies(y, b, full).mean()
+        idx = stratified_bootstrap_indices(y, n_boot, rng)
+        ra = _balanced_accuracies(y, a, idx).mean(0) / np.maximum(_balanced_accuracies(y, b, idx).mean(0), 1e-12)  # (B,)
+        point.append(pa / max(pb, 1e-12))
+        draws.append(ra)
+        per_set.append({"ratio": float(point[-1]), "ci": [float(v) for v in np.percentile(ra, q)]})
+    m = np.mean(draws, 0)
+    return {"mean_ratio": float(np.mean(point)), "ci": [float(v) for v in np.percentile(m, q)],
+            "p_above_1": float((m > 1).mean()), "per_set": per_set, "n_boot": int(n_boot), "level": float(level)}
 
 
 # ------------------------------------------------------------------------------- the fine-tuned head

@@ -32,9 +32,11 @@ def test_short_run_json_schema(tmp_path):
                "--tokenizer-steps", "2", "--pretrain-steps", "2", "--out", str(tmp_path / "o"), "--json", str(j)])
     assert rc == 0
     doc = json.loads(j.read_text())
-    assert set(doc) == {"datasets", "mean_ratio", "config", "seconds"}
+    assert set(doc) == {"datasets", "mean_ratio", "test_bootstrap", "config", "seconds"}
     d = doc["datasets"]["EyesOpenShut"]
     assert set(d) == {"balanced_accuracy", "balanced_accuracy_std", "peer_balanced_accuracy",
                       "peer_balanced_accuracy_std", "ratio", "n_train", "n_test"}
     assert (d["n_train"], d["n_test"]) == (56, 42)
     assert "EyesOpenShut/test" not in doc["config"]["pretraining_pool"]
+    b = doc["test_bootstrap"]
+    assert b["mean_ratio"] == pytest.approx(doc["mean_ratio"]) and b["ci"][0] <= b["mean_ratio"] <= b["ci"][1]

@@ -196,3 +196,58 @@ def test_user_choice_of_numba_layer_is_respected(monkeypatch):
     monkeypatch.setenv("NUMBA_THREADING_LAYER", "tbb")
     assert numba_threads_beside_torch() == "tbb"
     assert numba.config.THREADING_LAYER == before
+
+
+# ------------------------------------------------------------------ how sure is the mean ratio
+def _noisy(y, p_correct, seeds, rng):
+    k = int(y.max()) + 1
+    return np.stack([np.where(rng.random(len(y)) < p_correct, y, (y + 1) % k) for _ in range(seeds)])
+
+
+def test_stratified_bootstrap_keeps_class_counts():
+    from neurosig.evaluation.benchmark import stratified_bootstrap_indices
+
+    y = np.array([0, 1, 1, 2, 2, 2, 0, 1])
+    idx = stratified_bootstrap_indices(y, 50, np.random.default_rng(0))
+    assert idx.shape == (50, len(y))
+    for row in idx:
+        assert np.array_equal(np.bincount(y[row], minlength=3), np.bincount(y))
+    assert len({tuple(r) for r in idx}) > 1  # resamples differ
+
+
+def test_bootstrap_mean_ratio_matches_sklearn_and_its_point():
+    from sklearn.metrics import balanced_accuracy_score as bas
+
+    from neurosig.evaluation.benchmark import _balanced_accuracies, bootstrap_mean_ratio, stratified_bootstrap_indices
+
+    rng = np.random.default_rng(3)
+    ys = [rng.integers(0, 3, 60), rng.integers(0, 2, 40)]
+    ours = [_noisy(ys[0], 0.8, 3, rng), _noisy(ys[1], 0.7, 3, rng)]
+    peer = [_noisy(ys[0], 0.6, 3, rng), _noisy(ys[1], 0.7, 3, rng)]
+    want = np.mean([np.mean([bas(y, p) for p in a]) / np.mean([bas(y, p) for p in b]) for y, a, b in zip(ys, ours, peer)])
+    r = bootstrap_mean_ratio(ys, ours, peer, n_boot=500, seed=0)
+    assert r["mean_ratio"] == pytest.approx(want, abs=1e-12)
+    assert r["ci"][0] < r["mean_ratio"] < r["ci"][1] and 0 < r["p_above_1"] <= 1
+    # every resample's balanced accuracy is scikit-learn's on the resampled rows
+    idx = stratified_bootstrap_indices(ys[0], 5, np.random.default_rng(1))
+    got = _balanced_accuracies(ys[0], ours[0], idx)  # (seeds, draws)
+    ref = np.array([[bas(ys[0][i], p[i]) for i in idx] for p in ours[0]])
+    np.testing.assert_allclose(got, ref, atol=1e-12)
+
+
+def test_bootstrap_mean_ratio_verdicts():
+    from neurosig.evaluation.benchmark import bootstrap_mean_ratio
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    same = _noisy(y, 0.7, 2, rng)
+    tie = bootstrap_mean_ratio([y], [same], [same], n_boot=200)
+    assert tie["ci"] == [1.0, 1.0] and tie["p_above_1"] == 0.0  # identical predictions: exactly 1 in every draw
+    win = bootstrap_mean_ratio([y], [np.stack([y, y])], [_noisy(y, 0.55, 2, rng)], n_boot=200)
+    assert win["ci"][0] > 1.2 and win["p_above_1"] == 1.0  # perfect vs near chance: a clear win
+    with pytest.raises(NeurosigError, match="predictions of shape"):
+        bootstrap_mean_ratio([y], [same[:, :10]], [same], n_boot=10)
+    with pytest.raises(NeurosigError, match="one label array"):
+        bootstrap_mean_ratio([y], [same], [], n_boot=10)
+    with pytest.raises(NeurosigError, match="level"):
+        bootstrap_mean_ratio([y], [same], [same], level=1.5)
