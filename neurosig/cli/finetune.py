@@ -39,7 +39,6 @@ def _seeds(text: str) -> list[int]:
 def run(args) -> int:
     import dataclasses
 
-    import numpy as np
     import torch
 
     from neurosig._utils.errors import NeurosigError
@@ -55,8 +54,8 @@ def run(args) -> int:
         flat_summary,
         load_finetune_config,
         make_encoder,
+        metric_intervals,
         predict,
-        run_seeds,
     )
 
     cfg = load_finetune_config(args.config)
@@ -74,8 +73,7 @@ def run(args) -> int:
 
     if args.finetune_cmd == "fit":
         flat = finetune_and_report(store, cfg, model_dir=model_dir, seeds=seeds, out_dir=out, json_path=args.json)
-        for k in METRIC_KEYS:
-            print(f"{k:<18} {flat[k]:.4f} ± {flat.get(k + '_std', float('nan')):.4f}")
+        _print_metrics(flat)
         print(f"report: {out / 'report.md'}")
         return 0
     # test: the saved models on the saved splits
@@ -90,9 +88,11 @@ def run(args) -> int:
         module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         prob = predict(module, _loader(table, split["test"], cfg, False, s))
         y = table.y[split["test"]]
-        runs.append({"metrics": classification_metrics(y, prob, table.n_classes), "y": y, "prob": prob})
+        runs.append({"metrics": classification_metrics(y, prob, table.n_classes), "y": y, "prob": prob,
+                     "subjects": table.subject[split["test"]]})
     summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
     summary.update(seeds=seeds, task=cfg.task)
+    summary["ci95"] = metric_intervals(runs[0]["y"], runs[0]["prob"], runs[0]["subjects"], table.n_classes, seeds[0])
     first = runs[0]
     flat = flat_summary(summary)
     extra = {k: v for k, v in summary.items() if k in ("per_subject", "per_recording", "events")}
@@ -101,7 +101,17 @@ def run(args) -> int:
     write_json(out / "metrics.json", flat)
     if args.json:
         write_json(args.json, flat)
-    for k in METRIC_KEYS:
-        print(f"{k:<18} {summary[k]:.4f} ± {summary.get(k + '_std', float('nan')):.4f}")
+    _print_metrics(flat)
     print(f"report: {out / 'report.md'}")
     return 0
+
+
+def _print_metrics(flat: dict) -> None:
+    """Mean ± sd over seeds, and the first seed's 95 % interval over test subjects (or windows)."""
+    from neurosig.evaluation.metrics import METRIC_KEYS
+
+    unit = flat.get("ci95_unit")
+    for k in METRIC_KEYS:
+        ci = flat.get(f"{k}_ci95")
+        tail = f"   95% [{ci[0]:.4f}, {ci[1]:.4f}] over test {unit}" if ci else ""
+        print(f"{k:<18} {flat[k]:.4f} ± {flat.get(k + '_std', float('nan')):.4f}{tail}")

@@ -4,6 +4,7 @@ from neurosig.evaluation.events import EventConfig, event_metrics, labels_to_eve
 from neurosig.evaluation.metrics import (
     METRIC_KEYS,
     aggregate_seeds,
+    bootstrap_metrics,
     classification_metrics,
     confusion_matrix,
     grouped_metrics,
@@ -17,7 +18,7 @@ from neurosig.evaluation.splits import (
 )
 
 __all__ = [
-    "METRIC_KEYS", "classification_metrics", "grouped_metrics", "aggregate_seeds", "confusion_matrix",
+    "METRIC_KEYS", "classification_metrics", "grouped_metrics", "aggregate_seeds", "bootstrap_metrics", "confusion_matrix",
     "EventConfig", "scores_to_events", "event_metrics", "labels_to_events",
     "subject_disjoint_split", "check_disjoint_subjects", "save_split", "load_split",
     "write_json", "write_report",

@@ -1,5 +1,6 @@
 """Classification metrics through torchmetrics, with group and multi-seed aggregation.
 
+``bootstrap_metrics`` gives their percentile intervals over test subjects (cluster bootstrap) or windows.
 ``classification_metrics`` returns the five headline figures of the clinical EEG literature
 (ANCHORS.md): balanced accuracy (macro recall, binary or multi-class), Cohen's kappa, weighted
 F1, AUROC and AUPRC (binary, or one-vs-rest macro for several classes). Scores are class
@@ -116,6 +117,54 @@ def grouped_metrics(y_true, y_score, groups: Sequence, n_classes: int) -> dict[s
         vals = [m[key] for m in per if not math.isnan(m[key])]
         out[key] = float(np.mean(vals)) if vals else math.nan
     out["n_groups"] = len(per)
+    return out
+
+
+def bootstrap_metrics(y_true, y_score, n_classes: int, groups: Sequence | None = None, n_boot: int = 1000,
+                      seed: int = 0, level: float = 0.95) -> dict:
+    """Percentile bootstrap intervals of :func:`classification_metrics` over the TEST UNITS.
+
+    With ``groups`` (one subject id per window) it is a cluster bootstrap: each draw takes subjects with
+    replacement and keeps all of their windows, because windows of one subject are correlated and resampling
+    them one by one would understate the uncertainty. Without ``groups``, or with a single group (a warning is
+    recorded), windows are resampled. Draws where a metric is undefined (e.g. AUROC with one class drawn) are
+    left out of that metric's interval.
+
+    Returns ``{key: [lo, hi] for METRIC_KEYS, "unit": "subjects" | "windows", "n_units", "n_boot", "level"}``."""
+    import warnings
+
+    y = np.asarray(y_true).reshape(-1)
+    s = np.asarray(y_score)
+    if len(s) != len(y):
+        raise NeurosigError(f"y_true has {len(y)} entries but y_score has {len(s)}; they must match.")
+    if not (0 < level < 1) or int(n_boot) < 1:
+        raise NeurosigError(f"bootstrap_metrics needs 0 < level < 1 and n_boot >= 1, got level={level!r}, n_boot={n_boot!r}.")
+    unit = "windows"
+    members = [np.array([i]) for i in range(len(y))]
+    if groups is not None:
+        g = np.asarray(groups)
+        if len(g) != len(y):
+            raise NeurosigError(f"groups has {len(g)} entries but y_true has {len(y)}; pass one group id per window.")
+        ids = np.unique(g)
+        if len(ids) > 1:
+            unit, members = "subjects", [np.flatnonzero(g == k) for k in ids]
+        else:
+            warnings.warn(f"bootstrap_metrics: one test subject ({ids[0]!r}); the interval resamples its windows, "
+                          "which are correlated, so it is too narrow. Test on more subjects for an honest interval.",
+                          RuntimeWarning, stacklevel=2)
+    rng = np.random.default_rng(seed)
+    draws = {k: [] for k in METRIC_KEYS}
+    for _ in range(int(n_boot)):
+        idx = np.concatenate([members[j] for j in rng.integers(0, len(members), len(members))])
+        with warnings.catch_warnings():  # a draw may lack a class: its undefined metrics are left out below
+            warnings.simplefilter("ignore", UserWarning)
+            m = classification_metrics(y[idx], s[idx], n_classes)
+        for k in METRIC_KEYS:
+            if not math.isnan(m[k]):
+                draws[k].append(m[k])
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    out: dict = {k: ([float(v) for v in np.percentile(d, q)] if d else [math.nan, math.nan]) for k, d in draws.items()}
+    out.update(unit=unit, n_units=len(members), n_boot=int(n_boot), level=float(level))
     return out
 
 

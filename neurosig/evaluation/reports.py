@@ -131,16 +131,23 @@ def write_report(
 ) -> Path:
     """Write ``report.md`` (+ ``confusion.png``, ``roc.png``, ``calibration.png``) in ``out_dir``.
 
-    ``summary`` holds the metric means and ``_std`` companions; ``y_true``/``prob`` (pooled
+    ``summary`` holds the metric means and ``_std`` companions (and optionally ``ci95``, from
+    :func:`neurosig.evaluation.metrics.bootstrap_metrics`, shown as a column); ``y_true``/``prob`` (pooled
     test predictions, e.g. of the first seed) drive the plots; ``extra`` adds tables
     (per-subject / per-recording aggregation, event metrics).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lines = [f"# {title}", "", "| metric | mean | sd |", "|---|---|---|"]
+    ci = summary.get("ci95") or {}
+    lines = [f"# {title}", "", "| metric | mean | sd | 95 % interval |", "|---|---|---|---|"]
     for k in METRIC_KEYS:
         if k in summary:
-            lines.append(f"| {k} | {summary[k]:.4f} | {summary.get(k + '_std', float('nan')):.4f} |")
+            iv = f"[{ci[k][0]:.4f}, {ci[k][1]:.4f}]" if k in ci else "-"
+            lines.append(f"| {k} | {summary[k]:.4f} | {summary.get(k + '_std', float('nan')):.4f} | {iv} |")
+    if ci:
+        lines += ["", f"Mean and sd over seeds; the interval is a {ci.get('n_boot')}-draw bootstrap of seed {ci.get('seed')}'s "
+                  f"test metrics over its {ci.get('n_units')} test {ci.get('unit')}"
+                  + (" (subjects drawn with all their windows)." if ci.get("unit") == "subjects" else " (one test subject: too narrow).")]
     for name, table in (extra or {}).items():
         lines += ["", f"## {name}", "", "| key | value |", "|---|---|"]
         for k, v in table.items():

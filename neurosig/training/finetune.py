@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger
 from neurosig.evaluation.events import EventConfig, event_metrics, labels_to_events, scores_to_events
-from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, classification_metrics, grouped_metrics
+from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, bootstrap_metrics, classification_metrics, grouped_metrics
 from neurosig.evaluation.splits import check_disjoint_subjects, save_split, subject_disjoint_split
 from neurosig.models.heads import POOLINGS, ClassificationHead, PatchEncoder, SleepContextHead
 
@@ -504,7 +504,17 @@ def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], 
     summary["seeds"] = list(seeds)
     summary["task"] = config.task
     summary["config"] = dataclasses.asdict(config)
+    first = runs[0]
+    summary["ci95"] = metric_intervals(first["y"], first["prob"], table.subject[first["split"]["test"]], table.n_classes, seeds[0])
     return {"summary": summary, "runs": runs}
+
+
+def metric_intervals(y: np.ndarray, prob: np.ndarray, subjects: np.ndarray, n_classes: int, seed: int) -> dict:
+    """95 % bootstrap intervals of the test metrics of one seed's model on its split (``split.json`` is the first
+    seed's): over test subjects (cluster bootstrap), or windows when the test split holds one subject."""
+    out = bootstrap_metrics(y, prob, n_classes, groups=subjects, n_boot=1000, seed=0)
+    out["seed"] = int(seed)
+    return out
 
 
 def finetune_and_report(data, config="configs/finetune/classification.yaml", *, model_dir=None, seeds=(0,),
@@ -545,6 +555,10 @@ def flat_summary(summary: dict) -> dict:
     for group in ("per_subject", "per_recording", "events"):
         for k, v in summary.get(group, {}).items():
             out[f"{group}/{k}"] = v
+    ci = summary.get("ci95")
+    if ci:
+        out.update({f"{k}_ci95": ci[k] for k in METRIC_KEYS if k in ci})
+        out.update({f"ci95_{k}": ci[k] for k in ("unit", "n_units", "n_boot", "seed")})
     out["n_seeds"] = len(summary["seeds"])
     out["task"] = summary["task"]
     return out

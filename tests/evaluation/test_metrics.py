@@ -74,3 +74,59 @@ def test_bad_inputs():
         classification_metrics([0, -1], np.zeros((2, 2)), 2)
     with pytest.raises(NeurosigError, match="no runs"):
         aggregate_seeds([])
+
+
+# ------------------------------------------------------------------ bootstrap intervals over test units
+def _subject_correlated(rng, n_subjects=12, per=20):
+    """Binary windows where whole subjects are read right or wrong (the correlation a window bootstrap misses)."""
+    y = rng.integers(0, 2, n_subjects * per)
+    groups = np.repeat(np.arange(n_subjects), per)
+    good = rng.random(n_subjects) < 0.7
+    p1 = np.where(good[groups], np.where(y == 1, 0.8, 0.2), np.where(y == 1, 0.3, 0.7)) + 0.05 * rng.random(len(y))
+    return y, np.clip(p1, 0, 1), groups
+
+
+def test_bootstrap_metrics_matches_a_sklearn_reference(rng):
+    from neurosig.evaluation import bootstrap_metrics
+
+    y, p1, g = _subject_correlated(rng)
+    got = bootstrap_metrics(y, p1, 2, groups=g, n_boot=60, seed=5)
+    ref_rng = np.random.default_rng(5)  # the documented procedure: subjects drawn with replacement, all windows kept
+    members = [np.flatnonzero(g == k) for k in np.unique(g)]
+    bacc, auc = [], []
+    for _ in range(60):
+        idx = np.concatenate([members[j] for j in ref_rng.integers(0, len(members), len(members))])
+        bacc.append(skm.balanced_accuracy_score(y[idx], (p1[idx] > 0.5).astype(int)))
+        if len(np.unique(y[idx])) == 2:
+            auc.append(skm.roc_auc_score(y[idx], p1[idx]))
+    np.testing.assert_allclose(got["balanced_accuracy"], np.percentile(bacc, [2.5, 97.5]), atol=1e-6)
+    np.testing.assert_allclose(got["auroc"], np.percentile(auc, [2.5, 97.5]), atol=1e-6)
+    assert (got["unit"], got["n_units"], got["n_boot"]) == ("subjects", 12, 60)
+
+
+def test_bootstrap_over_subjects_is_wider_than_over_windows(rng):
+    from neurosig.evaluation import bootstrap_metrics
+
+    y, p1, g = _subject_correlated(rng)
+    subj = bootstrap_metrics(y, p1, 2, groups=g, n_boot=300)
+    win = bootstrap_metrics(y, p1, 2, n_boot=300)
+    assert win["unit"] == "windows" and win["n_units"] == len(y)
+    width = lambda ci: ci[1] - ci[0]  # noqa: E731
+    assert width(subj["balanced_accuracy"]) > 1.5 * width(win["balanced_accuracy"])
+    perfect = bootstrap_metrics(y, np.eye(2)[y], 2, groups=g, n_boot=50)
+    assert perfect["balanced_accuracy"] == [1.0, 1.0] and perfect["auroc"] == [1.0, 1.0]
+
+
+def test_bootstrap_metrics_one_subject_and_bad_input(rng):
+    from neurosig.evaluation import bootstrap_metrics
+
+    y, p1, _ = _subject_correlated(rng, n_subjects=2)
+    with pytest.warns(RuntimeWarning, match="one test subject"):
+        r = bootstrap_metrics(y, p1, 2, groups=np.zeros(len(y)), n_boot=20)
+    assert r["unit"] == "windows"
+    with pytest.raises(NeurosigError, match="y_score has"):
+        bootstrap_metrics(y, p1[:-1], 2)
+    with pytest.raises(NeurosigError, match="groups has"):
+        bootstrap_metrics(y, p1, 2, groups=[0, 1])
+    with pytest.raises(NeurosigError, match="n_boot"):
+        bootstrap_metrics(y, p1, 2, n_boot=0)

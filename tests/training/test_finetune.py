@@ -9,6 +9,7 @@ from neurosig.training.finetune import (
     FinetuneConfig,
     WindowTable,
     fit_one_seed,
+    flat_summary,
     make_split,
     param_groups,
     run_seeds,
@@ -50,7 +51,7 @@ def test_classification_loss_falls_and_beats_chance(tmp_path):
 
 
 def test_run_seeds_summary_and_split_deterministic(tmp_path):
-    items, rec, start = _items(per=8)
+    items, rec, start = _items(n_subjects=12, per=8)  # several test subjects, for the interval over subjects
     table = WindowTable.from_items(items, recording=rec, start=start)
     cfg = _cfg(epochs=2, pooling="attention", mode="llrd")
     a, b = make_split(table, cfg, 1), make_split(table, cfg, 1)
@@ -60,6 +61,17 @@ def test_run_seeds_summary_and_split_deterministic(tmp_path):
     for k in ("balanced_accuracy", "cohen_kappa", "weighted_f1", "auroc", "auprc"):
         assert k in s and k + "_std" in s
     assert (tmp_path / "split.json").exists()
+    # the first seed's interval over its test subjects, in the summary, the flat JSON and the report
+    ci, first = s["ci95"], res["runs"][0]
+    assert ci["unit"] == "subjects" and ci["n_units"] == len(set(table.subject[first["split"]["test"]])) >= 2
+    lo, hi = ci["balanced_accuracy"]
+    assert 0.0 <= lo <= first["metrics"]["balanced_accuracy"] <= hi <= 1.0
+    flat = flat_summary(s)
+    assert flat["balanced_accuracy_ci95"] == [lo, hi] and flat["ci95_unit"] == "subjects"
+    from neurosig.evaluation.reports import write_report
+
+    text = write_report(tmp_path, s, first["y"], first["prob"]).read_text()
+    assert f"[{lo:.4f}, {hi:.4f}]" in text and "test subjects" in text
 
 
 def test_sleep_staging_context_path():
