@@ -281,10 +281,10 @@ def bootstrap_mean_ratio(y_tests: Sequence[np.ndarray], ours: Sequence[np.ndarra
     if not (len(y_tests) == len(ours) == len(peer)) or not y_tests:
         raise NeurosigError(f"bootstrap_mean_ratio needs one label array and one (seeds, n) prediction array of ours and "
                             f"of the peer per set, got {len(y_tests)}, {len(ours)}, {len(peer)}.")
-    if not (0 < level < 1) or int(n_boot) < 1:
-        raise NeurosigError(f"bootstrap_mean_ratio needs 0 < level < 1 and n_boot >= 1, got level={level!r}, n_boot={n_boot!r}.")
+    from neurosig.evaluation.metrics import check_bootstrap_args, percentile_interval
+
+    check_bootstrap_args(n_boot, level, "bootstrap_mean_ratio")
     rng = np.random.default_rng(seed)
-    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     point, draws, per_set = [], [], []
     for i, (y, a, b) in enumerate(zip(y_tests, ours, peer)):
         y = np.asarray(y)
@@ -298,9 +298,9 @@ def bootstrap_mean_ratio(y_tests: Sequence[np.ndarray], ours: Sequence[np.ndarra
         ra = _balanced_accuracies(y, a, idx).mean(0) / np.maximum(_balanced_accuracies(y, b, idx).mean(0), 1e-12)  # (B,)
         point.append(pa / max(pb, 1e-12))
         draws.append(ra)
-        per_set.append({"ratio": float(point[-1]), "ci": [float(v) for v in np.percentile(ra, q)]})
+        per_set.append({"ratio": float(point[-1]), "ci": percentile_interval(ra, level)})
     m = np.mean(draws, 0)
-    return {"mean_ratio": float(np.mean(point)), "ci": [float(v) for v in np.percentile(m, q)],
+    return {"mean_ratio": float(np.mean(point)), "ci": percentile_interval(m, level),
             "p_above_1": float((m > 1).mean()), "per_set": per_set, "n_boot": int(n_boot), "level": float(level)}
 
 

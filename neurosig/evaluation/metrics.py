@@ -120,6 +120,19 @@ def grouped_metrics(y_true, y_score, groups: Sequence, n_classes: int) -> dict[s
     return out
 
 
+def percentile_interval(values, level: float) -> list[float]:
+    """The central ``level`` percentile interval ``[lo, hi]`` of bootstrap draws (NaN, NaN when there are none)."""
+    if not len(values):
+        return [math.nan, math.nan]
+    return [float(v) for v in np.percentile(values, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])]
+
+
+def check_bootstrap_args(n_boot, level, what: str) -> None:
+    """One-line error unless ``n_boot`` >= 1 and 0 < ``level`` < 1."""
+    if not (0 < level < 1) or int(n_boot) < 1:
+        raise NeurosigError(f"{what} needs 0 < level < 1 and n_boot >= 1, got level={level!r}, n_boot={n_boot!r}.")
+
+
 def bootstrap_metrics(y_true, y_score, n_classes: int, groups: Sequence | None = None, n_boot: int = 1000,
                       seed: int = 0, level: float = 0.95) -> dict:
     """Percentile bootstrap intervals of :func:`classification_metrics` over the TEST UNITS.
@@ -137,10 +150,8 @@ def bootstrap_metrics(y_true, y_score, n_classes: int, groups: Sequence | None =
     s = np.asarray(y_score)
     if len(s) != len(y):
         raise NeurosigError(f"y_true has {len(y)} entries but y_score has {len(s)}; they must match.")
-    if not (0 < level < 1) or int(n_boot) < 1:
-        raise NeurosigError(f"bootstrap_metrics needs 0 < level < 1 and n_boot >= 1, got level={level!r}, n_boot={n_boot!r}.")
-    unit = "windows"
-    members = [np.array([i]) for i in range(len(y))]
+    check_bootstrap_args(n_boot, level, "bootstrap_metrics")
+    unit, members = "windows", None  # windows: each its own unit
     if groups is not None:
         g = np.asarray(groups)
         if len(g) != len(y):
@@ -154,17 +165,18 @@ def bootstrap_metrics(y_true, y_score, n_classes: int, groups: Sequence | None =
                           RuntimeWarning, stacklevel=2)
     rng = np.random.default_rng(seed)
     draws = {k: [] for k in METRIC_KEYS}
+    n_units = len(members) if members is not None else len(y)
     for _ in range(int(n_boot)):
-        idx = np.concatenate([members[j] for j in rng.integers(0, len(members), len(members))])
+        pick = rng.integers(0, n_units, n_units)
+        idx = np.concatenate([members[j] for j in pick]) if members is not None else pick
         with warnings.catch_warnings():  # a draw may lack a class: its undefined metrics are left out below
             warnings.simplefilter("ignore", UserWarning)
             m = classification_metrics(y[idx], s[idx], n_classes)
         for k in METRIC_KEYS:
             if not math.isnan(m[k]):
                 draws[k].append(m[k])
-    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    out: dict = {k: ([float(v) for v in np.percentile(d, q)] if d else [math.nan, math.nan]) for k, d in draws.items()}
-    out.update(unit=unit, n_units=len(members), n_boot=int(n_boot), level=float(level))
+    out: dict = {k: percentile_interval(d, level) for k, d in draws.items()}
+    out.update(unit=unit, n_units=n_units, n_boot=int(n_boot), level=float(level))
     return out
 
 
