@@ -5,7 +5,8 @@ recording order; test trials are never read). Blocked folds do not depend on the
 figure every fine-tuning seed would. ``base`` is the token-free part of ``ensemble_c``
 (cum | cum12 | slow | slow12 | rspec | ts, block probabilities averaged); each variant changes one thing:
 
-- ``cv``: FeatureHead weighting ``cv`` (blocks weighted by their CV balanced accuracy above chance);
+- ``cv`` / ``cv2``: FeatureHead weighting ``cv`` / ``cv2`` (blocks weighted by their CV balanced accuracy above
+  chance, or its square); ``+nspec/cv``, ``+nspec/cv2``: the same for base + nspec (session 8);
 - ``stack@C``: stacked generalisation — each block's out-of-fold probabilities (inner blocked folds)
   feed a logistic meta-learner (inverse regularisation C), applied to the blocks refitted on all rows;
 - ``+dc``: one more block, the per-channel trial mean before demeaning (DC level);
@@ -372,6 +373,9 @@ def main(argv=None) -> int:
     variants = {
         "base": lambda: FeatureHead(base),
         "cv": lambda: FeatureHead(base, weighting="cv"),
+        "cv2": lambda: FeatureHead(base, weighting="cv2"),
+        "+nspec/cv": lambda: FeatureHead(base + [["nspec"]], weighting="cv"),
+        "+nspec/cv2": lambda: FeatureHead(base + [["nspec"]], weighting="cv2"),
         **{f"stack@{c:g}": (lambda c=c: StackedHead(base, c)) for c in (1.0, 0.1, 0.01)},
         "+dc": lambda: FeatureHead(base + [["dc"]]),
         "+fb": lambda: FeatureHead(base + [["fb"]]),
