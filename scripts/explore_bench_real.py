@@ -98,16 +98,14 @@ def main(argv=None) -> int:
         feats[s.name] = {**emb, **signal_features(s.x_train, s.sfreq, rate, P)}
     heads = parse_heads(a.heads) if a.heads else {**cfg["heads"], **cfg["ablation_heads"]}
     ft_seeds = [int(x) for x in a.ft_seeds.split(",")]
-    by_weighting: dict[str, dict] = {}  # heads of one weighting share their blocks' fits (validation_accuracies)
-    for hname, blocks in heads.items():
-        by_weighting.setdefault(hname.split("@")[1] if "@" in hname else "mean", {})[hname] = blocks
+    # each head's weighting: NAME@WEIGHTING, else the benchmark's own (BENCH_CONFIG["head_weighting"], "mean")
+    weighting = {h: h.split("@")[1] if "@" in h else cfg["head_weighting"].get(h, "mean") for h in heads}
     per: dict[str, dict[str, float]] = {h: {} for h in heads}
     for s in sets:
-        for weighting, group in by_weighting.items():
-            runs = [validation_accuracies(feats[s.name], s.y_train, group, cfg["val_folds"], seed, weighting, order)
-                    for seed in ft_seeds]
-            for hname in group:
-                per[hname][s.name] = float(np.mean([r[hname] for r in runs]))
+        runs = [validation_accuracies(feats[s.name], s.y_train, heads, cfg["val_folds"], seed, weighting, order)
+                for seed in ft_seeds]
+        for hname in heads:
+            per[hname][s.name] = float(np.mean([r[hname] for r in runs]))
     table = {}
     for hname in heads:
         table[hname] = {"val": float(np.mean(list(per[hname].values()))), **per[hname]}

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -616,16 +616,24 @@ def validation_accuracy(feats: dict[str, np.ndarray], y: np.ndarray, blocks: Seq
     return validation_accuracies(feats, y, {"head": blocks}, n_folds, seed, weighting, order)["head"]
 
 
+def head_weighting(weighting: str | Mapping[str, str], name: str) -> str:
+    """The :class:`FeatureHead` weighting of head ``name``: ``weighting`` itself, or its entry for ``name``
+    in a ``{head: weighting}`` mapping (``"mean"`` for heads it does not name)."""
+    return weighting.get(name, "mean") if isinstance(weighting, Mapping) else weighting
+
+
 def validation_accuracies(feats: dict[str, np.ndarray], y: np.ndarray, heads: dict[str, Sequence[Sequence[str]]],
-                          n_folds: int, seed: int, weighting: str = "mean", order: str = "blocked") -> dict[str, float]:
+                          n_folds: int, seed: int, weighting: str | Mapping[str, str] = "mean",
+                          order: str = "blocked") -> dict[str, float]:
     """:func:`validation_accuracy` of several heads at once (``{name: blocks}`` → ``{name: accuracy}``),
-    each block shared by several heads fitted once per fold: the same figures, fewer fits."""
+    each block shared by several heads fitted once per fold: the same figures, fewer fits. ``weighting``:
+    one for every head, or ``{head: weighting}`` (:func:`head_weighting`)."""
     from sklearn.metrics import balanced_accuracy_score
 
     accs: dict[str, list[float]] = {k: [] for k in heads}
     for itr, iva in validation_folds(y, n_folds, seed, order):
         ftr, fva, cache = subset(feats, itr), subset(feats, iva), {}
         for name, blocks in heads.items():
-            head = FeatureHead(blocks, seed, weighting, order).fit(ftr, y[itr], cache=cache)
+            head = FeatureHead(blocks, seed, head_weighting(weighting, name), order).fit(ftr, y[itr], cache=cache)
             accs[name].append(balanced_accuracy_score(y[iva], head.predict(fva)))
     return {k: float(np.mean(v)) for k, v in accs.items()}

@@ -152,7 +152,7 @@ def test_validation_accuracy_is_the_mean_over_folds_carved_from_training_rows():
     assert validation_accuracy(feats, y, [["slow"]], 3, 1) > 0.8  # the toy task is learnable
 
 
-def test_shared_block_cache_gives_the_same_heads_and_figures():
+def test_shared_block_cache_gives_the_same_heads_and_figures(monkeypatch):
     from neurosig.evaluation.benchmark import validation_accuracies, validation_accuracy
 
     x, y = _toy()
@@ -160,6 +160,22 @@ def test_shared_block_cache_gives_the_same_heads_and_figures():
     heads = {"a": [["slow"], ["ts"]], "b": [["slow"], ["spec"], ["ts"]], "c": [["slow", "spec"]]}
     together = validation_accuracies(feats, y, heads, 3, 2)
     assert together == {k: pytest.approx(validation_accuracy(feats, y, b, 3, 2), abs=0) for k, b in heads.items()}
+    # a weighting per head ({head: weighting}; "mean" for the heads it does not name), seen by every fold's head
+    import neurosig.evaluation.benchmark as B
+
+    built = []
+
+    class Spy(B.FeatureHead):
+        def __init__(self, blocks, seed=0, weighting="mean", order="blocked"):
+            built.append((len(blocks), weighting))
+            super().__init__(blocks, seed, weighting, order)
+
+    monkeypatch.setattr(B, "FeatureHead", Spy)
+    mixed = validation_accuracies(feats, y, heads, 3, 2, {"b": "cv2"})
+    assert sorted(set(built)) == [(1, "mean"), (2, "mean"), (3, "cv2")] and len(built) == 9  # 3 heads x 3 folds
+    monkeypatch.undo()
+    assert mixed["b"] == pytest.approx(validation_accuracy(feats, y, heads["b"], 3, 2, "cv2"), abs=0)
+    assert mixed["a"] == together["a"] and mixed["c"] == together["c"]
     cache = {}
     cached = {k: FeatureHead(b, 2).fit(feats, y, cache=cache) for k, b in heads.items()}
     assert len(cache) == 4  # slow, ts, spec, slow+spec: the blocks the heads share are fitted once
