@@ -92,8 +92,8 @@ def run(args) -> int:
                      "subjects": table.subject[split["test"]]})
     summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
     summary.update(seeds=seeds, task=cfg.task)
-    summary["ci95"] = metric_intervals(runs[0]["y"], runs[0]["prob"], runs[0]["subjects"], table.n_classes, seeds[0])
     first = runs[0]
+    summary["ci95"] = metric_intervals(first["y"], first["prob"], first["subjects"], table.n_classes, seeds[0])
     flat = flat_summary(summary)
     extra = {k: v for k, v in summary.items() if k in ("per_subject", "per_recording", "events")}
     write_report(out, summary, first["y"], first["prob"], table.class_names or None,
