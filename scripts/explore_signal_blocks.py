@@ -31,7 +31,13 @@ figure every fine-tuning seed would. ``base`` is the token-free part of ``ensemb
 - ``+cdf`` (session 8): one more block, the amplitude CDF of the raw trials (fraction of samples above each
   channel's 10-90 % training quantiles in 4 segments; the DC level kept, as MiniRocket's padding keeps it);
 - ``+tsmb`` (session 8): one more block, tangent space of 8-30 Hz band-passed covariances (ERD/alpha);
-- ``peer``: MiniRocket on the same folds (raw trials, native rate): the bar on validation.
+- ``peer``: MiniRocket on the same folds (raw trials, native rate): the bar on validation;
+- session 9: ``mrlog`` — aeon's MiniRocket *transform* (the peer's own features, fitted on the head's rows)
+  into our CV-logistic head instead of the peer's ridge; ``+nspec+mr`` / ``+nspec+mr/cv2`` — those features as
+  one more block of base + nspec (an upper bound for any ROCKET-style block of ours); ``+nspec/top2`` — base +
+  nspec with each block's probabilities averaged over the two C values of best CV accuracy (a steadier choice of
+  C); ``quant-et`` — interval quantiles of the raw trial, its first and second differences and its |FFT| (dyadic
+  intervals, QUANT-style) into extremely randomised trees. ``mrlog`` and ``+nspec+mr`` need aeon (the peer extra).
 
 With ``--models DIR,...`` (pretrained model folders, e.g. ``runs/bench_real/seed0``...), token blocks too:
 ``ensc@K`` = base | tokv_t | codes of model K (the default head), ``ensc@avg`` = the token blocks' probabilities
@@ -298,6 +304,95 @@ class FittedBlockHead:
         return self.head_.predict(self._feats(feats))
 
 
+class AeonMiniRocketHead(FittedBlockHead):
+    """FeatureHead over ``blocks``, where block ``mr`` = aeon's MiniRocket transform (the peer's features, not
+    its ridge classifier) fitted on the head's raw training rows: an upper bound for a ROCKET-style block."""
+
+    def __init__(self, blocks, weighting: str = "mean"):
+        super().__init__(blocks, "mr", None)
+        self.weighting = weighting
+
+    def fit(self, feats, y):
+        from aeon.transformations.collection.convolution_based import MiniRocket
+
+        from neurosig.evaluation.benchmark import FeatureHead
+
+        t = MiniRocket(random_state=0).fit(feats["_raw"])
+        self.fn_ = lambda x: np.asarray(t.transform(x), np.float32)
+        self.head_ = FeatureHead(self.blocks, weighting=self.weighting).fit(self._feats(feats), y)
+        return self
+
+
+class TopCHead:
+    """FeatureHead whose every block averages the class probabilities of its logistic fits at the ``k`` values
+    of C with the best mean CV accuracy (ties: the smaller C), instead of using the single best C."""
+
+    def __init__(self, blocks, k: int = 2):
+        self.blocks, self.k = blocks, k
+
+    def fit(self, feats, y):
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from neurosig.evaluation.benchmark import FeatureHead
+
+        self.head_ = FeatureHead(self.blocks).fit(feats, y)
+        self.fits_ = []
+        for h, b in zip(self.head_.heads_, self.head_.blocks):
+            lr = h[-1]
+            m = np.asarray(next(iter(lr.scores_.values())), float).mean(0)
+            F = self.head_._block(b, feats)
+            self.fits_.append([h if c == lr.C_[0] else make_pipeline(StandardScaler(), LogisticRegression(
+                C=c, max_iter=1000, tol=1e-3, class_weight="balanced")).fit(F, y)
+                for c in lr.Cs_[np.argsort(-m, kind="stable")[: self.k]]])
+        return self
+
+    def predict(self, feats):
+        p = np.mean([np.mean([f.predict_proba(self.head_._block(b, feats)) for f in fits], 0)
+                     for fits, b in zip(self.fits_, self.head_.blocks)], 0)
+        return self.head_.classes_[p.argmax(1)]
+
+
+def interval_quantiles(x: np.ndarray, depth: int = 6, per: int = 4) -> np.ndarray:
+    """QUANT-style features: quantiles (one per ``per`` samples) of each channel over dyadic intervals
+    (depth levels, each but the first also shifted by half an interval); x (n, C, T) → (n, F)."""
+    n, C, T = x.shape
+    out = []
+    for d in range(depth):
+        edges = np.linspace(0, T, 2 ** d + 1).round().astype(int)
+        ivs = list(zip(edges[:-1], edges[1:]))
+        if d > 0:
+            h = (edges[1] - edges[0]) // 2
+            ivs += [(a + h, b + h) for a, b in ivs[:-1]]
+        for a, b in ivs:
+            if b <= a:  # intervals shorter than a sample (short trials, deep levels)
+                continue
+            k = max(1, (b - a) // per)
+            qs = np.linspace(0, 1, k + 1)[1:-1] if k > 1 else [0.5]
+            out.append(np.moveaxis(np.quantile(x[..., a:b], qs, axis=-1), 0, -1).reshape(n, -1))
+    return np.concatenate(out, 1)
+
+
+class QuantET:
+    """:func:`interval_quantiles` of the raw trial, its first and second differences and its |FFT| into
+    200 extremely randomised trees (10 % of the features per split, entropy)."""
+
+    @staticmethod
+    def _f(x):
+        return np.concatenate([interval_quantiles(v) for v in (x, np.diff(x, axis=-1), np.diff(x, n=2, axis=-1),
+                                                                np.abs(np.fft.rfft(x, axis=-1)))], 1).astype(np.float32)
+
+    def fit(self, feats, y):
+        from sklearn.ensemble import ExtraTreesClassifier
+
+        self.clf_ = ExtraTreesClassifier(200, max_features=0.1, criterion="entropy", random_state=0).fit(self._f(feats["_raw"]), y)
+        return self
+
+    def predict(self, feats):
+        return self.clf_.predict(self._f(feats["_raw"]))
+
+
 class Peer:
     """MiniRocket (aeon) on the raw trials at the native rate (``_raw`` rows)."""
 
@@ -398,7 +493,13 @@ def main(argv=None) -> int:
         "+nspec+cdf": lambda: FittedBlockHead(base + [["nspec"], ["cdf"]], "cdf", lambda x, sf: _cdf_block(x)),
         "+tsmb": lambda: FittedBlockHead(base + [["tsmb"]], "tsmb", _band_ts_block),
         "+nspec+tsmb": lambda: FittedBlockHead(base + [["nspec"], ["tsmb"]], "tsmb", _band_ts_block),
+        "+nspec/top2": lambda: TopCHead(base + [["nspec"]]),
+        "quant-et": QuantET,
     }
+    if not a.no_peer:
+        variants.update({"mrlog": lambda: AeonMiniRocketHead([["mr"]]),
+                         "+nspec+mr": lambda: AeonMiniRocketHead(base + [["nspec"], ["mr"]]),
+                         "+nspec+mr/cv2": lambda: AeonMiniRocketHead(base + [["nspec"], ["mr"]], "cv2")})
     if not a.no_peer:
         variants["peer"] = Peer
     sig = {b[0]: 1.0 for b in base}
