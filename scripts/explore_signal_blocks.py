@@ -37,7 +37,9 @@ figure every fine-tuning seed would. ``base`` is the token-free part of ``ensemb
   one more block of base + nspec (an upper bound for any ROCKET-style block of ours); ``+nspec/top2`` — base +
   nspec with each block's probabilities averaged over the two C values of best CV accuracy (a steadier choice of
   C); ``quant-et`` — interval quantiles of the raw trial, its first and second differences and its |FFT| (dyadic
-  intervals, QUANT-style) into extremely randomised trees. ``mrlog`` and ``+nspec+mr`` need aeon (the peer extra).
+  intervals, QUANT-style) into extremely randomised trees; ``+nspec+hand`` / ``+nspec+hand/cv2`` — base + nspec +
+  the ``hand`` head's joint block (slow + spec + ts in one logistic), averaged / ``cv2``-weighted. ``mrlog`` and
+  ``+nspec+mr`` need aeon (the peer extra).
 
 With ``--models DIR,...`` (pretrained model folders, e.g. ``runs/bench_real/seed0``...), token blocks too:
 ``ensc@K`` = base | tokv_t | codes of model K (the default head), ``ensc@avg`` = the token blocks' probabilities
@@ -494,6 +496,8 @@ def main(argv=None) -> int:
         "+tsmb": lambda: FittedBlockHead(base + [["tsmb"]], "tsmb", _band_ts_block),
         "+nspec+tsmb": lambda: FittedBlockHead(base + [["nspec"], ["tsmb"]], "tsmb", _band_ts_block),
         "+nspec/top2": lambda: TopCHead(base + [["nspec"]]),
+        "+nspec+hand": lambda: FeatureHead(base + [["nspec"], ["slow", "spec", "ts"]]),
+        "+nspec+hand/cv2": lambda: FeatureHead(base + [["nspec"], ["slow", "spec", "ts"]], weighting="cv2"),
         "quant-et": QuantET,
     }
     if not a.no_peer:

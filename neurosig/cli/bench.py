@@ -38,6 +38,10 @@ def register(sub) -> None:
                         "(seed 0): the blocked fine-tuning folds are then the same for every seed, only the peer varies")
     r.add_argument("--no-peer", action="store_true", help="skip MiniRocket (ratios are then null)")
     r.set_defaults(func=run)
+    rp = s.add_parser("report", help="write report.md + ratios.png from a saved `bench real` JSON")
+    rp.add_argument("json_path", metavar="JSON", help="the JSON that `neurosig bench real --json` (or --out) wrote")
+    rp.add_argument("--out", default=None, help="folder for the report (default: the JSON's folder)")
+    rp.set_defaults(func=run_report)
     p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
 
 
@@ -271,7 +275,7 @@ def run(args) -> int:
         signal_features,
         validation_accuracies,
     )
-    from neurosig.evaluation.reports import write_json
+    from neurosig.evaluation.reports import write_bench_report, write_json
 
     log = get_logger("bench")
     t0 = time.time()
@@ -398,4 +402,23 @@ def run(args) -> int:
     if args.json:
         write_json(args.json, doc)
     write_json(out / "bench_real.json", doc)
+    print(f"report: {write_bench_report(doc, out)}")
+    return 0
+
+
+def run_report(args) -> int:
+    """``neurosig bench report JSON``: the Markdown report (+ forest plot) of a saved ``bench real`` result."""
+    import json
+
+    from neurosig._utils.errors import NeurosigError
+    from neurosig.evaluation.reports import write_bench_report
+
+    path = Path(args.json_path)
+    if not path.is_file():
+        raise NeurosigError(f"{path}: no such file; pass the JSON that `neurosig bench real --json PATH` wrote.")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise NeurosigError(f"{path}: not valid JSON ({e.__class__.__name__}: {e}); pass the file `neurosig bench real` wrote.") from None
+    print(f"report: {write_bench_report(doc, args.out or path.parent, source=str(path))}")
     return 0

@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from neurosig._utils.errors import NeurosigError
 from neurosig.evaluation.metrics import METRIC_KEYS, confusion_matrix
 
 
@@ -162,6 +163,110 @@ def write_report(
         plot_calibration(y, p, out / "calibration.png")
         lines += ["", "## Confusion matrix", "", "![confusion](confusion.png)", "",
                   "## ROC curve", "", "![roc](roc.png)", "", "## Calibration", "", "![calibration](calibration.png)"]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# ------------------------------------------------------------------------------ benchmark report
+def plot_ratio_intervals(names: Sequence[str], ratios: Sequence[float], cis: Sequence[Sequence[float]] | None,
+                         mean: float, mean_ci: Sequence[float] | None, path: Path) -> Path:
+    """Forest plot of per-set ratios (ours / peer) with their intervals, the mean below them, a line at 1."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(names)
+    fig, ax = plt.subplots(figsize=(6, 1.2 + 0.45 * (n + 1)))
+    ys = np.arange(n, 0, -1, dtype=float)
+    for y, r, ci in zip(ys, ratios, cis or [None] * n):
+        if ci is not None:
+            ax.plot(ci, [y, y], color="tab:blue", lw=1.5)
+        ax.plot([r], [y], "o", color="tab:blue")
+    if mean_ci is not None:
+        ax.plot(mean_ci, [0, 0], color="black", lw=2.0)
+    ax.plot([mean], [0], "D", color="black")
+    ax.axvline(1.0, color="grey", ls="--", lw=0.8)
+    ax.set_yticks(list(ys) + [0.0], list(names) + ["mean"])
+    ax.set_xlabel("balanced accuracy ratio, neurosig / peer")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _ci(ci) -> str:
+    return "-" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def write_bench_report(doc: Mapping, out_dir: str | os.PathLike, source: str = "neurosig bench real") -> Path:
+    """``report.md`` (+ ``ratios.png`` when the peer ran) in ``out_dir`` from a ``neurosig bench real`` result
+    ``doc`` (the dict it writes as JSON): ours vs the peer per set with the test-trial intervals, the head chosen
+    on validation and every head's validation figures, every head on test (disclosure), the configuration."""
+    sets = doc.get("datasets") if isinstance(doc, Mapping) else None
+    if not isinstance(sets, Mapping) or not sets:
+        raise NeurosigError(f"{source}: not a `neurosig bench real` result (no 'datasets' table); pass the JSON that "
+                            "`neurosig bench real --json PATH` wrote.")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = doc.get("config") or {}
+    boot = doc.get("test_bootstrap") or None
+    per_set_ci = {n: b["ci"] for n, b in zip(sets, boot["per_set"])} if boot else {}
+    names = list(sets)
+    seeds = cfg.get("seeds") or []
+    lines = ["# neurosig bench real", "",
+             f"{len(names)} set(s), {len(seeds)} seed(s), {_fmt(doc.get('seconds'), '.0f')} s. "
+             f"Peer: {cfg.get('peer', 'MiniRocket')} on the same split in the same run. Balanced accuracy, mean ± sd over seeds.",
+             "", "| dataset | n_train / n_test | neurosig | peer | ratio | 95 % interval (test trials) |", "|---|---|---|---|---|---|"]
+    for n, d in sets.items():
+        ours = f"{_fmt(d.get('balanced_accuracy'))} ± {_fmt(d.get('balanced_accuracy_std'))}"
+        peer = "-" if d.get("peer_balanced_accuracy") is None else \
+            f"{_fmt(d.get('peer_balanced_accuracy'))} ± {_fmt(d.get('peer_balanced_accuracy_std'))}"
+        lines.append(f"| {n} | {d.get('n_train')} / {d.get('n_test')} | {ours} | {peer} | {_fmt(d.get('ratio'))} | "
+                     f"{_ci(per_set_ci.get(n))} |")
+    mean = doc.get("mean_ratio")
+    if mean is not None:
+        share = f", {100 * boot['p_above_1']:.0f} % of draws above 1" if boot else ""
+        lines.append(f"| **mean** | | | | **{mean:.3f}** | {_ci(boot['ci'] if boot else None)}{share} |")
+        if boot:
+            lines += ["", f"Intervals: paired bootstrap over test trials ({boot['n_boot']} draws, resampled within class, the "
+                      "same trials for both sides, seeds averaged in each draw)."]
+        ratios = [sets[n]["ratio"] for n in names]
+        if all(r is not None for r in ratios):
+            plot_ratio_intervals(names, ratios, [per_set_ci[n] for n in names] if boot else None, mean,
+                                 boot["ci"] if boot else None, out / "ratios.png")
+            lines += ["", "![ratios](ratios.png)"]
+    else:
+        lines += ["", "The peer was not run (`--no-peer`): no ratios."]
+    val, test = cfg.get("validation") or {}, cfg.get("test_all_heads") or {}
+    if val:
+        heads = list(next(iter(val.values())))
+        lines += ["", "## Head choice (validation folds of the training splits; never test)", "",
+                  f"Chosen head per seed: {', '.join(cfg.get('chosen_head') or []) or '-'}. "
+                  f"Folds: {cfg.get('val_folds', '?')}, {cfg.get('fold_order', '?')}. Mean over seeds:", "",
+                  "| head | " + " | ".join(names) + " | mean |", "|---|" + "---|" * (len(names) + 1)]
+        for h in heads:
+            v = [float(np.mean(val[n][h])) for n in names]
+            lines.append(f"| {h} | " + " | ".join(f"{a:.3f}" for a in v) + f" | {np.mean(v):.3f} |")
+    if test:
+        heads = list(next(iter(test.values())))
+        peer = [sets[n].get("peer_balanced_accuracy") for n in names]
+        lines += ["", "## Every head on test (disclosure and ablations; not used for the choice)", "",
+                  "| head | " + " | ".join(names) + " | mean ratio |", "|---|" + "---|" * (len(names) + 1)]
+        for h in heads:
+            a = [float(np.mean(test[n][h])) for n in names]
+            rs = [x / p for x, p in zip(a, peer) if p]
+            lines.append(f"| {h} | " + " | ".join(f"{x:.3f}" for x in a) + f" | {_fmt(np.mean(rs) if rs else None)} |")
+    lines += ["", "## Configuration", "",
+              f"- tokenizer: {(cfg.get('tokenizer') or {}).get('kind', '?')}, {cfg.get('tokenizer_steps', '?')} steps; "
+              f"pretraining {cfg.get('pretrain_steps', '?')} steps, per seed: {cfg.get('pretrain_per_seed', '?')}",
+              f"- pretraining pool ({cfg.get('n_pool_windows', '?')} windows): {', '.join(cfg.get('pretraining_pool') or []) or '-'}",
+              f"- seeds: {', '.join(str(s) for s in seeds) or '-'}"]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
