@@ -275,7 +275,7 @@ def run(args) -> int:
         signal_features,
         validation_accuracies,
     )
-    from neurosig.evaluation.reports import write_bench_report, write_json
+    from neurosig.evaluation.reports import every_head_on_test, write_bench_report, write_json
 
     log = get_logger("bench")
     t0 = time.time()
@@ -395,10 +395,8 @@ def run(args) -> int:
         print(f"  95% interval over test trials (paired bootstrap, {b['n_boot']} draws): "
               f"[{b['ci'][0]:.3f}, {b['ci'][1]:.3f}]; share of draws above 1: {b['p_above_1']:.2f}")
     print("every head on test (disclosure/ablation, not used for the choice):")
-    for k in {**heads, **cfg["ablation_heads"]}:
-        accs = [float(np.mean(results[s.name]["test_all_heads"][k])) for s in sets]
-        rs = [a / doc["datasets"][s.name]["peer_balanced_accuracy"] for a, s in zip(accs, sets) if doc["datasets"][s.name]["peer_balanced_accuracy"]]
-        print(f"  {k:<24} " + " ".join(f"{a:.3f}" for a in accs) + (f"  mean ratio {np.mean(rs):.3f}" if rs else ""))
+    for k, (accs, mr) in every_head_on_test(doc).items():
+        print(f"  {k:<24} " + " ".join(f"{a:.3f}" for a in accs) + (f"  mean ratio {mr:.3f}" if mr is not None else ""))
     if args.json:
         write_json(args.json, doc)
     write_json(out / "bench_real.json", doc)

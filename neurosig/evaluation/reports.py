@@ -204,6 +204,21 @@ def _ci(ci) -> str:
     return "-" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+def every_head_on_test(doc: Mapping) -> dict[str, tuple[list[float], float | None]]:
+    """``{head: (test balanced accuracy per set (mean over seeds), mean ratio to the peer or None)}`` of a
+    ``bench real`` result: every candidate and ablation head (``config.test_all_heads``; disclosure only)."""
+    sets, test = doc["datasets"], (doc.get("config") or {}).get("test_all_heads") or {}
+    if not test:
+        return {}
+    peer = [sets[n].get("peer_balanced_accuracy") for n in sets]
+    out = {}
+    for h in next(iter(test.values())):
+        accs = [float(np.mean(test[n][h])) for n in sets]
+        rs = [a / p for a, p in zip(accs, peer) if p]
+        out[h] = (accs, float(np.mean(rs)) if rs else None)
+    return out
+
+
 def write_bench_report(doc: Mapping, out_dir: str | os.PathLike, source: str = "neurosig bench real") -> Path:
     """``report.md`` (+ ``ratios.png`` when the peer ran) in ``out_dir`` from a ``neurosig bench real`` result
     ``doc`` (the dict it writes as JSON): ours vs the peer per set with the test-trial intervals, the head chosen
@@ -236,14 +251,14 @@ def write_bench_report(doc: Mapping, out_dir: str | os.PathLike, source: str = "
         if boot:
             lines += ["", f"Intervals: paired bootstrap over test trials ({boot['n_boot']} draws, resampled within class, the "
                       "same trials for both sides, seeds averaged in each draw)."]
-        ratios = [sets[n]["ratio"] for n in names]
+        ratios = [sets[n].get("ratio") for n in names]
         if all(r is not None for r in ratios):
             plot_ratio_intervals(names, ratios, [per_set_ci[n] for n in names] if boot else None, mean,
                                  boot["ci"] if boot else None, out / "ratios.png")
             lines += ["", "![ratios](ratios.png)"]
     else:
         lines += ["", "The peer was not run (`--no-peer`): no ratios."]
-    val, test = cfg.get("validation") or {}, cfg.get("test_all_heads") or {}
+    val = cfg.get("validation") or {}
     if val:
         heads = list(next(iter(val.values())))
         lines += ["", "## Head choice (validation folds of the training splits; never test)", "",
@@ -253,15 +268,12 @@ def write_bench_report(doc: Mapping, out_dir: str | os.PathLike, source: str = "
         for h in heads:
             v = [float(np.mean(val[n][h])) for n in names]
             lines.append(f"| {h} | " + " | ".join(f"{a:.3f}" for a in v) + f" | {np.mean(v):.3f} |")
-    if test:
-        heads = list(next(iter(test.values())))
-        peer = [sets[n].get("peer_balanced_accuracy") for n in names]
+    on_test = every_head_on_test(doc)
+    if on_test:
         lines += ["", "## Every head on test (disclosure and ablations; not used for the choice)", "",
                   "| head | " + " | ".join(names) + " | mean ratio |", "|---|" + "---|" * (len(names) + 1)]
-        for h in heads:
-            a = [float(np.mean(test[n][h])) for n in names]
-            rs = [x / p for x, p in zip(a, peer) if p]
-            lines.append(f"| {h} | " + " | ".join(f"{x:.3f}" for x in a) + f" | {_fmt(np.mean(rs) if rs else None)} |")
+        for h, (accs, mr) in on_test.items():
+            lines.append(f"| {h} | " + " | ".join(f"{x:.3f}" for x in accs) + f" | {_fmt(mr)} |")
     lines += ["", "## Configuration", "",
               f"- tokenizer: {(cfg.get('tokenizer') or {}).get('kind', '?')}, {cfg.get('tokenizer_steps', '?')} steps; "
               f"pretraining {cfg.get('pretrain_steps', '?')} steps, per seed: {cfg.get('pretrain_per_seed', '?')}",
