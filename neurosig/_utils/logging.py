@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 _LOGGER_NAME = "neurosig"
+_LOGGED_ONCE: set[tuple[str, int, str]] = set()
 
 
 def get_logger(name: str | None = None) -> logging.Logger:
@@ -23,3 +24,15 @@ def get_logger(name: str | None = None) -> logging.Logger:
 def set_verbosity(level: int | str) -> None:
     """Set the package log level (``"DEBUG"``, ``"INFO"``, ``"WARNING"`` ... or an int)."""
     get_logger().setLevel(level if isinstance(level, int) else level.upper())
+
+
+def log_once(logger: logging.Logger, level: int, msg: str, *args) -> bool:
+    """Log ``msg % args`` at ``level`` unless ``logger`` has already logged that exact text at that level in this
+    process (as Python's warnings do by default): facts that hold for every seed or run of a loop are said once.
+    Returns True when it logged."""
+    key = (logger.name, int(level), msg % args if args else msg)
+    if key in _LOGGED_ONCE:
+        return False
+    _LOGGED_ONCE.add(key)
+    logger.log(level, msg, *args)
+    return True

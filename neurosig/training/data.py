@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Sequence
 
@@ -21,7 +22,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Sampler
 
 from neurosig._utils.errors import NeurosigError
-from neurosig._utils.logging import get_logger
+from neurosig._utils.logging import get_logger, log_once
 from neurosig._utils.rng import stable_hash_int
 
 log = get_logger("training.data")
@@ -92,7 +93,8 @@ def split_eligible_rows(
             is_val_subj[max(uniq, key=lambda s: stable_hash_int("val", seed, s))] = False
         val_mask = np.array([is_val_subj[s] for s in subjects])
     else:
-        log.info("only %d subject(s): validation windows are carved by a seeded window split, not by subject", uniq.size)
+        log_once(log, logging.INFO, "only %d subject(s): validation windows are carved by a seeded window split, not by subject",
+                 uniq.size)
         ids = manifest["window_id"].astype(str).to_numpy()[rows] if "window_id" in manifest.columns else rows.astype(str)
         val_mask = np.array([(stable_hash_int("valw", seed, i) % 10_000) < val_fraction * 10_000 for i in ids])
         if rows.size > 1 and not val_mask.any():

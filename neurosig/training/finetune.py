@@ -16,6 +16,7 @@ class weights). Everything else is plain functions:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import re
@@ -30,7 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from neurosig._utils.errors import NeurosigError
-from neurosig._utils.logging import get_logger
+from neurosig._utils.logging import get_logger, log_once
 from neurosig.evaluation.events import EventConfig, event_metrics, labels_to_events, scores_to_events
 from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, bootstrap_metrics, classification_metrics, grouped_metrics
 from neurosig.evaluation.splits import check_disjoint_subjects, save_split, subject_disjoint_split
@@ -382,7 +383,8 @@ def make_split(table: WindowTable, config: FinetuneConfig, seed: int) -> dict[st
             inner = subject_disjoint_split(subj, (1 - config.val_fraction, config.val_fraction), seed=seed, names=("train", "val"))
             train, val = train_all[inner["train"]], train_all[inner["val"]]
         else:
-            log.info("fewer than 3 training subjects: validation carved by window hash, not by subject")
+            log_once(log, logging.INFO, "%d training subject(s), fewer than 3: validation carved by window hash, not by subject",
+                     len(set(subj.tolist())))
             h = np.array([stable_hash_int("val", seed, int(i)) % 10_000 for i in train_all]) / 10_000
             is_val = h < config.val_fraction
             if not is_val.any() and len(train_all) >= 2:  # tiny sets: the lowest hash goes to val

@@ -221,6 +221,33 @@ def test_tiny_single_subject_split_keeps_one_validation_window():
         assert set(sp["train"]).isdisjoint(sp["val"]) and set(sp["train"]) | set(sp["val"]) == {0, 1, 2, 3}
 
 
+def test_single_subject_carve_is_said_once_per_process():
+    """The window-hash carve holds for every seed of a run: the log says it once, not once per seed."""
+    import logging
+
+    from neurosig._utils import logging as nlog
+
+    items = _separable_items(n_subjects=1, per=7)
+    table = WindowTable.from_items(items, split=["train"] * 4 + ["test"] * 3)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("neurosig.training.finetune")
+    logger.addHandler(handler)
+    key = "1 training subject(s), fewer than 3: validation carved by window hash, not by subject"
+    nlog._LOGGED_ONCE.discard(("neurosig.training.finetune", logging.INFO, key))  # fresh, whatever ran before
+    try:
+        for seed in range(4):
+            make_split(table, FinetuneConfig(val_fraction=0.15), seed)
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == [key]
+    # another text (another count) is a new fact: said too
+    log = logging.getLogger("neurosig.test_log_once")
+    assert nlog.log_once(log, logging.INFO, "x %d", 1) and not nlog.log_once(log, logging.INFO, "x %d", 1)
+    assert nlog.log_once(log, logging.INFO, "x %d", 2) and nlog.log_once(log, logging.WARNING, "x %d", 1)
+
+
 def test_standardised_probe_state_round_trips(monkeypatch):
     """`neurosig finetune test` reloads finetuned_seed*.pt into a fresh module: the feature
     statistics travel with the weights and the reloaded probe predicts the same probabilities."""
