@@ -379,12 +379,13 @@ def make_split(table: WindowTable, config: FinetuneConfig, seed: int) -> dict[st
         test = lab[table.split[lab] == "test"]
         train_all = lab[table.split[lab] != "test"]
         subj = table.subject[train_all]
-        if len(set(subj.tolist())) >= 3:
+        n_subjects = len(set(subj.tolist()))
+        if n_subjects >= 3:
             inner = subject_disjoint_split(subj, (1 - config.val_fraction, config.val_fraction), seed=seed, names=("train", "val"))
             train, val = train_all[inner["train"]], train_all[inner["val"]]
         else:
             log_once(log, logging.INFO, "%d training subject(s), fewer than 3: validation carved by window hash, not by subject",
-                     len(set(subj.tolist())))
+                     n_subjects)
             h = np.array([stable_hash_int("val", seed, int(i)) % 10_000 for i in train_all]) / 10_000
             is_val = h < config.val_fraction
             if not is_val.any() and len(train_all) >= 2:  # tiny sets: the lowest hash goes to val
