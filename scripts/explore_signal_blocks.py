@@ -287,10 +287,11 @@ def _band_ts_block(x_fit: np.ndarray, sfreq: float, band=(8.0, 30.0)):
 
 class FittedBlockHead:
     """FeatureHead over ``blocks``, where block ``name`` = ``make(raw training rows)`` applied to the raw
-    trials (``_raw``, native rate; ``_sfreq`` passed when ``make`` takes it): fitted on the head's rows only."""
+    trials (``_raw``, native rate; ``_sfreq`` passed when ``make`` takes it): fitted on the head's rows only;
+    ``weighting`` as :class:`FeatureHead`'s."""
 
-    def __init__(self, blocks, name: str, make):
-        self.blocks, self.name, self.make = blocks, name, make
+    def __init__(self, blocks, name: str, make, weighting: str = "mean"):
+        self.blocks, self.name, self.make, self.weighting = blocks, name, make, weighting
 
     def _feats(self, feats):
         return {**feats, self.name: self.fn_(feats["_raw"])}
@@ -299,30 +300,20 @@ class FittedBlockHead:
         from neurosig.evaluation.benchmark import FeatureHead
 
         self.fn_ = self.make(feats["_raw"], float(feats["_sfreq"][0]))
-        self.head_ = FeatureHead(self.blocks).fit(self._feats(feats), y)
+        self.head_ = FeatureHead(self.blocks, weighting=self.weighting).fit(self._feats(feats), y)
         return self
 
     def predict(self, feats):
         return self.head_.predict(self._feats(feats))
 
 
-class AeonMiniRocketHead(FittedBlockHead):
-    """FeatureHead over ``blocks``, where block ``mr`` = aeon's MiniRocket transform (the peer's features, not
-    its ridge classifier) fitted on the head's raw training rows: an upper bound for a ROCKET-style block."""
+def _minirocket_block(x_fit: np.ndarray, sfreq: float):
+    """aeon's MiniRocket transform (the peer's features, not its ridge classifier) fitted on the raw fitting rows:
+    an upper bound for a ROCKET-style block of ours (needs the peer extra)."""
+    from aeon.transformations.collection.convolution_based import MiniRocket
 
-    def __init__(self, blocks, weighting: str = "mean"):
-        super().__init__(blocks, "mr", None)
-        self.weighting = weighting
-
-    def fit(self, feats, y):
-        from aeon.transformations.collection.convolution_based import MiniRocket
-
-        from neurosig.evaluation.benchmark import FeatureHead
-
-        t = MiniRocket(random_state=0).fit(feats["_raw"])
-        self.fn_ = lambda x: np.asarray(t.transform(x), np.float32)
-        self.head_ = FeatureHead(self.blocks, weighting=self.weighting).fit(self._feats(feats), y)
-        return self
+    t = MiniRocket(random_state=0).fit(x_fit)
+    return lambda x: np.asarray(t.transform(x), np.float32)
 
 
 class TopCHead:
@@ -501,11 +492,10 @@ def main(argv=None) -> int:
         "quant-et": QuantET,
     }
     if not a.no_peer:
-        variants.update({"mrlog": lambda: AeonMiniRocketHead([["mr"]]),
-                         "+nspec+mr": lambda: AeonMiniRocketHead(base + [["nspec"], ["mr"]]),
-                         "+nspec+mr/cv2": lambda: AeonMiniRocketHead(base + [["nspec"], ["mr"]], "cv2")})
-    if not a.no_peer:
-        variants["peer"] = Peer
+        variants.update({"mrlog": lambda: FittedBlockHead([["mr"]], "mr", _minirocket_block),
+                         "+nspec+mr": lambda: FittedBlockHead(base + [["nspec"], ["mr"]], "mr", _minirocket_block),
+                         "+nspec+mr/cv2": lambda: FittedBlockHead(base + [["nspec"], ["mr"]], "mr", _minirocket_block, "cv2"),
+                         "peer": Peer})
     sig = {b[0]: 1.0 for b in base}
     for k in range(len(models)):
         variants[f"ensc@{k}"] = lambda k=k: WeightedBlocks({**sig, f"tokv_t@{k}": 1.0, f"codes@{k}": 1.0})
