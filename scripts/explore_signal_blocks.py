@@ -40,6 +40,10 @@ figure every fine-tuning seed would. ``base`` is the token-free part of ``ensemb
   intervals, QUANT-style) into extremely randomised trees; ``+nspec+hand`` / ``+nspec+hand/cv2`` — base + nspec +
   the ``hand`` head's joint block (slow + spec + ts in one logistic), averaged / ``cv2``-weighted. ``mrlog`` and
   ``+nspec+mr`` need aeon (the peer extra).
+- session 10: ``+nspec/ridge`` — base + nspec with the peer's learner per block (:class:`RidgeHead`: ridge
+  classification, penalty over 1e-3..1e3 by leave-one-out, decision values averaged); ``+nspec/ridge-wide`` —
+  penalty over 1e-2..1e5; ``+nspec/ridge-bcv`` — that range chosen by the blocked inner folds instead of
+  leave-one-out.
 
 With ``--models DIR,...`` (pretrained model folders, e.g. ``runs/bench_real/seed0``...), token blocks too:
 ``ensc@K`` = base | tokv_t | codes of model K (the default head), ``ensc@avg`` = the token blocks' probabilities
@@ -347,6 +351,35 @@ class TopCHead:
         return self.head_.classes_[p.argmax(1)]
 
 
+class RidgeHead:
+    """The peer's learner on our blocks (session 10): per block, standardise + ridge classification with its penalty
+    chosen over ``alphas`` by efficient leave-one-out (``cv=None``, as MiniRocket's RidgeClassifierCV) or by the
+    benchmark's blocked inner folds (``cv="blocked"``); the blocks' decision values (targets +-1) are averaged."""
+
+    def __init__(self, blocks, alphas=np.logspace(-3, 3, 10), cv=None):
+        self.blocks, self.alphas, self.cv = blocks, alphas, cv
+
+    def fit(self, feats, y):
+        from sklearn.linear_model import RidgeClassifierCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        from neurosig.evaluation.benchmark import FeatureHead, TangentSpace, _stratified_folds
+
+        self.head_ = FeatureHead(self.blocks)  # used for its feature assembly (_block) only
+        self.head_.ts_ = TangentSpace().fit(feats["cov"])
+        cv = None if self.cv is None else _stratified_folds(int(max(2, min(5, np.bincount(y).min()))), 0, self.cv)
+        self.fits_ = [make_pipeline(StandardScaler(), RidgeClassifierCV(alphas=self.alphas, cv=cv, class_weight="balanced"))
+                      .fit(self.head_._block(b, feats), y) for b in self.head_.blocks]
+        self.classes_ = self.fits_[0].classes_
+        return self
+
+    def predict(self, feats):
+        d = [f.decision_function(self.head_._block(b, feats)) for f, b in zip(self.fits_, self.head_.blocks)]
+        d = [np.stack([-z, z], 1) if z.ndim == 1 else z for z in d]
+        return self.classes_[np.mean(d, 0).argmax(1)]
+
+
 def interval_quantiles(x: np.ndarray, depth: int = 6, per: int = 4) -> np.ndarray:
     """QUANT-style features: quantiles (one per ``per`` samples) of each channel over dyadic intervals
     (depth levels, each but the first also shifted by half an interval); x (n, C, T) → (n, F)."""
@@ -490,6 +523,9 @@ def main(argv=None) -> int:
         "+nspec+hand": lambda: FeatureHead(base + [["nspec"], ["slow", "spec", "ts"]]),
         "+nspec+hand/cv2": lambda: FeatureHead(base + [["nspec"], ["slow", "spec", "ts"]], weighting="cv2"),
         "quant-et": QuantET,
+        "+nspec/ridge": lambda: RidgeHead(base + [["nspec"]]),
+        "+nspec/ridge-wide": lambda: RidgeHead(base + [["nspec"]], np.logspace(-2, 5, 15)),
+        "+nspec/ridge-bcv": lambda: RidgeHead(base + [["nspec"]], np.logspace(-2, 5, 15), "blocked"),
     }
     if not a.no_peer:
         variants.update({"mrlog": lambda: FittedBlockHead([["mr"]], "mr", _minirocket_block),
