@@ -1,8 +1,10 @@
-"""Training callbacks: token throughput on the progress bar."""
+"""Training callbacks: token throughput on the progress bar; Lightning's eval-mode warning for frozen parts."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+import warnings
 
 import lightning as L
 
@@ -27,3 +29,15 @@ class TokensPerSecond(L.Callback):
         rate = tokens / dt
         self.rate = rate if self.rate is None else self.smoothing * self.rate + (1 - self.smoothing) * rate
         pl_module.log("perf/tokens_per_s", self.rate, prog_bar=True, on_step=True, on_epoch=False, batch_size=1)
+
+
+@contextlib.contextmanager
+def frozen_parts_in_eval():
+    """Silence Lightning's "Found N module(s) in eval mode at the start of training" inside ``trainer.fit``: our
+    modules keep frozen parts (a tokenizer whose codes are the targets, a linear probe's backbone) in eval mode on
+    purpose, and set train mode on what is trained themselves (their ``train`` overrides)."""
+    from lightning.fabric.utilities.warnings import PossibleUserWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode", category=PossibleUserWarning)
+        yield

@@ -35,6 +35,7 @@ from neurosig._utils.logging import get_logger, log_once
 from neurosig.evaluation.events import EventConfig, event_metrics, labels_to_events, scores_to_events
 from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, bootstrap_metrics, classification_metrics, grouped_metrics
 from neurosig.evaluation.splits import check_disjoint_subjects, save_split, subject_disjoint_split
+from neurosig.training.callbacks import frozen_parts_in_eval
 from neurosig.models.heads import POOLINGS, ClassificationHead, PatchEncoder, SleepContextHead
 
 log = get_logger("training.finetune")
@@ -325,6 +326,17 @@ class FinetuneModule(L.LightningModule):
             self.head.norm.requires_grad_(False)  # features away from the running statistics
         self.val_scores: list = []
 
+    def train(self, mode: bool = True):
+        """Train mode for what is trained; the tokenizer (its codes are fixed) and, for a linear probe, the whole
+        frozen encoder stay in eval mode: no dropout in features that must not change, no codebook updates. A
+        pretrained encoder is loaded in eval mode, so without this full fine-tuning would run without dropout."""
+        super().train(mode)
+        if self.cfg.mode == "linear":
+            self.encoder.eval()
+        elif isinstance(getattr(self.encoder, "tokenizer", None), nn.Module):
+            self.encoder.tokenizer.eval()
+        return self
+
     def forward(self, batch: dict) -> torch.Tensor:
         hidden, tmask = self.encoder(batch)  # (B', C, N, d), (B', C, N)
         if self.context_head is None:
@@ -451,7 +463,9 @@ def fit_one_seed(table: WindowTable, config: FinetuneConfig, *, model_dir=None, 
             losses.append(float(tr.callback_metrics.get("train/loss", math.nan)))
 
     trainer.callbacks.append(_Hist())
-    trainer.fit(module, train_dl, val_dl)
+    module.train()  # Lightning keeps each module's mode: set ours (FinetuneModule.train) before fitting
+    with frozen_parts_in_eval():
+        trainer.fit(module, train_dl, val_dl)
     if ckpt is not None and ckpt.best_model_path:
         state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)

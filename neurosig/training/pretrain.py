@@ -28,6 +28,7 @@ from neurosig._utils.logging import get_logger
 from neurosig._utils.rng import stable_hash_int
 from neurosig.models import FoundationModel, foundation_config, unigram_from_counts
 from neurosig.models.config import OBJECTIVES, PRESETS
+from neurosig.training.callbacks import frozen_parts_in_eval
 
 log = get_logger("training.pretrain")
 
@@ -412,7 +413,9 @@ def fit_pretrain(
     if ckpt_path == "last" and not (out / "checkpoints" / "last.ckpt").is_file():
         log.info("no last.ckpt in %s: starting from scratch", out / "checkpoints")
         ckpt_path = None
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    module.train()  # the backbone trains; PretrainModule.train keeps the tokenizer in eval mode
+    with frozen_parts_in_eval():
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     summary: dict[str, Any] = {
         "steps": int(trainer.global_step),
         "n_parameters": model.n_parameters(),

@@ -265,3 +265,33 @@ def test_standardised_probe_state_round_trips(monkeypatch):
     fresh.load_state_dict(state)
     loader = ft._loader(table, out["split"]["test"], cfg, False, 0)
     assert np.allclose(predict(fresh, loader), out["prob"], atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["full", "linear"])
+def test_training_modes_from_pretrained_dir(tmp_path, monkeypatch, mode):
+    """A pretrained directory loads in eval mode. Full fine-tuning must still train the backbone in train mode
+    (dropout on), while the tokenizer (EMA codebooks: its codes are fixed targets) stays in eval mode and unchanged;
+    a linear probe keeps the whole frozen encoder in eval mode. Lightning keeps each module's mode as found."""
+    from neurosig.models import FoundationModel, foundation_config
+    from neurosig.tokenizers import build_tokenizer
+    from neurosig.training.finetune import FinetuneModule
+
+    tok = build_tokenizer("rvq", {"patch_len": 25, "n_levels": 2, "codebook_size": 16, "code_dim": 8,
+                                  "branch_channels": 4, "hidden": 16, "sensors": {"name_free": True}})
+    model = FoundationModel(foundation_config("tiny", codebook_sizes=tok.codebook_sizes))
+    model.save_pretrained(tmp_path / "pre", tokenizer=tok.eval())
+    before = {k: v.clone() for k, v in FoundationModel.load(tmp_path / "pre")[1].state_dict().items()}
+    seen = []
+    step = FinetuneModule.training_step
+
+    def spy(self, batch, i):
+        seen.append((self.encoder.tokenizer.training, self.encoder.model.training, self.head.training))
+        return step(self, batch, i)
+
+    monkeypatch.setattr(FinetuneModule, "training_step", spy)
+    items, rec, start = _items(per=10, T=100)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    out = fit_one_seed(table, _cfg(mode=mode, epochs=2), model_dir=tmp_path / "pre", seed=0, progress=False)
+    assert set(seen) == {(False, mode == "full", True)}  # every training step, after validation epochs too
+    after = out["module"].encoder.tokenizer.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
