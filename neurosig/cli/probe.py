@@ -144,6 +144,12 @@ def run_tagging(args) -> int:
     cfg = tg.TaggingConfig(**{**dataclasses.asdict(cfg), **over})
     prefix = _prefix(args.json)
     if args.epochs:
+        import math
+
+        import numpy as np
+
+        if args.sfreq is not None and not (math.isfinite(args.sfreq) and args.sfreq > 0):
+            raise NeurosigError(f"--sfreq must be a positive sampling rate in Hz, got {args.sfreq}")
         if os.path.isdir(args.epochs):
             arr, sf = _store_epochs(args.epochs)
             args.sfreq = args.sfreq or sf
@@ -151,6 +157,13 @@ def run_tagging(args) -> int:
             raise NeurosigError("--sfreq is required with --epochs (the sampling rate of the epochs in Hz)")
         else:
             arr, _ = _load_array(args.epochs, "--epochs")
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "biuf":
+            raise NeurosigError(f"--epochs {args.epochs!r} holds a {arr.dtype} array; pass real-valued numbers (trials, channels, time)")
+        n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if n_bad:
+            raise NeurosigError(f"--epochs {args.epochs!r} holds {n_bad} non-finite value(s) (NaN/inf) of {arr.size}; "
+                                "drop or interpolate those trials/channels before tagging")
         res = tg.tag_epochs(arr, args.sfreq, [cfg.sentence_hz, cfg.phrase_hz], n_perm=cfg.n_perm, alpha=cfg.alpha, seed=cfg.seed)
         out = {"source": args.epochs, "sfreq": args.sfreq, "freqs": res["freqs"], "channels": [
             {"channel": c, **{f"{k}_{int(f * 1000)}mHz": float(res[k][c, i]) for k in ("itpc", "p_rayleigh", "p_perm", "snr", "p_snr") for i, f in enumerate(res["freqs"])},

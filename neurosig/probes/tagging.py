@@ -315,6 +315,11 @@ def tag_epochs(epochs: np.ndarray, sfreq: float, freqs: Sequence[float], *, n_pe
     n_tr, n_ch, T = x.shape
     if n_tr < 2:
         raise NeurosigError(f"epochs need at least 2 trials for phase coherence, got {n_tr}")
+    if not (np.isfinite(sfreq) and sfreq > 0):
+        raise NeurosigError(f"sfreq must be a positive sampling rate in Hz, got {sfreq}")
+    n_bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    if n_bad:  # one NaN poisons its channel's statistics (itpc nan, yet p_perm at its smallest value)
+        raise NeurosigError(f"epochs hold {n_bad} non-finite value(s) (NaN/inf); drop or interpolate those trials/channels first")
     if max(freqs) > sfreq / 2:
         raise NeurosigError(f"tagged frequencies {list(freqs)} exceed Nyquist {sfreq / 2} Hz of sfreq={sfreq}")
     rng = make_rng(seed)

@@ -56,6 +56,22 @@ def test_tagging_cli_brain_epochs(tmp_path, rng):
     assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep.npy"), "--json", str(out)]) == 2  # no --sfreq
 
 
+def test_tagging_cli_brain_epochs_bad_input(tmp_path, rng, capsys):
+    x = rng.standard_normal((6, 3, 200))
+    x[2, 0, 10] = np.nan
+    np.save(tmp_path / "ep_nan.npy", x)
+    out = tmp_path / "b.json"
+    assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep_nan.npy"), "--sfreq", "100", "--n-perm", "5", "--json", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "ep_nan.npy" in err and "1 non-finite" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    np.save(tmp_path / "ep.npy", np.nan_to_num(x))
+    for sf in ("-5", "0"):
+        assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep.npy"), "--sfreq", sf, "--json", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert "--sfreq must be a positive" in err and "Nyquist" not in err
+
+
 def test_tagging_cli_errors(tmp_path, corpus, capsys):
     assert main(["probe", "tagging", "--json", str(tmp_path / "x.json")]) == 2
     assert "pass --model" in capsys.readouterr().err

@@ -135,6 +135,18 @@ def test_brain_epochs_itpc(rng):
         tg.tag_epochs(x[0], sfreq, [1.0])
 
 
+def test_brain_epochs_reject_non_finite_and_bad_sfreq(rng):
+    x = rng.standard_normal((10, 3, 200))
+    x[3, 0, 17] = np.nan  # one NaN sample used to give itpc nan but p_perm at its smallest value
+    x[4, 1, 5] = np.inf
+    with pytest.raises(NeurosigError, match="2 non-finite") as e:
+        tg.tag_epochs(x, 100.0, [1.0, 2.0], n_perm=10)
+    assert "\n" not in str(e.value)
+    for sf in (-5.0, 0.0, float("nan")):
+        with pytest.raises(NeurosigError, match="sfreq must be a positive"):
+            tg.tag_epochs(rng.standard_normal((4, 2, 100)), sf, [1.0], n_perm=5)
+
+
 def test_llm_tagging_on_tiny_model(tiny_models, tmp_path):
     from neurosig.probes.llm import LLMProbe
 
