@@ -90,6 +90,13 @@ def run_generate(args) -> int:
     except ImportError:  # package export not landed yet
         from neurosig.datasets.store import ShardStore
 
+    import math
+
+    for flag, v in (("--steps", args.steps), ("--top-k", args.top_k)):
+        if v is not None and v < 1:  # 0 steps: an empty plot; top-k 0: a tensor-size error deep in sampling
+            raise NeurosigError(f"{flag} must be >= 1, got {v} (omit it for the default).")
+    if not (math.isfinite(args.temperature) and args.temperature >= 0):
+        raise NeurosigError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}.")
     check_path_exists(args.model, "--model")
     check_path_exists(args.data, "--data")
     model, tok = FoundationModel.load(args.model)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import yaml
 
 from neurosig.cli.main import main
@@ -54,3 +55,14 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "--max-steps" in capsys.readouterr().err
     assert main(["pretrain", "generate", "--model", str(tmp_path / "nomodel"), "--data", str(tmp_path), "--out", str(tmp_path / "g")]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, expect", [(["--top-k", "0"], "--top-k must be >= 1"), (["--steps", "0"], "--steps must be >= 1"),
+                                           (["--steps", "-2"], "--steps must be >= 1"), (["--temperature", "-1"], "--temperature must be >= 0"),
+                                           (["--temperature", "nan"], "--temperature must be >= 0")])
+def test_generate_sampling_args_are_checked_first(tmp_path, capsys, flags, expect):
+    # --top-k 0 was a RuntimeError about tensor sizes; --steps 0 "succeeded" with an empty plot
+    rc = main(["pretrain", "generate", "--model", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "g"), *flags])
+    err = capsys.readouterr().err
+    assert rc == 2 and expect in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "g").exists()
