@@ -271,6 +271,44 @@ def _worker_init() -> None:
         os.environ.setdefault(k, "1")
 
 
+def check_same_pipeline(out: str | os.PathLike, pipeline_hash: str, specs: Sequence[FileSpec]) -> None:
+    """Refuse to add files that ``out`` already holds under another pipeline config.
+
+    A part's key includes the pipeline hash, so rerunning the same inputs with a changed config
+    into the same store would keep the old windows and add a second copy of every file (e.g. the
+    same recordings at 100 Hz and at 200 Hz, each counted twice in training and evaluation).
+    New files under another pipeline are allowed (one store may hold several window lengths)
+    but logged as a warning.
+    """
+    from neurosig.datasets.store import list_parts
+
+    out = Path(out)
+    keys = list_parts(out) if out.is_dir() else []
+    if not keys:
+        return
+    other: dict[str, str] = {}  # real path of a source -> its pipeline hash, for parts of other pipelines
+    for k in keys:
+        try:
+            part = read_part(out, k)
+        except NeurosigError:
+            continue  # an unreadable part is reported when the store is read
+        h = str(part.get("pipeline_hash", ""))
+        if h != pipeline_hash:
+            other[os.path.realpath(str(part.get("source", "")))] = h
+    if not other:
+        return
+    again = [s.path for s in specs if os.path.realpath(s.path) in other]
+    if again:
+        old = sorted({other[os.path.realpath(p)] for p in again})
+        raise NeurosigError(
+            f"store {os.fspath(out)!r} already holds {len(again)} of these files (first: {again[0]!r}) made with another "
+            f"pipeline config (hash {', '.join(old)}; this config: {pipeline_hash}); adding them would store a second copy "
+            f"of each. Write to a new --out, or delete {os.fspath(out)!r} to rebuild it with this config. Nothing was written."
+        )
+    log.warning("store %s already holds files made with another pipeline config (hash %s); the new files (hash %s) "
+                "are added beside them", os.fspath(out), ", ".join(sorted(set(other.values()))), pipeline_hash)
+
+
 def build_store(
     inputs: Sequence[Any] | Any,
     out: str | os.PathLike,
@@ -318,9 +356,13 @@ def build_store(
         specs = expand_inputs(inputs)
     if atlas is not None:
         specs = [s if "atlas" in s.extras else replace(s, extras={**s.extras, "atlas": os.fspath(atlas)}) for s in specs]
+    if not specs:
+        raise NeurosigError("build_store: inputs is empty; pass at least one recording file, folder or FileSpec "
+                            "(neurosig preprocess INPUT... --out STORE).")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NeurosigError(f"--out {os.fspath(out)!r} is a file; pass a folder for the store.")
+    check_same_pipeline(out, cfg.hash, specs)  # before anything is written
     (out / "parts").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     clean_temporaries(out)

@@ -195,3 +195,56 @@ def test_mixed_rates_keep_the_eeg_rate_even_when_outnumbered(tmp_path):
     hdr = check_edf(f)
     assert sorted(hdr.exclude) == ["EMG submental", "Resp oro-nasal", "Temp rectal"]
     assert any("Resp oro-nasal, EMG submental, Temp rectal are sampled at another rate" in w for w in hdr.warnings)
+
+
+def _tree(root):
+    return {p.relative_to(root): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _logged(logger_name="neurosig"):
+    """Collect the messages of the package logger (it does not propagate to pytest's caplog)."""
+    import logging
+
+    class _H(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    h = _H()
+    logging.getLogger(logger_name).addHandler(h)
+    return h
+
+
+def test_existing_store_with_another_pipeline_is_refused(tmp_path):
+    import logging
+
+    files = [_edf(tmp_path / f"r{i}.edf") for i in range(2)]
+    out = tmp_path / "st"
+    build_store(files, out, config=CFG, progress=False)
+    before = _tree(out)
+    with pytest.raises(NeurosigError, match=r"store .*st' already holds 2 of these files .*another pipeline config") as e:
+        build_store(files, out, config={**CFG, "resample_sfreq": 50.0}, progress=False)
+    msg = _one_line(e)
+    assert "r0.edf" in msg and "new --out" in msg and "delete" in msg
+    assert _tree(out) == before  # nothing written, nothing lost
+    s = ShardStore(out)
+    assert len(s) == 10 and s.manifest.sfreq.eq(100.0).all()
+    # the same config again is a no-op; new files under another config go beside, with a warning
+    assert build_store(files, out, config=CFG, progress=False).n_cached == 2
+    h = _logged()
+    try:
+        build_store([_edf(tmp_path / "new.edf")], out, config={**CFG, "resample_sfreq": 50.0}, progress=False)
+    finally:
+        logging.getLogger("neurosig").removeHandler(h)
+    assert any("another pipeline config" in m for m in h.messages)
+    assert ShardStore(out).manifest.pipeline_hash.nunique() == 2
+
+
+def test_empty_input_list_is_refused(tmp_path):
+    with pytest.raises(NeurosigError, match=r"build_store: inputs is empty") as e:
+        build_store([], tmp_path / "st", progress=False)
+    _one_line(e)
+    assert not (tmp_path / "st").exists()
