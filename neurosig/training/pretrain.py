@@ -367,6 +367,27 @@ def obtain_tokenizer(spec: TokenizerSpec, data, out_dir, tokenizer=None):
     return fit(kind=spec.kind, config=spec.config, data=data, out_dir=Path(out_dir) / "tokenizer_fit", **spec.fit)
 
 
+def check_resume_checkpoint(path: str | os.PathLike) -> None:
+    """Raise a one-line error if the checkpoint to resume from is not a readable torch archive.
+
+    A truncated or overwritten ``last.ckpt`` (disk full, a copy cut short) otherwise fails deep in
+    ``torch.load`` with "PytorchStreamReader failed reading zip archive"; this reads only the zip
+    directory at the end of the file, not the tensors.
+    """
+    import zipfile
+
+    p = Path(path)
+    try:
+        with zipfile.ZipFile(p) as z:
+            ok = any(n.endswith("data.pkl") for n in z.namelist())
+        why = "it holds no torch checkpoint"
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        ok, why = False, f"{type(e).__name__}: {e}"
+    if not ok:
+        raise NeurosigError(f"--resume: checkpoint {os.fspath(p)!r} is damaged or truncated ({why}); move it away to start "
+                            f"from scratch, or put an intact checkpoint from {os.fspath(p.parent)!r} in its place.")
+
+
 def fit_pretrain(
     config: PretrainConfig,
     data,
@@ -387,6 +408,10 @@ def fit_pretrain(
     ``ckpt_path="last"`` resumes.
     """
     out = Path(out_dir)
+    if ckpt_path is not None:  # before any tokenizer fit or write: a damaged checkpoint fails here, in one line
+        resume_from = out / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+        if resume_from.is_file():
+            check_resume_checkpoint(resume_from)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(data, L.LightningDataModule):
         dm, distributed_sampler = data, True

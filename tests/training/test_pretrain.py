@@ -12,6 +12,7 @@ from neurosig import NeurosigError
 from neurosig.models import FoundationModel
 from neurosig.models._testing import ToyTokenizer
 from neurosig.training.pretrain import (
+    check_resume_checkpoint,
     DataSpec,
     ModelSpec,
     OptimSpec,
@@ -79,6 +80,21 @@ def test_resume_from_last_matches_uninterrupted_run(tmp_path):
         assert part[s] == pytest.approx(full[s], rel=1e-6)
     for s in (3, 4):
         assert resumed[s] == pytest.approx(full[s], rel=1e-5)
+
+
+def test_resume_from_a_damaged_last_ckpt_is_one_line(tmp_path):
+    # a truncated last.ckpt failed deep in torch.load ("PytorchStreamReader failed reading zip archive")
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    good = tmp_path / "good.ckpt"
+    torch.save({"state_dict": {"w": torch.zeros(64)}}, good)
+    last.write_bytes(good.read_bytes()[:200])
+    dm = SyntheticDataModule(n_train=16, n_val=8, batch_size=8, shuffle=False)
+    with pytest.raises(NeurosigError, match="last.ckpt.*damaged or truncated.*move it away") as e:
+        fit_pretrain(_config(max_steps=2), dm, tmp_path, tokenizer=ToyTokenizer(), ckpt_path="last", enable_progress_bar=False)
+    assert "\n" not in str(e.value)
+    assert len(last.read_bytes()) == 200 and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints", "good.ckpt"]
+    check_resume_checkpoint(good)  # an intact checkpoint passes
 
 
 def test_lr_schedule_shape():
