@@ -27,6 +27,9 @@ import numpy as np
 from neurosig._utils.channels import CH_TYPE_CODES
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.files import TMP_PREFIX, atomic_write_text  # noqa: F401 (re-exported)
+from neurosig._utils.logging import get_logger
+
+log = get_logger("datasets.store")
 
 STORE_FORMAT = "neurosig-store"
 STORE_VERSION = 1
@@ -209,8 +212,43 @@ def consolidate(root: str | os.PathLike):
         rows.extend(part_rows(read_part(root, k)))
     df = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     atomic_write_text(root / "manifest.csv", df.to_csv(index=False))
-    atomic_write_text(root / "store.json", json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION, "parts": keys}))
+    # n_windows lets a reader see a manifest that lost rows without opening every part
+    atomic_write_text(root / "store.json", json.dumps({"format": STORE_FORMAT, "version": STORE_VERSION, "parts": keys,
+                                                       "n_windows": len(df)}))
     return df
+
+
+def _read_manifest(man: Path, keys: list[str], meta: dict, root: Path):
+    """``(DataFrame, None)`` when ``manifest.csv`` parses, has every column and one row per window
+    of the parts; else ``(None, why)``."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(man, keep_default_na=False, dtype={c: str for c in _STR_COLUMNS})
+    except pd.errors.EmptyDataError:
+        return None, "it is empty"
+    except (ValueError, UnicodeDecodeError, OSError) as err:  # ParserError is a ValueError
+        return None, f"it does not parse ({type(err).__name__}: {' '.join(str(err).split())[:120]})"
+    missing = [c for c in MANIFEST_COLUMNS if c not in df.columns]
+    if missing:
+        return None, f"it lacks the column(s) {', '.join(missing)}"
+    for c in ("offset", "label", "sfreq", "start_s", "n_channels", "n_times"):
+        if len(df) and pd.to_numeric(df[c], errors="coerce").isna().any():
+            return None, f"its column {c!r} holds non-numbers"
+    if not set(df["part"].tolist()) <= set(keys):
+        return None, "it names parts that parts/ does not hold"
+    expected = meta.get("n_windows")
+    counted = not isinstance(expected, int) or isinstance(expected, bool)
+    if counted:  # a store written before store.json had n_windows: count the parts (once)
+        expected = sum(len(read_part(root, k)["windows"]["offset"]) for k in keys)
+    if len(df) != expected:
+        return None, f"it has {len(df)} window rows but the parts hold {expected}"
+    if counted:
+        try:
+            atomic_write_text(root / "store.json", json.dumps({**meta, "n_windows": int(expected)}))
+        except OSError:
+            pass  # a read-only store is checked the same way next time
+    return df, None
 
 
 # ----------------------------------------------------------------------------- reading
@@ -226,6 +264,9 @@ class ShardStore:
         import pandas as pd
 
         self.root = Path(root)
+        if self.root.is_file():
+            raise NeurosigError(f"store {os.fspath(root)!r} is a file, not a store folder; pass the folder given as "
+                                "--out to neurosig preprocess (it holds store.json, manifest.csv, parts/, shards/).")
         if not self.root.is_dir():
             raise NeurosigError(f"store {os.fspath(root)!r} does not exist; build it with: neurosig preprocess INPUT --out {os.fspath(root)}")
         marker = self.root / "store.json"
@@ -241,9 +282,18 @@ class ShardStore:
         if not keys and meta is None:
             raise NeurosigError(f"store {os.fspath(root)!r} holds no processed files (no parts/ and no store.json); build it with: neurosig preprocess INPUT --out {os.fspath(root)}")
         man = self.root / "manifest.csv"
+        df = None
         if meta is not None and man.exists() and meta.get("parts") == keys:
-            df = pd.read_csv(man, keep_default_na=False, dtype={c: str for c in _STR_COLUMNS})
-        else:  # interrupted build or parts added: the parts are the truth
+            df, why = _read_manifest(man, keys, meta, self.root)
+            if df is None:  # derived data: the parts are the truth, so rebuild it (on disk when writable)
+                try:
+                    df = consolidate(self.root)
+                    done = "rebuilt it from parts/"
+                except OSError as err:
+                    done = f"read the parts/ instead (could not rewrite it: {err.strerror or err})"
+                log.warning("store %s: manifest.csv is damaged (%s); %s. Rerunning neurosig preprocess with the same "
+                            "--out also repairs it.", os.fspath(root), why, done)
+        if df is None:  # interrupted build or parts added: the parts are the truth
             rows: list[dict] = []
             for k in keys:
                 rows.extend(part_rows(read_part(self.root, k)))

@@ -155,3 +155,99 @@ def test_pickles_without_shard_data(store):
     s2 = pickle.loads(blob)
     assert not s2._mmaps
     np.testing.assert_array_equal(s2[0]["x"], xs[0])
+
+
+def _manifest_damages():
+    def cut_at_row(b: bytes) -> bytes:
+        lines = b.splitlines(keepends=True)
+        return b"".join(lines[: len(lines) // 2])
+
+    def cut_mid_row(b: bytes) -> bytes:
+        lines = b.splitlines(keepends=True)
+        half = b"".join(lines[: len(lines) // 2])
+        return half + lines[len(lines) // 2][:25]
+
+    def drop_column(b: bytes) -> bytes:
+        import io
+
+        import pandas as pd
+
+        return pd.read_csv(io.BytesIO(b), keep_default_na=False).drop(columns=["sfreq"]).to_csv(index=False).encode()
+
+    return {
+        "cut_at_row": (cut_at_row, "window rows but the parts hold"),
+        "cut_mid_row": (cut_mid_row, "damaged"),
+        "empty": (lambda b: b"", "it is empty"),
+        "missing_column": (drop_column, "lacks the column"),
+        "binary_junk": (lambda b: bytes(range(256)) * 8, "does not parse"),
+    }
+
+
+@pytest.mark.parametrize("damage", sorted(_manifest_damages()))
+@pytest.mark.parametrize("old_marker", [False, True])
+def test_damaged_manifest_is_rebuilt_from_parts(store, tmp_path, damage, old_marker):
+    import logging
+    import shutil
+
+    d, _, _ = store
+    good = ShardStore(d / "store")
+    copy = tmp_path / "copy"
+    shutil.copytree(d / "store", copy)
+    if old_marker:  # a store written before store.json counted its windows
+        meta = json.loads((copy / "store.json").read_text())
+        meta.pop("n_windows", None)
+        (copy / "store.json").write_text(json.dumps(meta))
+    fn, why = _manifest_damages()[damage]
+    (copy / "manifest.csv").write_bytes(fn((copy / "manifest.csv").read_bytes()))
+    seen: list[str] = []
+
+    class _H(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    h = _H(logging.WARNING)
+    logging.getLogger("neurosig").addHandler(h)
+    try:
+        s = ShardStore(copy)
+    finally:
+        logging.getLogger("neurosig").removeHandler(h)
+    assert len(seen) == 1 and "manifest.csv is damaged" in seen[0] and why in seen[0] and "\n" not in seen[0]
+    assert str(copy) in seen[0] and "neurosig preprocess" in seen[0]
+    assert len(s) == len(good)
+    assert list(s.manifest.window_id) == list(good.manifest.window_id)
+    np.testing.assert_array_equal(s[len(s) - 1]["x"], good[len(good) - 1]["x"])
+    # repaired on disk: the next open is quiet and reads the manifest
+    logging.getLogger("neurosig").addHandler(h)
+    try:
+        again = ShardStore(copy)
+    finally:
+        logging.getLogger("neurosig").removeHandler(h)
+    assert len(seen) == 1 and len(again) == len(good)
+    assert json.loads((copy / "store.json").read_text())["n_windows"] == len(good)
+
+
+def test_store_path_is_a_file(tmp_path):
+    f = tmp_path / "rec.edf"
+    f.write_bytes(b"0")
+    with pytest.raises(NeurosigError, match=r"rec\.edf' is a file, not a store folder; pass the folder given as --out") as e:
+        ShardStore(f)
+    assert "\n" not in str(e.value) and "does not exist" not in str(e.value)
+
+
+def test_damaged_manifest_in_a_read_only_store_is_read_from_parts(store, tmp_path, monkeypatch):
+    import shutil
+
+    import neurosig.datasets.store as store_mod
+
+    d, _, _ = store
+    copy = tmp_path / "copy"
+    shutil.copytree(d / "store", copy)
+    lines = (copy / "manifest.csv").read_bytes().splitlines(keepends=True)
+    (copy / "manifest.csv").write_bytes(b"".join(lines[:3]))
+
+    def refuse(*_a, **_k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(store_mod, "atomic_write_text", refuse)
+    s = ShardStore(copy)
+    assert len(s) == len(ShardStore(d / "store")) and len((copy / "manifest.csv").read_bytes().splitlines()) == 3
