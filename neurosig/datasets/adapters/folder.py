@@ -11,11 +11,12 @@ several files share a subject, or splits will not be subject-disjoint).
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
 from neurosig._utils.errors import NeurosigError
-from neurosig.datasets.adapters.base import Adapter, make_spec
+from neurosig.datasets.adapters.base import Adapter, log, make_spec
 
 _SUB = re.compile(r"sub-([A-Za-z0-9]+)")
 
@@ -42,15 +43,7 @@ class FolderAdapter(Adapter):
                 f"folder: label file {str(csv_path)!r} not found; put a labels.csv (path,label[,subject]) "
                 "in the folder or pass csv=PATH."
             )
-        with open(csv_path, newline="") as fh:
-            reader = csv.DictReader(fh)
-            cols = [c.strip() for c in (reader.fieldnames or [])]
-            if "path" not in cols or "label" not in cols:
-                raise NeurosigError(
-                    f"{csv_path}: needs the columns 'path' and 'label' (optional: subject, session, run, split); "
-                    f"found {cols}."
-                )
-            rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+        rows, lines, ordinals = self._read_csv(csv_path)
         if not rows:
             raise NeurosigError(f"{csv_path}: no rows below the header; list one recording per line.")
         labels = [r["label"] for r in rows]
@@ -62,9 +55,12 @@ class FolderAdapter(Adapter):
                 f"{csv_path}: {len(missing)} listed files do not exist (first: {missing[0]!r}); "
                 "paths are relative to the folder; fix the CSV or the files."
             )
+        keep = self._unrepeated(root, csv_path, rows, lines)
+        rows, ordinals = [rows[j] for j in keep], [ordinals[j] for j in keep]
+        self._warn_unlisted(root, csv_path, rows)
         dataset = self.dataset or root.name
         specs = []
-        for i, r in enumerate(rows, 2):
+        for i, r in zip(ordinals, rows):  # i (in the cache key): 2 + the row's index below the header
             path = self._resolve(root, r["path"])
             lab = r["label"]
             label = None if lab == "" else (int(lab) if numeric else self.label_names.index(lab))
@@ -81,6 +77,97 @@ class FolderAdapter(Adapter):
         from neurosig.io import read_recording
 
         return read_recording(spec.path, positions=positions, subject=spec.subject, session=spec.session, run=spec.run)
+
+    @staticmethod
+    def _read_csv(csv_path: Path) -> tuple[list[dict], list[int], list[int]]:
+        """Rows (stripped cells), their line numbers in the file (for messages) and their ordinals
+        (2 + index among the non-empty rows, as ``csv.DictReader`` counts); every row must have
+        one cell per column."""
+        try:
+            # utf-8-sig: Excel writes a byte-order mark before the first column name
+            with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, [])
+                cols = [c.strip() for c in header]
+                if "path" not in cols or "label" not in cols:
+                    hint = "; separate the cells with commas, not semicolons" if any(";" in c for c in cols) else ""
+                    raise NeurosigError(
+                        f"{csv_path}: needs the columns 'path' and 'label' (optional: subject, session, run, split); "
+                        f"found {cols}{hint}."
+                    )
+                rows, lines, ordinals = [], [], []
+                ordinal = 1
+                for cells in reader:
+                    line = reader.line_num
+                    if cells:
+                        ordinal += 1
+                    if not any(c.strip() for c in cells):
+                        continue  # blank line
+                    if len(cells) != len(cols):
+                        fix = (f"give every cell, e.g. '{cells[0].strip()},LABEL' ('{cells[0].strip()},' for an unlabelled "
+                               "recording)" if len(cells) < len(cols) else "quote cells that hold a comma")
+                        raise NeurosigError(
+                            f"{csv_path}, line {line}: {len(cells)} cell(s) but the header has {len(cols)} "
+                            f"({','.join(cols)}); {fix}."
+                        )
+                    rows.append({k: v.strip() for k, v in zip(cols, cells) if k})
+                    lines.append(line)
+                    ordinals.append(ordinal)
+        except UnicodeDecodeError as err:
+            raise NeurosigError(
+                f"{csv_path}: not UTF-8 text ({err.reason} at byte {err.start}); save the CSV as UTF-8 (Excel: CSV UTF-8)."
+            ) from None
+        except csv.Error as err:
+            raise NeurosigError(f"{csv_path}: not a readable CSV ({err}); fix the quoting on that line.") from None
+        return rows, lines, ordinals
+
+    def _unrepeated(self, root: Path, csv_path: Path, rows: list[dict], lines: list[int]) -> list[int]:
+        """Indices of the rows to keep. A recording listed twice would be stored twice: identical
+        rows are kept once (with a warning), rows that disagree are an error."""
+        first: dict[Path, int] = {}
+        keep = []
+        repeated = []
+        for j, r in enumerate(rows):
+            key = Path(os.path.normpath(self._resolve(root, r["path"]).resolve()))
+            if key not in first:
+                first[key] = j
+                keep.append(j)
+                continue
+            k = first[key]
+            a, b = ({c: v for c, v in rows[k].items() if c != "path"}, {c: v for c, v in r.items() if c != "path"})
+            if a != b:
+                diff = ", ".join(f"{c} {a.get(c, '')!r} vs {b.get(c, '')!r}" for c in sorted(set(a) | set(b))
+                                 if a.get(c, "") != b.get(c, ""))
+                raise NeurosigError(
+                    f"{csv_path}: {r['path']!r} is listed twice with different values (lines {lines[k]} and {lines[j]}: "
+                    f"{diff}); keep one line per recording."
+                )
+            repeated.append(r["path"])
+        if repeated:
+            log.warning("%s: %d recording(s) listed more than once with the same values (e.g. %s); each is used once",
+                        csv_path, len(repeated), ", ".join(repr(p) for p in repeated[:3]))
+        return keep
+
+    def _warn_unlisted(self, root: Path, csv_path: Path, rows: list[dict]) -> None:
+        """Recordings in the folder that the CSV does not list are left out: say so."""
+        from neurosig.io.readers import SUPPORTED, file_extension
+
+        listed = {os.path.normpath(self._resolve(root, r["path"]).resolve()) for r in rows}
+        unlisted = []
+        for q in sorted(root.rglob("*")):
+            if not q.is_file() or q.name.startswith("."):
+                continue
+            ext = file_extension(q.name)
+            if ext not in SUPPORTED or (ext == ".eeg" and q.with_suffix(".vhdr").exists()):
+                continue
+            if ext in (".nii", ".nii.gz") and "atlas" in q.name.lower():
+                continue
+            if os.path.normpath(q.resolve()) not in listed:
+                unlisted.append(os.fspath(q.relative_to(root)))
+        if unlisted:
+            log.warning("%s: %d recording(s) in %s are not listed and are left out (e.g. %s); add them to the CSV "
+                        "(an empty label for unlabelled ones) to use them", csv_path, len(unlisted), root,
+                        ", ".join(repr(p) for p in unlisted[:3]))
 
     @staticmethod
     def _resolve(root: Path, p: str) -> Path:
