@@ -78,7 +78,9 @@ def backbone_preset(name: str, **overrides) -> BackboneConfig:
     """A :class:`BackboneConfig` from a preset name with keyword overrides."""
     if name not in PRESETS:
         raise NeurosigError(f"model preset {name!r} is unknown; choose one of {', '.join(PRESETS)}.")
-    return BackboneConfig(**{**PRESETS[name], **overrides})
+    from neurosig.config import from_dict  # unknown or mistyped overrides: a one-line error naming the key
+
+    return from_dict(BackboneConfig, {**PRESETS[name], **overrides}, where="model.backbone")
 
 
 @dataclass

@@ -57,6 +57,12 @@ class ModelSpec:
         for o in self.objectives:
             if o not in OBJECTIVES:
                 raise NeurosigError(f"model.objectives has {o!r}; choose from {', '.join(OBJECTIVES)}.")
+        # everything else (backbone overrides, mask settings) is checked now, not after a tokenizer fit: the
+        # model config over a stand-in vocabulary (the real one comes from the tokenizer)
+        bb = {**self.backbone, **({"embed_dim": 1} if self.backbone.get("input") == "embedding" else {})}
+        foundation_config(self.preset, codebook_sizes=[2], backbone=bb, objectives=list(self.objectives),
+                          loss_weights=dict(self.loss_weights), mask_ratio=self.mask_ratio, mask_block=self.mask_block,
+                          symmetric_mask=self.symmetric_mask)
 
 
 @dataclass
@@ -87,6 +93,8 @@ class DataSpec:
     def __post_init__(self):
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise NeurosigError(f"data.batch_size must be a positive integer, got {self.batch_size!r}.")
+        if not isinstance(self.num_workers, int) or self.num_workers < 0:
+            raise NeurosigError(f"data.num_workers must be an integer >= 0 (0 = load in the main process), got {self.num_workers!r}.")
 
 
 @dataclass
@@ -145,6 +153,26 @@ class TrainerSpec:
     unigram_batches: int = 50
     # stop after this many minutes of wall time (0 = no limit)
     max_minutes: float = 0.0
+
+    LOGGERS = ("csv", "tensorboard", "wandb")
+    # Lightning's precision names ("auto" picks bf16-mixed on CUDA, 32-true on CPU)
+    PRECISIONS = ("auto", "32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true", "64-true", "64",
+                  "transformer-engine", "transformer-engine-float16")
+
+    def __post_init__(self):  # checked when the config loads, before any tokenizer is fitted for the run
+        if str(self.precision) not in self.PRECISIONS:
+            raise NeurosigError(f"trainer.precision={self.precision!r} is not a Lightning precision; use one of {', '.join(self.PRECISIONS)}.")
+        self.precision = str(self.precision)
+        for name in self.loggers:
+            if name not in self.LOGGERS:
+                raise NeurosigError(f"trainer.loggers has {name!r}; choose from {', '.join(self.LOGGERS)}.")
+        for name, low in (("num_nodes", 1), ("log_every_n_steps", 1), ("val_every_n_steps", 0), ("save_top_k", 0),
+                          ("unigram_batches", 0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise NeurosigError(f"trainer.{name} must be an integer >= {low}, got {v!r}.")
+        if not self.max_minutes >= 0:
+            raise NeurosigError(f"trainer.max_minutes must be >= 0 (0 = no limit), got {self.max_minutes!r}.")
 
 
 @dataclass
@@ -295,8 +323,8 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
             from lightning.pytorch.loggers import WandbLogger
 
             loggers.append(WandbLogger(project=spec.wandb_project, save_dir=out, offline=spec.wandb_offline))
-        else:
-            raise NeurosigError(f"trainer.loggers has {name!r}; choose from csv, tensorboard, wandb.")
+        else:  # TrainerSpec checks its loggers when built; a spec changed afterwards is checked here
+            raise NeurosigError(f"trainer.loggers has {name!r}; choose from {', '.join(TrainerSpec.LOGGERS)}.")
     steps = int(max_steps or optim.max_steps)
     val_every = spec.val_every_n_steps or None
     ckpt = ModelCheckpoint(

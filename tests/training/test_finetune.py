@@ -109,6 +109,28 @@ def test_config_errors():
         FinetuneConfig(fractions=(0.5, 0.5, 0.5))
 
 
+def test_epochs_zero_is_refused_not_ignored(tmp_path):
+    # `if epochs:` ran the config's epochs for epochs=0
+    from neurosig.training.finetune import finetune_and_report
+
+    with pytest.raises(NeurosigError, match="finetune.epochs must be > 0, got 0"):
+        finetune_and_report(tmp_path / "no_store", "configs/finetune/debug.yaml", epochs=0, out_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_split_files_carry_the_window_fingerprint(tmp_path):
+    import json
+
+    items, rec, start = _items(per=10, T=100)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    fit_one_seed(table, _cfg(epochs=1), seed=0, out_dir=tmp_path, progress=False)
+    doc = json.loads((tmp_path / "split_seed0.json").read_text())
+    assert doc["windows"] == table.fingerprint() and doc["windows"]["n_windows"] == len(items)
+    assert doc["meta"]["model"] == "scratch"
+    other = WindowTable.from_items(items[::-1], recording=rec[::-1], start=start[::-1])
+    assert other.fingerprint() != table.fingerprint()
+
+
 def test_from_pretrained_dir_linear_probe_keeps_backbone(tmp_path):
     """--model DIR path: FoundationModel.load + embed; a linear probe leaves the backbone untouched."""
     from neurosig.models import FoundationModel, foundation_config
@@ -277,7 +299,7 @@ def test_training_modes_from_pretrained_dir(tmp_path, monkeypatch, mode):
     from neurosig.training.finetune import FinetuneModule
 
     tok = build_tokenizer("rvq", {"patch_len": 25, "n_levels": 2, "codebook_size": 16, "code_dim": 8,
-                                  "branch_channels": 4, "hidden": 16, "sensors": {"name_free": True}})
+                                  "branch_channels": 4, "hidden": 16, "sfreq": 50.0, "sensors": {"name_free": True}})
     model = FoundationModel(foundation_config("tiny", codebook_sizes=tok.codebook_sizes))
     model.save_pretrained(tmp_path / "pre", tokenizer=tok.eval())
     before = {k: v.clone() for k, v in FoundationModel.load(tmp_path / "pre")[1].state_dict().items()}
