@@ -33,13 +33,49 @@ def _seeds(text: str) -> list[int]:
         seeds = []
     if not seeds:
         raise NeurosigError(f"--seeds {text!r} must be comma-separated integers, e.g. 0,1,2.")
+    bad = [s for s in seeds if not 0 <= s < 2**32]  # numpy/Lightning seeds; -1 was "ValueError: -1 is not in bounds"
+    if bad:
+        raise NeurosigError(f"--seeds {text!r}: seeds must be integers from 0 to {2**32 - 1}, got {bad[0]}.")
+    if len(set(seeds)) != len(seeds):
+        raise NeurosigError(f"--seeds {text!r} lists a seed twice; each seed is one run (finetuned_seed<N>.pt).")
     return seeds
+
+
+def _load_finetuned(module, path: Path, out: Path, seed: int, meta: dict, encoder: str) -> None:
+    """The weights of ``finetuned_seed<N>.pt`` into ``module``; a damaged file or one fit with another
+    encoder (``--scratch`` vs ``--model``, another config) is a one-line error naming the file."""
+    import torch
+
+    from neurosig._utils.errors import NeurosigError
+
+    refit = f"`neurosig finetune fit ... --out {out} --seeds {seed}`"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated / overwritten: zip reader, unpickler or EOF errors
+        first = (str(e).strip().splitlines() or [""])[0].split(". ")[0][:200]
+        raise NeurosigError(f"{path} is damaged or not a fine-tuned model ({type(e).__name__}: {first}); re-run {refit}.") from None
+    if not isinstance(state, dict):
+        raise NeurosigError(f"{path} holds a {type(state).__name__}, not a model's weights; re-run {refit}.")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        import re
+
+        msg = str(e)
+        keys = {"missing": [], "unexpected": [], "of another shape": re.findall(r"size mismatch for ([\w.]+)", msg)}
+        for line in msg.splitlines():
+            for kind, head in (("missing", "Missing key(s)"), ("unexpected", "Unexpected key(s)")):
+                if head in line:
+                    keys[kind] += re.findall(r'"([^"]+)"', line)
+        detail = ", ".join(f"{len(v)} {k} (e.g. {v[0]})" for k, v in keys.items() if v) or (msg.splitlines() or [""])[0][:160]
+        fit_with = meta.get("model")
+        was = f"; the run was fit with {'--scratch' if fit_with == 'scratch' else f'--model {fit_with!r}'}" if fit_with else ""
+        raise NeurosigError(f"{path} does not fit the encoder built from {encoder} ({detail}){was}; pass the --model or "
+                            f"--scratch and the --config that `neurosig finetune fit --out {out}` used.") from None
 
 
 def run(args) -> int:
     import dataclasses
-
-    import torch
 
     from neurosig._utils.errors import NeurosigError
     from neurosig.datasets.store import ShardStore
@@ -59,7 +95,9 @@ def run(args) -> int:
     )
 
     cfg = load_finetune_config(args.config)
-    if args.epochs:
+    if args.epochs is not None:  # `if args.epochs:` ran the config's epochs for --epochs 0
+        if args.epochs < 1:
+            raise NeurosigError(f"--epochs must be >= 1, got {args.epochs} (omit it to use finetune.epochs={cfg.epochs} of {args.config}).")
         cfg = dataclasses.replace(cfg, epochs=int(args.epochs))
     if not args.model and not args.scratch:
         raise NeurosigError("pass --model PRETRAINED_DIR (from `neurosig pretrain`) or --scratch.")
@@ -68,6 +106,8 @@ def run(args) -> int:
     store = ShardStore(args.data)
     seeds = _seeds(args.seeds)
     out = Path(args.out)
+    if args.finetune_cmd == "test" and not out.is_dir():
+        raise NeurosigError(f"--out {args.out!r} is not a folder; pass the --out of a finished `neurosig finetune fit` run.")
     out.mkdir(parents=True, exist_ok=True)
     model_dir = None if args.scratch else args.model
 
@@ -77,15 +117,18 @@ def run(args) -> int:
         print(f"report: {out / 'report.md'}")
         return 0
     # test: the saved models on the saved splits
+    # nothing is written until every seed's split and weights have loaded and been scored
     table = WindowTable.from_store(store)
+    windows = table.fingerprint()  # the split's row numbers must refer to this store's windows
+    encoder = "--scratch" if args.scratch else f"--model {args.model!r}"
     runs = []
     for s in seeds:
         path = out / f"finetuned_seed{s}.pt"
         if not path.is_file():
             raise NeurosigError(f"{path} not found; run `neurosig finetune fit ... --out {out}` with --seeds {s} first.")
-        split = load_split(out / f"split_seed{s}.json")
+        split, meta = load_split(out / f"split_seed{s}.json", windows=windows, subjects=table.subject, data=args.data, with_meta=True)
         module = FinetuneModule(make_encoder(model_dir, cfg), table.n_classes, cfg)
-        module.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        _load_finetuned(module, path, out, s, meta, encoder)
         prob = predict(module, _loader(table, split["test"], cfg, False, s))
         y = table.y[split["test"]]
         runs.append({"metrics": classification_metrics(y, prob, table.n_classes), "y": y, "prob": prob,

@@ -34,7 +34,7 @@ from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger, log_once
 from neurosig.evaluation.events import EventConfig, event_metrics, labels_to_events, scores_to_events
 from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, bootstrap_metrics, classification_metrics, grouped_metrics
-from neurosig.evaluation.splits import check_disjoint_subjects, save_split, subject_disjoint_split
+from neurosig.evaluation.splits import check_disjoint_subjects, save_split, subject_disjoint_split, window_fingerprint
 from neurosig.training.callbacks import frozen_parts_in_eval
 from neurosig.models.heads import POOLINGS, ClassificationHead, PatchEncoder, SleepContextHead
 
@@ -137,6 +137,14 @@ class WindowTable:
     window_s: float  # seconds per window
     split: np.ndarray  # (n,) str, standard split ("train"/"test") or ""
     class_names: list[str] = field(default_factory=list)
+    window_id: np.ndarray | None = None  # (n,) str, the store's window ids (what saved split indices refer to)
+
+    def fingerprint(self) -> dict:
+        """:func:`~neurosig.evaluation.splits.window_fingerprint` of the rows (window ids; for in-memory
+        items, subject/recording/start/label per row), saved with each split and checked by ``finetune test``."""
+        ids = self.window_id if self.window_id is not None else [
+            f"{s}|{r}|{t!r}|{y}" for s, r, t, y in zip(self.subject, self.recording, self.start.tolist(), self.y.tolist())]
+        return window_fingerprint(ids)
 
     @classmethod
     def from_items(cls, items: Sequence[dict], *, recording=None, start=None, split=None, class_names=None) -> "WindowTable":
@@ -174,6 +182,7 @@ class WindowTable:
             recording=rec, start=np.asarray(start, dtype=np.float64),
             window_s=float((m["n_times"] / m["sfreq"]).iloc[0]),
             split=m["split"].fillna("").astype(str).to_numpy() if "split" in m else np.array([""] * len(m)), class_names=names,
+            window_id=m["window_id"].astype(str).to_numpy() if "window_id" in m else None,
         )
 
     @property
@@ -437,7 +446,8 @@ def fit_one_seed(table: WindowTable, config: FinetuneConfig, *, model_dir=None, 
     L.seed_everything(seed, workers=True, verbose=False)
     split = split or make_split(table, config, seed)
     if out_dir is not None:
-        save_split(Path(out_dir) / f"split_seed{seed}.json", split, table.subject, seed=seed, task=config.task)
+        save_split(Path(out_dir) / f"split_seed{seed}.json", split, table.subject, windows=table.fingerprint(), seed=seed,
+                   task=config.task, model="scratch" if model_dir is None else os.fspath(model_dir))
     K = table.n_classes
     ytr = table.y[split["train"]]
     counts = np.bincount(ytr, minlength=K).astype(np.float64)
@@ -512,7 +522,8 @@ def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], 
     """Fit each seed; summary = mean ± sd of the test metrics (+ per-subject/recording, events)."""
     runs = [fit_one_seed(table, config, model_dir=model_dir, seed=s, out_dir=out_dir, progress=progress) for s in seeds]
     if out_dir is not None:  # the split of the first seed is "the" split of the run
-        save_split(Path(out_dir) / "split.json", runs[0]["split"], table.subject, seed=seeds[0], task=config.task)
+        save_split(Path(out_dir) / "split.json", runs[0]["split"], table.subject, windows=table.fingerprint(), seed=seeds[0],
+                   task=config.task, model="scratch" if model_dir is None else os.fspath(model_dir))
     summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
     summary["per_subject"] = aggregate_seeds([r["per_subject"] for r in runs], METRIC_KEYS)
     summary["per_recording"] = aggregate_seeds([r["per_recording"] for r in runs], METRIC_KEYS)
@@ -545,7 +556,7 @@ def finetune_and_report(data, config="configs/finetune/classification.yaml", *, 
     from neurosig.evaluation.reports import write_json, write_report
 
     cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config)
-    if epochs:
+    if epochs is not None:  # 0 is not "use the config's": FinetuneConfig rejects it in one line
         cfg = dataclasses.replace(cfg, epochs=int(epochs))
     store = data if hasattr(data, "manifest") else ShardStore(data)
     table = WindowTable.from_store(store)

@@ -55,3 +55,132 @@ def test_user_errors(store, tmp_path, capsys):
     bad.write_text("finetune:\n  task: dance\n")
     assert main(["finetune", "fit", "--config", str(bad), "--data", str(store), "--scratch"]) == 2
     assert "finetune.task" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ bad input to `finetune test`
+_TINY = "finetune:\n  epochs: 1\n  batch_size: 8\n  pooling: mean\n  scratch: {d_model: 16, n_layers: 1, n_heads: 2, patch_len: 250}\n"
+
+
+@pytest.fixture(scope="module")
+def fitted(store, tmp_path_factory):
+    """A finished one-seed scratch run (copied per test, which may damage it)."""
+    d = tmp_path_factory.mktemp("fitted")
+    (d / "c.yaml").write_text(_TINY)
+    assert main(["finetune", "fit", "--config", str(d / "c.yaml"), "--data", str(store), "--scratch", "--out", str(d / "run")]) == 0
+    return d
+
+
+@pytest.fixture
+def run_copy(fitted, tmp_path):
+    import shutil
+
+    shutil.copytree(fitted / "run", tmp_path / "run")
+    return tmp_path / "run", fitted / "c.yaml"
+
+
+@pytest.fixture(scope="module")
+def other_store(tmp_path_factory):
+    from neurosig.datasets import build_store
+    from neurosig.datasets.registry import get_adapter
+
+    d = tmp_path_factory.mktemp("ft_other")
+    miniatures.make_tuab(d / "tuab", seconds=100.0)
+    build_store(d / "tuab", d / "store", adapter="tuab", config=get_adapter("tuab").default_config(), progress=False)
+    return d / "store"
+
+
+def _test(cfg, data, out, *extra):
+    return main(["finetune", "test", "--config", str(cfg), "--data", str(data), "--scratch", "--out", str(out), *extra])
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    errs = [ln for ln in err if "error:" in ln]
+    assert len(errs) == 1 and "Traceback" not in "\n".join(err), err
+    return errs[0]
+
+
+def _written(run):
+    return {f: (run / f).read_bytes() for f in ("report.md", "metrics.json")}
+
+
+def test_test_on_another_store_is_refused_before_writing(run_copy, other_store, capsys):
+    # it scored the other store's windows with the fit's row numbers and overwrote report.md/metrics.json
+    run, cfg = run_copy
+    before = _written(run)
+    assert _test(cfg, other_store, run) == 2
+    err = _one_line_error(capsys)
+    assert "split_seed0.json" in err and str(run) in err and str(other_store) in err and "another store" in err
+    assert _written(run) == before
+
+
+def test_test_on_the_same_store_passes_the_fingerprint(run_copy, store):
+    run, cfg = run_copy
+    doc = json.loads((run / "split_seed0.json").read_text())
+    assert doc["windows"]["n_windows"] > 0 and len(doc["windows"]["ids_sha256"]) == 64 and doc["meta"]["model"] == "scratch"
+    assert _test(cfg, store, run) == 0
+
+
+def test_old_split_without_fingerprint_still_works_and_is_range_checked(run_copy, store, other_store, capsys, caplog):
+    run, cfg = run_copy
+    p = run / "split_seed0.json"
+    doc = json.loads(p.read_text())
+    del doc["windows"]
+    p.write_text(json.dumps(doc))
+    with caplog.at_level("WARNING"):
+        assert _test(cfg, store, run) == 0
+    assert "predates store fingerprints" in caplog.text
+    before = _written(run)
+    doc["indices"]["test"] = doc["indices"]["test"] + [10_000]
+    p.write_text(json.dumps(doc))
+    assert _test(cfg, store, run) == 2
+    assert "indexes window 10000" in _one_line_error(capsys)
+    assert _written(run) == before
+
+
+def test_damaged_weights_and_split_are_one_line(run_copy, store, capsys):
+    run, cfg = run_copy
+    before = _written(run)
+    w = run / "finetuned_seed0.pt"
+    w.write_bytes(w.read_bytes()[:1000])  # PytorchStreamReader failed reading zip archive
+    assert _test(cfg, store, run) == 2
+    err = _one_line_error(capsys)
+    assert "finetuned_seed0.pt is damaged" in err and "--seeds 0" in err
+    s = run / "split_seed0.json"
+    s.write_text(s.read_text()[:15])  # JSONDecodeError in load_split
+    assert _test(cfg, store, run) == 2
+    err = _one_line_error(capsys)
+    assert "split_seed0.json" in err and "damaged" in err and "finetune fit" in err
+    s.write_text('{"meta": {}}')
+    assert _test(cfg, store, run) == 2
+    assert "no valid 'indices'" in _one_line_error(capsys)
+    assert _written(run) == before
+
+
+def test_weights_of_another_encoder_are_one_line(run_copy, store, tmp_path, capsys):
+    # a --scratch run tested with another encoder: a multi-line "size mismatch for head.norm.weight"
+    run, _ = run_copy
+    before = _written(run)
+    big = tmp_path / "big.yaml"
+    big.write_text(_TINY.replace("d_model: 16", "d_model: 32"))
+    assert _test(big, store, run) == 2
+    err = _one_line_error(capsys)
+    assert "finetuned_seed0.pt does not fit the encoder built from --scratch" in err
+    assert "of another shape (e.g. " in err and "the run was fit with --scratch" in err
+    assert _written(run) == before
+
+
+def test_test_needs_an_existing_run_folder(store, tmp_path, capsys):
+    assert _test("configs/finetune/debug.yaml", store, tmp_path / "nope") == 2
+    assert "is not a folder" in _one_line_error(capsys)
+    assert not (tmp_path / "nope").exists()
+
+
+@pytest.mark.parametrize("flags, expect", [(["--epochs", "0"], "--epochs must be >= 1"), (["--epochs", "-3"], "--epochs must be >= 1"),
+                                           (["--seeds=-1"], "seeds must be integers from 0"), (["--seeds", "0,0"], "lists a seed twice")])
+def test_fit_epochs_and_seeds_are_checked(store, tmp_path, capsys, flags, expect):
+    # --epochs 0 silently ran the config's epochs; --seeds=-1 was "ValueError: -1 is not in bounds"
+    rc = main(["finetune", "fit", "--config", "configs/finetune/debug.yaml", "--data", str(store), "--scratch",
+               "--out", str(tmp_path / "run"), *flags])
+    assert rc == 2 and expect in _one_line_error(capsys)
+    assert not (tmp_path / "run").exists()

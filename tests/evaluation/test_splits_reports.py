@@ -32,6 +32,50 @@ def test_split_deterministic_disjoint_and_order_free(tmp_path):
     assert json.loads(p.read_text())["meta"]["seed"] == 3
 
 
+def test_split_fingerprint_refuses_another_store(tmp_path):
+    from neurosig.evaluation.splits import window_fingerprint
+
+    subjects = np.repeat([f"s{i:02d}" for i in range(10)], 4)
+    ids = [f"w{i:03d}" for i in range(40)]
+    split = subject_disjoint_split(subjects, seed=0)
+    p = save_split(tmp_path / "split.json", split, subjects, windows=window_fingerprint(ids), seed=0, model="scratch")
+    back, meta = load_split(p, windows=window_fingerprint(ids), data="st", with_meta=True)
+    assert all(np.array_equal(split[k], back[k]) for k in split) and meta["model"] == "scratch"
+    # same number of rows, other windows: the row numbers would silently score the wrong windows
+    with pytest.raises(NeurosigError, match=r"indexes another store \(40 windows\) than --data 'other' \(40 windows, the same count but other windows\)") as e:
+        load_split(p, windows=window_fingerprint(ids[::-1]), data="other")
+    assert "split.json" in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(NeurosigError, match="another store"):
+        load_split(p, windows=window_fingerprint(ids[:30]), data="other")
+
+
+def test_split_without_fingerprint_is_checked_by_range_and_subjects(tmp_path, caplog):
+    from neurosig.evaluation.splits import window_fingerprint
+
+    subjects = np.repeat([f"s{i:02d}" for i in range(10)], 4)
+    split = subject_disjoint_split(subjects, seed=0)
+    p = save_split(tmp_path / "split.json", split, subjects, seed=0)  # as written before fingerprints
+    fp = window_fingerprint(range(40))
+    with caplog.at_level("WARNING"):
+        load_split(p, windows=fp, subjects=subjects, data="st")
+    assert "predates store fingerprints" in caplog.text
+    with pytest.raises(NeurosigError, match="indexes window 39 but --data 'small' has 20 windows"):
+        load_split(p, windows=window_fingerprint(range(20)), data="small")
+    with pytest.raises(NeurosigError, match="made on another store: its '.*' rows hold subjects"):
+        load_split(p, windows=fp, subjects=np.repeat([f"x{i:02d}" for i in range(10)], 4), data="other")
+
+
+@pytest.mark.parametrize("text, expect", [('{"indices": {"train": [1, 2', "is damaged \\(not valid JSON"),
+                                          ("\xff\xfe", "is damaged"), ('{"meta": {}}', "no valid 'indices'"),
+                                          ("[1, 2]", "no valid 'indices'"), ('{"indices": {"train": ["a"]}}', "no valid 'indices'")])
+def test_damaged_split_file_is_one_line(tmp_path, text, expect):
+    p = tmp_path / "split.json"
+    p.write_bytes(text.encode("latin-1"))
+    with pytest.raises(NeurosigError, match=expect) as e:
+        load_split(p)
+    assert "split.json" in str(e.value) and "finetune fit" in str(e.value)
+
+
 def test_overlap_detected():
     subjects = np.array(["a", "a", "b"])
     with pytest.raises(NeurosigError, match="subject-disjoint"):
