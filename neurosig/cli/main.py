@@ -50,6 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_output_paths(args) -> None:
+    """Before any work: every command's ``--out`` is a folder and ``--json`` a file. A file given as ``--out`` or a
+    folder given as ``--json`` is a one-line error; ``--json``'s folder is created, so a long run does not end in a
+    traceback when it writes its result."""
+    import os
+    from pathlib import Path
+
+    out = getattr(args, "out", None)
+    if isinstance(out, (str, os.PathLike)) and Path(out).exists() and not Path(out).is_dir():
+        raise NeurosigError(f"--out {os.fspath(out)!r} is a file; pass a folder (it is created if missing).")
+    js = getattr(args, "json", None)
+    if isinstance(js, (str, os.PathLike)) and js:
+        if Path(js).is_dir():
+            raise NeurosigError(f"--json {os.fspath(js)!r} is a folder; pass a file path such as {os.path.join(os.fspath(js), 'result.json')!r}.")
+        parent = Path(js).parent
+        if parent.exists() and not parent.is_dir():
+            raise NeurosigError(f"--json {os.fspath(js)!r}: {os.fspath(parent)!r} is a file, not a folder.")
+        parent.mkdir(parents=True, exist_ok=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -60,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
     set_verbosity("DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO")
     try:
+        _check_output_paths(args)
         rc = args.func(args)
     except NeurosigError as err:
         if args.debug:

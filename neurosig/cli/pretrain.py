@@ -47,6 +47,13 @@ def run_fit(args) -> int:
     from neurosig.training.pretrain import fit_pretrain, load_pretrain_config
 
     cfg = load_pretrain_config(args.config)
+    out = Path(args.out)
+    held = [n for n in ("model", "checkpoints/last.ckpt", "summary.json") if (out / n).exists()]
+    if held and not args.resume:  # a second fit would replace them: nothing already written is lost
+        from neurosig import NeurosigError
+
+        raise NeurosigError(f"--out {args.out!r} already holds a pretraining run ({', '.join(held)}); pass --resume to "
+                            "continue it, or a new --out (delete the folder to start over).")
     check_path_exists(args.data, "--data")
     if args.tokenizer:
         check_path_exists(args.tokenizer, "--tokenizer")
@@ -56,7 +63,9 @@ def run_fit(args) -> int:
         raise NeurosigError(f"--max-steps must be >= 1, got {args.max_steps}.")
     summary = fit_pretrain(cfg, args.data, args.out, tokenizer=args.tokenizer, max_steps=args.max_steps,
                            ckpt_path="last" if args.resume else None)
-    keys = [k for k in ("val/mlm/ce", "val/next/ce", "unigram/mean", "perf/tokens_per_s") if k in summary]
+    losses = [k for k in ("val/mlm/ce", "val/next/ce") if k in summary] or \
+        [k for k in ("train/mlm/ce", "train/next/ce", "train/loss") if k in summary]  # no validation split: the last training loss
+    keys = losses + [k for k in ("unigram/mean", "perf/tokens_per_s") if k in summary]
     print("pretrain: " + ", ".join(f"{k}={summary[k]:.4g}" for k in keys) + f"; model in {Path(args.out) / 'model'}")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, sort_keys=True))
