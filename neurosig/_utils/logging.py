@@ -26,6 +26,18 @@ def set_verbosity(level: int | str) -> None:
     get_logger().setLevel(level if isinstance(level, int) else level.upper())
 
 
+def quiet_third_party() -> None:
+    """Command-line runs without ``-v``: keep Lightning's per-trainer banners ("GPU available ...", "TPU ...", the
+    cloud-logging tip, "`Trainer.fit` stopped ...") and torch's LeafSpec deprecation notice, which Lightning triggers
+    on every fit, off the console. Lightning's warnings (WARNING and above) still show."""
+    import warnings
+
+    # the loggers Lightning's rank_zero_info writes to (its package loggers are reset to INFO when it is imported)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+
+
 def log_once(logger: logging.Logger, level: int, msg: str, *args) -> bool:
     """Log ``msg % args`` at ``level`` unless ``logger`` has already logged that exact text at that level in this
     process (as Python's warnings do by default): facts that hold for every seed or run of a loop are said once.

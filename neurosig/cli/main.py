@@ -76,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 1
-    from neurosig._utils.logging import set_verbosity
+    from neurosig._utils.logging import quiet_third_party, set_verbosity
 
     set_verbosity("DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO")
+    if not args.verbose:
+        quiet_third_party()
     try:
         _check_output_paths(args)
         rc = args.func(args)
