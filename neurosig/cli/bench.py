@@ -244,7 +244,7 @@ def _embed(model, tok, s, x, rate: float, batch_size: int = 64) -> dict:
                      "ch_mask": torch.ones(B, C, dtype=torch.bool), "sfreq": torch.full((B,), rate)}
             h, _ = model.embed(batch, tok)  # (B, C, N, d)
             emb.append(h.numpy())
-            kw = dict(pos=batch["pos"], ch_type=batch["ch_type"], ch_mask=batch["ch_mask"])
+            kw = dict(pos=batch["pos"], ch_type=batch["ch_type"], ch_mask=batch["ch_mask"], sfreq=batch["sfreq"])
             tokv.append(tok.embed(xb, **kw).numpy())  # (B, C, N, D)
             codes.append(tok.encode(xb, **kw).numpy())  # (B, C, N, L)
     ks = list(getattr(tok, "codebook_sizes", None) or [int(np.concatenate(codes).max()) + 1])

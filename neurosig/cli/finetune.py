@@ -110,6 +110,11 @@ def run(args) -> int:
         raise NeurosigError(f"--out {args.out!r} is not a folder; pass the --out of a finished `neurosig finetune fit` run.")
     out.mkdir(parents=True, exist_ok=True)
     model_dir = None if args.scratch else args.model
+    if model_dir is not None and Path(model_dir).is_dir() and len(store.manifest):  # the data's rate, before any training
+        from neurosig.models import pretrained_sfreq
+        from neurosig.tokenizers import check_sfreq
+
+        check_sfreq(pretrained_sfreq(model_dir), store.manifest["sfreq"].to_numpy(), source=f"--data {args.data!r}")
 
     if args.finetune_cmd == "fit":
         flat = finetune_and_report(store, cfg, model_dir=model_dir, seeds=seeds, out_dir=out, json_path=args.json)

@@ -118,6 +118,9 @@ def run_generate(args) -> int:
         raise NeurosigError(f"--index {idx} is out of range; the store has {len(store)} windows.")
     item = store[idx]
     sfreq = float(item["sfreq"])
+    from neurosig.tokenizers import check_sfreq
+
+    check_sfreq(tok, sfreq, source=f"--data {args.data!r} (window {idx})")
     P = int(tok.patch_len)
     N = -(-int(item["x"].shape[-1]) // P)
     k = args.prompt_patches if args.prompt_patches is not None else max(1, N // 2)
@@ -126,7 +129,7 @@ def run_generate(args) -> int:
         raise NeurosigError(f"--prompt-patches must be in 1..{N} for window {idx} ({N} patches of {P} samples), got {k}.")
     batch = {key: torch.as_tensor(np.asarray(item[key]))[None] for key in ("x", "pos", "ch_type", "ch_mask")}
     with torch.no_grad():
-        codes = tok.encode(batch["x"], pos=batch["pos"], ch_type=batch["ch_type"], ch_mask=batch["ch_mask"])  # (1, C, N, L)
+        codes = tok.encode(batch["x"], pos=batch["pos"], ch_type=batch["ch_type"], ch_mask=batch["ch_mask"], sfreq=sfreq)  # (1, C, N, L)
         g = torch.Generator().manual_seed(args.seed)
         gen = model.generate(codes[:, :, :k], steps, batch["pos"], batch["ch_type"], batch["ch_mask"],
                              temperature=args.temperature, top_k=args.top_k, generator=g)  # (1, C, k+steps, L)

@@ -17,7 +17,7 @@ from neurosig.models.config import (
     backbone_preset,
     foundation_config,
 )
-from neurosig.models.foundation import FoundationModel, load_any_tokenizer, tokenize_batch
+from neurosig.models.foundation import FoundationModel, load_any_tokenizer, pretrained_sfreq, tokenize_batch
 from neurosig.models.objectives import block_time_mask, unigram_entropy, unigram_from_counts
 
 MODEL_REGISTRY = {"foundation": FoundationModel}
@@ -33,6 +33,7 @@ __all__ = [
     "block_time_mask",
     "foundation_config",
     "load_any_tokenizer",
+    "pretrained_sfreq",
     "tokenize_batch",
     "unigram_entropy",
     "unigram_from_counts",

@@ -36,6 +36,9 @@ class ToyTokenizerConfig:
 
 
 class ToyTokenizer(nn.Module, PretrainedMixin):
+    """Follows the encode/embed/decode signatures (``sfreq=`` included) but has no configured
+    rate (no ``config.sfreq``): it bins patches of samples, so any ``sfreq`` is accepted unchecked."""
+
     config_class = ToyTokenizerConfig
     model_type = "toy_patch_tokenizer"
 
@@ -58,7 +61,7 @@ class ToyTokenizer(nn.Module, PretrainedMixin):
         p = self._patches(x.float())
         return p.mean(-1), p.std(-1, unbiased=False).clamp(min=1e-6).log()  # (B, C, N) each
 
-    def encode(self, x, pos=None, ch_type=None, ch_mask=None):
+    def encode(self, x, pos=None, ch_type=None, ch_mask=None, *, sfreq=None):
         c = self.config
         m, s = self._features(x)
         k = c.n_bins
@@ -69,11 +72,11 @@ class ToyTokenizer(nn.Module, PretrainedMixin):
             codes = codes * ch_mask[:, :, None, None].long()
         return codes
 
-    def embed(self, x, pos=None, ch_type=None, ch_mask=None):
+    def embed(self, x, pos=None, ch_type=None, ch_mask=None, *, sfreq=None):
         m, s = self._features(x)
         return torch.stack([m, s], -1)  # (B, C, N, 2)
 
-    def decode(self, codes, pos=None, ch_type=None, ch_mask=None):
+    def decode(self, codes, pos=None, ch_type=None, ch_mask=None, *, sfreq=None):
         c = self.config
         k = c.n_bins
         m = (codes[..., 0].float() + 0.5) / k * 2 * c.mean_range - c.mean_range  # (B, C, N)

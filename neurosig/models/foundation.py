@@ -33,12 +33,32 @@ def load_any_tokenizer(directory: str | os.PathLike):
 
 
 def tokenize_batch(batch: dict, tokenizer, need_embedding: bool = False):
-    """codes (B, C, N, L) (and continuous tokens (B, C, N, D) if asked) of a window batch."""
-    kw = dict(pos=batch.get("pos"), ch_type=batch.get("ch_type"), ch_mask=batch.get("ch_mask"))
+    """codes (B, C, N, L) (and continuous tokens (B, C, N, D) if asked) of a window batch.
+
+    ``batch["sfreq"]`` (``collate_windows`` sets it) is passed on, so a batch at another rate than
+    the tokenizer's raises instead of being tokenized as if it were at the tokenizer's rate.
+    """
+    kw = dict(pos=batch.get("pos"), ch_type=batch.get("ch_type"), ch_mask=batch.get("ch_mask"), sfreq=batch.get("sfreq"))
     with torch.no_grad():
         codes = tokenizer.encode(batch["x"], **kw)  # (B, C, N, L)
         tokens = tokenizer.embed(batch["x"], **kw) if need_embedding else None  # (B, C, N, D)
     return codes, tokens
+
+
+def pretrained_sfreq(directory: str | os.PathLike) -> float | None:
+    """The rate (Hz) the tokenizer saved in a pretrained ``directory`` (or a tokenizer directory) was
+    built for, read from its config without loading weights; ``None`` when it has none (toy tokenizer).
+
+    For checking data up front (``neurosig.tokenizers.check_sfreq(pretrained_sfreq(d), rates, source=...)``)
+    before a long run whose first batch would raise anyway.
+    """
+    d = Path(directory)
+    if (d / TOKENIZER_DIR).is_dir():
+        d = d / TOKENIZER_DIR
+    meta = PretrainedMixin.read_config(d)
+    cfg = meta.get("config") if isinstance(meta, dict) else None
+    sf = cfg.get("sfreq") if isinstance(cfg, dict) else None
+    return float(sf) if isinstance(sf, (int, float)) and not isinstance(sf, bool) else None  # a malformed config fails at loading
 
 
 class FoundationModel(nn.Module, PretrainedMixin):
@@ -110,7 +130,8 @@ class FoundationModel(nn.Module, PretrainedMixin):
     def embed(self, batch: dict, tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
         """Contextual embeddings of a window batch: (hidden (B, C, N, d), token_mask (B, C, N)).
 
-        ``batch`` holds ``x (B, C, T)`` and optionally ``pos``, ``ch_type``, ``ch_mask``; the
+        ``batch`` holds ``x (B, C, T)`` and optionally ``pos``, ``ch_type``, ``ch_mask``, ``sfreq``
+        (checked against the tokenizer's rate: pass it whenever the data has one); the
         tokenizer's codes are computed without gradient, the backbone runs bidirectionally with
         gradient (so fine-tuning can train it). token_mask is True on real channels.
         """

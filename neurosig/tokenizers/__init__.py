@@ -6,6 +6,7 @@
 
 ``build_tokenizer(kind, config)`` builds one from a config dict/dataclass,
 ``load_tokenizer(dir)`` loads a ``save_pretrained`` directory (dispatch on ``model_type``).
+``check_sfreq(tok, rates, source=...)`` raises unless the data's rate is the tokenizer's ``config.sfreq``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 from typing import Any
 
 from neurosig._utils.errors import NeurosigError
-from neurosig.tokenizers.base import Tokenizer, TokenizerConfig, TokenizerOutput
+from neurosig.tokenizers.base import Tokenizer, TokenizerConfig, TokenizerOutput, check_sfreq
 from neurosig.tokenizers.rvq import RVQConfig, RVQTokenizer, VQConfig, VQTokenizer
 from neurosig.tokenizers.tf import TFConfig, TFTokenizer
 
@@ -60,4 +61,5 @@ __all__ = [
     "TOKENIZERS",
     "build_tokenizer",
     "load_tokenizer",
+    "check_sfreq",
 ]

@@ -17,6 +17,14 @@ Flow shared by every tokenizer (``Tokenizer._prepare``):
 
 Subclasses implement ``_token_inputs``, ``_encode_tokens``, ``_decode_tokens``,
 ``_loss_terms`` (and optionally ``_make_masks``) on flattened tokens ``(K, ...)``.
+
+Sampling rate: a tokenizer is built for one rate (``config.sfreq``; its ``patch_len`` and
+spectral bins mean seconds and Hz only at that rate). ``forward(batch)`` reads
+``batch["sfreq"]``; ``encode``/``embed``/``decode`` take ``sfreq=`` (a number or a ``(B,)``
+tensor, as ``collate_windows`` gives). Every caller whose data carries a rate must pass it:
+a different rate raises :class:`NeurosigError` (resample at preprocessing, ``resample_sfreq``).
+``sfreq=None`` means "x is already at the tokenizer's rate" and is meant only for bare arrays
+that carry no rate (unit tests, synthetic signals); it is not checked.
 """
 
 from __future__ import annotations
@@ -52,6 +60,33 @@ class TokenizerOutput:
     loss: torch.Tensor | None = None
     token_mask: torch.Tensor | None = None  # (B, C, N) bool: real channel and not a padded patch
     predictions: dict[str, torch.Tensor] = field(default_factory=dict)  # extra decoded targets
+
+
+def check_sfreq(tokenizer, sfreq, *, source: str = "batch") -> None:
+    """Raise :class:`NeurosigError` unless every rate in ``sfreq`` is the rate ``tokenizer`` was built for.
+
+    ``tokenizer``: a tokenizer (its ``config.sfreq``) or that rate in Hz; ``None`` or a tokenizer
+    without a configured rate (the toy one) accepts any rate. ``sfreq``: a number, a sequence, a
+    numpy array or a tensor of rates (``None``: unknown, not checked). ``source`` names the data in
+    the message (``"batch"``, ``"store runs/x"``, ``"--data DIR"``).
+    """
+    want = tokenizer if tokenizer is None or isinstance(tokenizer, (int, float)) else getattr(getattr(tokenizer, "config", None), "sfreq", None)
+    if want is None or sfreq is None:
+        return
+    if isinstance(sfreq, torch.Tensor):
+        rates = sfreq.detach().flatten().cpu().double().tolist()
+    elif isinstance(sfreq, (int, float)):
+        rates = [float(sfreq)]
+    else:
+        rates = [float(v) for v in (sfreq.tolist() if hasattr(sfreq, "tolist") else sfreq)]
+    want = float(want)
+    bad = sorted({r for r in rates if not abs(r - want) <= 1e-3 * want})  # NaN counts as bad
+    if bad:
+        got = ", ".join(f"{r:g}" for r in bad[:4]) + (", ..." if len(bad) > 4 else "")
+        raise NeurosigError(
+            f"{source} sfreq {got} Hz differs from the tokenizer's sfreq {want:g} Hz; re-run preprocessing with resample_sfreq: {want:g} "
+            f"(or use a tokenizer built for sfreq={bad[0]:g} Hz with a matching patch_len)."
+        )
 
 
 def _check_pos_int(cfg, name):
@@ -151,12 +186,7 @@ class Tokenizer(nn.Module, PretrainedMixin):
         b, c, t = x.shape
         if t < 1 or c < 1:
             raise NeurosigError(f"x has an empty axis {tuple(x.shape)}; windows need >= 1 channel and >= 1 sample.")
-        if sfreq is not None:
-            sf = float(sfreq.flatten()[0]) if isinstance(sfreq, torch.Tensor) else float(sfreq if not isinstance(sfreq, (list, tuple)) else sfreq[0])
-            if abs(sf - float(self.config.sfreq)) > 1e-3 * float(self.config.sfreq):
-                raise NeurosigError(
-                    f"batch sfreq {sf:g} Hz differs from the tokenizer's sfreq {self.config.sfreq:g} Hz; resample in preprocessing or build the tokenizer with sfreq={sf:g} (and a matching patch_len)."
-                )
+        check_sfreq(self, sfreq, source="batch")  # every window of the batch, not just the first
         dev = x.device
         ch_type = torch.zeros(b, c, dtype=torch.long, device=dev) if ch_type is None else ch_type.to(dev).long()
         ch_mask = torch.ones(b, c, dtype=torch.bool, device=dev) if ch_mask is None else ch_mask.to(dev).bool()
@@ -251,30 +281,37 @@ class Tokenizer(nn.Module, PretrainedMixin):
             out[f"l{lvl}/usage"] = (counts > 0).float().mean()
         return out
 
-    def _encode_q(self, x, pos=None, ch_type=None, ch_mask=None, orient=None):
-        prep = self._prepare(x, pos, ch_type, ch_mask, orient)
+    def _encode_q(self, x, pos=None, ch_type=None, ch_mask=None, orient=None, sfreq=None):
+        prep = self._prepare(x, pos, ch_type, ch_mask, orient, sfreq)
         xv = prep["xs"][prep["mask"]]
         inp = self._flatten(self._token_inputs(xv, prep["n"]))
         z = self._encode_tokens(inp, self._cond_tokens(prep))
         q, codes, _, _ = self.quantizer(z, update=False)
         return prep, q, codes
 
-    def encode(self, x, pos=None, ch_type=None, ch_mask=None, orient=None) -> torch.Tensor:
-        """x (B, C, T) -> codes (B, C, N, L) int64 (padded channels: 0). Never updates codebooks."""
-        prep, _, codes = self._encode_q(x, pos, ch_type, ch_mask, orient)
+    def encode(self, x, pos=None, ch_type=None, ch_mask=None, orient=None, *, sfreq=None) -> torch.Tensor:
+        """x (B, C, T) -> codes (B, C, N, L) int64 (padded channels: 0). Never updates codebooks.
+
+        ``sfreq``: the rate of ``x`` in Hz (number or ``(B,)`` tensor, e.g. ``batch["sfreq"]``);
+        pass it whenever the data carries one: a rate other than ``config.sfreq`` raises. ``None``
+        only for bare arrays already at the tokenizer's rate (not checked; see the module doc).
+        """
+        prep, _, codes = self._encode_q(x, pos, ch_type, ch_mask, orient, sfreq)
         return self._scatter(prep, codes)
 
-    def embed(self, x, pos=None, ch_type=None, ch_mask=None, orient=None) -> torch.Tensor:
-        """x (B, C, T) -> quantized token vectors (B, C, N, D) (padded channels: 0)."""
-        prep, q, _ = self._encode_q(x, pos, ch_type, ch_mask, orient)
+    def embed(self, x, pos=None, ch_type=None, ch_mask=None, orient=None, *, sfreq=None) -> torch.Tensor:
+        """x (B, C, T) -> quantized token vectors (B, C, N, D) (padded channels: 0); ``sfreq`` as in :meth:`encode`."""
+        prep, q, _ = self._encode_q(x, pos, ch_type, ch_mask, orient, sfreq)
         return self._scatter(prep, q)
 
     def lookup(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (..., L) -> quantized vectors (..., D) (the embedding the backbone may use)."""
         return self.quantizer.lookup(codes)
 
-    def decode(self, codes, pos=None, ch_type=None, ch_mask=None, orient=None) -> torch.Tensor:
-        """codes (B, C, N, L) -> signal (B, C, N * patch_len) in model units (padded channels: 0)."""
+    def decode(self, codes, pos=None, ch_type=None, ch_mask=None, orient=None, *, sfreq=None) -> torch.Tensor:
+        """codes (B, C, N, L) -> signal (B, C, N * patch_len) in model units at ``config.sfreq``
+        (padded channels: 0). ``sfreq``: the rate the caller expects back (checked as in :meth:`encode`)."""
+        check_sfreq(self, sfreq, source="decode")
         if not isinstance(codes, torch.Tensor) or codes.dim() != 4:
             raise NeurosigError(f"codes must be a (B, C, N, L) integer tensor, got {getattr(codes, 'shape', type(codes).__name__)}.")
         b, c, n, lv = codes.shape

@@ -159,11 +159,11 @@ class TFTokenizer(Tokenizer):
         self._mask_gen = torch.Generator().manual_seed(c.seed + 12345)
 
     @torch.no_grad()
-    def spec_targets(self, x, pos=None, ch_type=None, ch_mask=None, orient=None) -> torch.Tensor:
+    def spec_targets(self, x, pos=None, ch_type=None, ch_mask=None, orient=None, *, sfreq=None) -> torch.Tensor:
         """The log-magnitude STFT patches the decoder learns to predict (``predictions["spec"]``
         of ``forward``): x (B, C, T) -> (B, C, N, fpt, n_fft//2+1), clamped at log(log_floor),
-        in scaled units; padded channels get zeros."""
-        prep = self._prepare(x, pos, ch_type, ch_mask, orient)
+        in scaled units; padded channels get zeros. ``sfreq`` as in ``encode``."""
+        prep = self._prepare(x, pos, ch_type, ch_mask, orient, sfreq)
         inp = self._flatten(self._token_inputs(prep["xs"][prep["mask"]], prep["n"]))
         return self._scatter(prep, inp["spec"])
 

@@ -454,6 +454,11 @@ def fit_pretrain(
             trainer_overrides = {"limit_val_batches": 0, **(trainer_overrides or {})}
             config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, save_top_k=0))
     tok = obtain_tokenizer(config.tokenizer, data, out, tokenizer)
+    if hasattr(dm, "store") and hasattr(dm, "indices"):  # the data's rate, before any batch is drawn
+        from neurosig.tokenizers import check_sfreq
+
+        rows = sorted({int(r) for v in dm.indices.values() for r in v})
+        check_sfreq(tok, dm.store.manifest["sfreq"].to_numpy()[rows], source=f"store {getattr(dm.store, 'root', '')!s}")
     model = build_model(config.model, tok, seed=config.trainer.seed)
     module = PretrainModule(model, tok, config.optim, seed=config.trainer.seed)
     trainer = make_trainer(config.trainer, config.optim, out, max_steps=max_steps, callbacks=callbacks,

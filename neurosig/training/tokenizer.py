@@ -366,7 +366,7 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
         base.add(xs, np.repeat(xs.mean(-1, keepdims=True), t, axis=-1), sfreq)
         tm = out.token_mask
         if own is not None and "spec" in out.predictions:
-            tgt = tokenizer.spec_targets(x, batch.get("pos"), batch.get("ch_type"), batch.get("ch_mask"), batch.get("orient"))  # (B, C, N, fpt, F)
+            tgt = tokenizer.spec_targets(x, batch.get("pos"), batch.get("ch_type"), batch.get("ch_mask"), batch.get("orient"), sfreq=batch.get("sfreq"))  # (B, C, N, fpt, F)
             own.add(tgt[tm].flatten(0, 1).numpy(), out.predictions["spec"][tm].flatten(0, 1).numpy())  # (K*fpt, F)
         for lvl, cnt in enumerate(tokenizer.codebook_usage_counts(out.codes, tm)):
             counts[lvl] += cnt
@@ -458,15 +458,19 @@ def encode_store(tokenizer, store, out_dir: str | os.PathLike, *, batch_size: in
     import pandas as pd
     from tqdm import tqdm
 
+    from neurosig.tokenizers import check_sfreq
+
     tokenizer.eval()
+    man = store.manifest.copy()
+    if "sfreq" in man:  # before writing anything: codes of data at another rate are meaningless
+        check_sfreq(tokenizer, man["sfreq"].to_numpy(), source=f"store {getattr(store, 'root', '')!s}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    man = store.manifest.copy()
     n_rows = len(man)
     per_window: list[np.ndarray | None] = [None] * n_rows
     with tqdm(total=n_rows, desc="encode", unit="win") as bar:
         for batch in store_batches(store, np.arange(n_rows), batch_size):
-            codes = tokenizer.encode(batch["x"], batch.get("pos"), batch.get("ch_type"), batch.get("ch_mask")).numpy()
+            codes = tokenizer.encode(batch["x"], batch.get("pos"), batch.get("ch_type"), batch.get("ch_mask"), sfreq=batch.get("sfreq")).numpy()
             m = batch["ch_mask"].numpy()
             for j, row in enumerate(batch["_rows"]):
                 per_window[int(row)] = codes[j][m[j]].astype(np.int32)  # (C_i, N, L)
