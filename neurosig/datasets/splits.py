@@ -53,6 +53,14 @@ def subject_split(
         for s in uniq[bounds[k] : bounds[k + 1]]:
             assign[s] = name
     out = {name: np.flatnonzero(np.array([assign.get(s) == name for s in subj], dtype=bool)) for name in names}
+    empty = [name for name, f, c in zip(names, fr, counts) if f > 0 and c == 0]
+    if empty:
+        import warnings
+
+        warnings.warn(f"subject_split: {n} subject(s) for {int(np.count_nonzero(fr))} splits with a non-zero fraction, so "
+                      f"{', '.join(repr(e) for e in empty)} get no windows; splits are disjoint by subject — use more "
+                      "subjects, or split windows within a subject (e.g. the store's standard train/test split).",
+                      stacklevel=2)
     return out
 
 

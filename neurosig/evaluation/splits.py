@@ -18,27 +18,8 @@ import numpy as np
 
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger
-from neurosig._utils.rng import stable_hash_int
 
 log = get_logger("evaluation.splits")
-
-
-def _fallback_subject_split(subjects, fractions, seed, names) -> dict[str, np.ndarray]:
-    subjects = np.asarray([str(s) for s in subjects])
-    uniq = sorted(set(subjects.tolist()), key=lambda s: (stable_hash_int(seed, s), s))
-    n = len(uniq)
-    counts = [int(round(f * n)) for f in fractions]
-    # every non-empty fraction gets at least one subject when there are enough subjects
-    for i, f in enumerate(fractions):
-        if f > 0 and counts[i] == 0 and n >= len(fractions):
-            counts[i] = 1
-    counts[0] = n - sum(counts[1:])
-    out, k = {}, 0
-    for name, c in zip(names, counts):
-        chosen = set(uniq[k : k + c])
-        k += c
-        out[name] = np.flatnonzero(np.isin(subjects, list(chosen)))
-    return out
 
 
 def subject_disjoint_split(
@@ -49,16 +30,9 @@ def subject_disjoint_split(
         raise NeurosigError(f"fractions ({len(fractions)}) and names ({len(names)}) must have the same length.")
     if any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
         raise NeurosigError(f"fractions must be >= 0 and sum to 1, got {tuple(fractions)}.")
-    try:
-        from neurosig.datasets import subject_split  # data-core owner's definition
-    except ImportError:
-        subject_split = None
-    if subject_split is not None:
-        split = subject_split(list(subjects), fractions=tuple(fractions), seed=seed, names=tuple(names))
-        split = {k: np.asarray(v) for k, v in split.items()}
-        if len(split) and all(v.dtype.kind in "iu" for v in split.values()):
-            return split
-    return _fallback_subject_split(subjects, fractions, seed, names)
+    from neurosig.datasets import subject_split
+
+    return {k: np.asarray(v) for k, v in subject_split(list(subjects), fractions=tuple(fractions), seed=seed, names=tuple(names)).items()}
 
 
 def check_disjoint_subjects(subjects: Sequence, split: dict[str, np.ndarray]) -> None:

@@ -45,3 +45,16 @@ def test_errors():
         subject_split(["a"], fractions=(0.5, 0.5))
     with pytest.raises(NeurosigError, match=r"splits 'train' and 'test' share 1 subject\(s\): s2"):
         check_disjoint(train=["s1", "s2"], test=["s2", "s3"])
+
+
+def test_too_few_subjects_for_the_splits_warns():
+    """Two subjects for three splits used to put every window in train without a word (README's snippet)."""
+    subjects = np.repeat(["a", "b"], 5)
+    with pytest.warns(UserWarning, match=r"2 subject\(s\) for 3 splits with a non-zero fraction, so 'val', 'test' get no windows"):
+        sp = subject_split(subjects, fractions=(0.8, 0.1, 0.1))
+    assert [len(sp[k]) for k in ("train", "val", "test")] == [10, 0, 0]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        subject_split(subjects, fractions=(0.5, 0.5, 0.0))  # every non-zero split has a subject: no warning
