@@ -25,6 +25,8 @@ def load_yaml(path: str | os.PathLike) -> dict:
     import yaml
 
     p = Path(path)
+    if p.is_dir():
+        raise NeurosigError(f"config file {os.fspath(path)!r} is a folder; pass one YAML file in it (recipes live in {CONFIG_DIR}).")
     if not p.is_file():
         alt = CONFIG_DIR / p
         if alt.is_file():

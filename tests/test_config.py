@@ -98,3 +98,14 @@ def test_precision_given_as_a_number_is_lightnings_name(tmp_path):
     p.write_text("trainer:\n  precision: 32\n  loggers: csv\n")
     cfg = load_pretrain_config(p)
     assert cfg.trainer.precision == "32" and cfg.trainer.loggers == ["csv"]
+
+
+def test_config_paths_and_finetune_block(tmp_path):
+    with pytest.raises(NeurosigError, match=r"is a folder; pass one YAML file in it"):
+        load_yaml(tmp_path)
+    p = tmp_path / "ft.yaml"
+    p.write_text("epochs: 3\nfinetune:\n  lr: 1e-4\n")  # `epochs` beside the block used to be dropped silently
+    with pytest.raises(NeurosigError, match=r"top-level key\(s\) epochs beside the 'finetune:' block would be ignored"):
+        load_finetune_config(p)
+    p.write_text("epochs: 3\nlr: 1e-4\n")
+    assert load_finetune_config(p).epochs == 3

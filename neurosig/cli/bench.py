@@ -412,6 +412,10 @@ def run_report(args) -> int:
     from neurosig.evaluation.reports import write_bench_report
 
     path = Path(args.json_path)
+    if path.is_dir() and (path / "bench_real.json").is_file():  # the --out folder of `bench real`
+        path = path / "bench_real.json"
+    elif path.is_dir():
+        raise NeurosigError(f"{path} is a folder without bench_real.json; pass the JSON that `neurosig bench real --json PATH` wrote, or its --out folder.")
     if not path.is_file():
         raise NeurosigError(f"{path}: no such file; pass the JSON that `neurosig bench real --json PATH` wrote.")
     try:

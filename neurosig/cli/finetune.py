@@ -161,5 +161,5 @@ def _print_metrics(flat: dict) -> None:
     unit = flat.get("ci95_unit")
     for k in METRIC_KEYS:
         ci = flat.get(f"{k}_ci95")
-        tail = f"   95% [{ci[0]:.4f}, {ci[1]:.4f}] over test {unit}" if ci else ""
+        tail = f"   95% [{ci[0]:.4f}, {ci[1]:.4f}] (first seed, over its test {unit})" if ci else ""
         print(f"{k:<18} {flat[k]:.4f} ± {flat.get(k + '_std', float('nan')):.4f}{tail}")

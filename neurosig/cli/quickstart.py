@@ -563,9 +563,12 @@ def register(sub) -> None:
     p.add_argument("--json", metavar="PATH", help="also write summary.json to PATH")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="preprocessing processes (default: 1)")
     p.add_argument("--no-train", action="store_true", help="stop after the data report (no tokenizer, pretraining, fine-tuning)")
-    p.add_argument("--tokenizer-steps", type=int, default=QuickstartConfig.tokenizer_steps, metavar="N")
-    p.add_argument("--pretrain-steps", type=int, default=QuickstartConfig.pretrain_steps, metavar="N")
-    p.add_argument("--finetune-epochs", type=int, default=QuickstartConfig.finetune_epochs, metavar="N")
+    p.add_argument("--tokenizer-steps", type=int, default=QuickstartConfig.tokenizer_steps, metavar="N",
+                   help="RVQ tokenizer training steps (default: %(default)s)")
+    p.add_argument("--pretrain-steps", type=int, default=QuickstartConfig.pretrain_steps, metavar="N",
+                   help="masked-token pretraining steps (default: %(default)s)")
+    p.add_argument("--finetune-epochs", type=int, default=QuickstartConfig.finetune_epochs, metavar="N",
+                   help="epochs of each linear probe (default: %(default)s)")
     p.add_argument("--finetune-dataset", default=None, metavar="NAME", help="set to fine-tune on (default: the first of --datasets)")
     p.add_argument("--finetune-seeds", type=int, default=QuickstartConfig.finetune_seeds, metavar="N",
                    help="fine-tuning seeds per backbone, reported as mean ± sd (default: %(default)s)")

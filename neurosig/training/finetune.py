@@ -121,6 +121,10 @@ def load_finetune_config(path) -> FinetuneConfig:
     from neurosig.config import from_dict, load_yaml
 
     data = load_yaml(path)
+    if "finetune" in data and len(data) > 1:  # the keys beside the block would be ignored without a word
+        others = sorted(k for k in data if k != "finetune")
+        raise NeurosigError(f"{os.fspath(path)}: top-level key(s) {', '.join(others)} beside the 'finetune:' block would be "
+                            "ignored; move them inside it (or drop the block and keep every key at the top level).")
     return from_dict(FinetuneConfig, data.get("finetune", data), where=os.fspath(path))
 
 

@@ -110,3 +110,14 @@ def test_report_bad_input(tmp_path, capsys):
     assert main(["bench", "report", str(other), "--out", str(tmp_path / "r")]) == 2
     assert "metrics.json: not a `neurosig bench real` result" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()  # nothing written for a wrong input
+
+
+def test_report_from_the_run_folder(tmp_path, capsys):
+    """`bench report DIR` used to say 'no such file' for the --out folder of `bench real`, which holds bench_real.json."""
+    run = tmp_path / "bench"
+    run.mkdir()
+    assert main(["bench", "report", str(run)]) == 2
+    assert "is a folder without bench_real.json" in capsys.readouterr().err
+    (run / "bench_real.json").write_text(json.dumps(_bench_doc()))
+    assert main(["bench", "report", str(run)]) == 0
+    assert (run / "report.md").is_file() and (run / "ratios.png").is_file()
