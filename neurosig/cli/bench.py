@@ -325,8 +325,11 @@ def run(args) -> int:
         log.info("seed %d: features (%.0f s)", seed, time.time() - t1)
         t1 = time.time()
         # ONE head for all sets: best mean validation balanced accuracy (folds carved from training)
+        from tqdm.auto import tqdm
+
         per_set = {s.name: validation_accuracies(feats[s.name]["train"], s.y_train, heads, cfg["val_folds"], seed,
-                                                 cfg["head_weighting"], order=cfg["fold_order"]) for s in sets}
+                                                 cfg["head_weighting"], order=cfg["fold_order"])
+                   for s in tqdm(sets, desc=f"head choice (seed {seed})", unit="set", leave=False)}
         val_scores = {}
         for kind in heads:
             for s in sets:
