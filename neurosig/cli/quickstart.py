@@ -543,7 +543,18 @@ def run_quickstart(config: QuickstartConfig, *, steps: list[tuple[str, Step]] | 
     for i, (name, func) in enumerate(steps, 1):
         echo(f"[{i}/{len(steps)}] {name} …")
         t0 = time.perf_counter()
-        func(ctx)
+        try:
+            func(ctx)
+        except Exception as err:  # a late failure keeps what the earlier steps made: a partial report, then the error
+            report = dict(steps).get("report")
+            if report is None or name == "report":
+                raise
+            ctx.summary["failed_step"] = {"step": name, "error": f"{type(err).__name__}: {err}"}
+            ctx.sections += [f"## Stopped at step `{name}`", "", f"`{type(err).__name__}: {err}`", "",
+                             "The sections above come from the steps that finished.", ""]
+            report(ctx)
+            echo(f"[{i}/{len(steps)}] {name} failed; partial report → {config.out / 'report.md'}")
+            raise
         ctx.timings[name] = time.perf_counter() - t0
         echo(f"[{i}/{len(steps)}] {name} done in {ctx.timings[name]:.1f} s")
         if name == "report":  # rewrite with the report's own time included

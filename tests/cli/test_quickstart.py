@@ -150,6 +150,23 @@ def test_added_step_runs_before_report(toy, tmp_path, monkeypatch):
         qs.add_step("other", count_windows, before="nope")
 
 
+def test_a_failing_step_leaves_a_partial_report(toy, tmp_path):
+    """A late step's failure used to leave no report.md for the minutes of work before it."""
+    def broken(ctx):
+        raise RuntimeError("disk full")
+
+    steps = [(n, f) for n, f in qs.STEPS if n in ("fetch", "preprocess", "summarize")] + [("boom", broken), ("report", qs.step_report)]
+    lines = []
+    with pytest.raises(RuntimeError, match="disk full"):
+        qs.run_quickstart(qs.QuickstartConfig(out=tmp_path / "o", datasets=("Toy",), train=False), steps=steps, echo=lines.append)
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert "## Stopped at step `boom`" in md and "RuntimeError: disk full" in md
+    assert "summarize" in md.split("## Stopped")[0]  # the finished steps' sections and timings are kept
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["failed_step"] == {"step": "boom", "error": "RuntimeError: disk full"}
+    assert any("boom failed; partial report" in m for m in lines)
+
+
 @pytest.mark.parametrize("argv, match", [
     (["--datasets", "minilm-l6"], "are not epoched M/EEG sets"),
     (["--datasets", " , "], "datasets is empty"),
