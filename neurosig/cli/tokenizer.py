@@ -34,7 +34,8 @@ def register(sub) -> None:
     r.add_argument("--model", required=True, help="tokenizer directory (save_pretrained output)")
     r.add_argument("--data", required=True, help="shard store directory")
     r.add_argument("--json", default=None, metavar="PATH", help="write the metrics as JSON (flat keys)")
-    r.add_argument("--figures", default=None, help="directory for PNGs (default: beside --json)")
+    r.add_argument("--figures", default=None, metavar="DIR",
+                   help="directory for the PNGs (default: figures/ in the folder of --json; none without either)")
     r.add_argument("--split", choices=("auto", "test", "val", "all"), default="auto",
                    help="auto: the store's test split, else the fit's validation rows")
     r.add_argument("--max-windows", type=int, default=2000)
@@ -127,4 +128,6 @@ def run_report(args) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=2)
+    if figures is not None:
+        print(f"figures (traces.png, spectra.png, code_usage.png) in {figures}")
     return 0

@@ -24,7 +24,7 @@ def _config(tmp_path):
     return p
 
 
-def test_fit_encode_report_end_to_end(mini_store, tmp_path):
+def test_fit_encode_report_end_to_end(mini_store, tmp_path, capsys):
     store = mini_store
     out = tmp_path / "tok"
     assert main(["tokenizer", "fit", "--config", str(_config(tmp_path)), "--data", str(store), "--max-steps", "4",
@@ -51,6 +51,12 @@ def test_fit_encode_report_end_to_end(mini_store, tmp_path):
     for k in ("pcc", "nmse", "band_nmse/alpha", "codebook_usage", "perplexity", "dead_codes", "baseline/nmse"):
         assert k in rep
     assert (tmp_path / "rep" / "figures" / "traces.png").is_file()
+    # docs/tokenizers.md: the PNGs go to figures/ beside the JSON, and the command says where
+    assert f"code_usage.png) in {tmp_path / 'rep' / 'figures'}" in capsys.readouterr().out
+    assert rep["figures"] == str(tmp_path / "rep" / "figures")
+    assert main(["tokenizer", "report", "--model", str(out), "--data", str(store), "--split", "all",
+                 "--figures", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "spectra.png").is_file() and f"in {tmp_path / 'figs'}" in capsys.readouterr().out
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):
