@@ -115,7 +115,8 @@ def run_report(args) -> int:
     if len(rows) == 0:
         raise NeurosigError(f"--split {args.split}: the store {args.data!r} has no such windows; choose another split.")
     figures = args.figures or (os.path.join(os.path.dirname(os.path.abspath(args.json)), "figures") if args.json else None)
-    res = reconstruction_report(tok, store_batches(store, rows, args.batch_size), max_windows=args.max_windows, figures=figures)
+    res = reconstruction_report(tok, store_batches(store, rows, args.batch_size), max_windows=args.max_windows, figures=figures,
+                                n_windows=len(rows))
     res["split"] = split
     res["model"] = os.fspath(args.model)
     res["model_type"] = tok.model_type

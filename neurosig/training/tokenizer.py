@@ -325,8 +325,13 @@ class _Acc:
 
 
 @torch.no_grad()
-def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: int = 2000, figures: str | os.PathLike | None = None) -> dict[str, Any]:
+def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: int = 2000, figures: str | os.PathLike | None = None,
+                          n_windows: int | None = None) -> dict[str, Any]:
     """Reconstruction quality of ``tokenizer`` on ``batches`` (held-out windows).
+
+    At most ``max_windows`` windows are evaluated (the batch that crosses it is cut).
+    ``n_windows``: how many windows ``batches`` holds, when known (a list of batches is counted);
+    the progress bar's total is then the number of windows evaluated, min(n_windows, max_windows).
 
     Keys: ``pcc`` (mean Pearson r per channel-window), ``nmse`` (Σ err² / Σ (x − mean)²),
     ``spec_pcc`` (mean Pearson r of the log power spectra: phase-insensitive; 0 for a constant),
@@ -352,10 +357,14 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
     spectra: dict[int, tuple] = {}
     sfreq = float(tokenizer.config.sfreq)
     own = _MeanSpecErr() if hasattr(tokenizer, "spec_targets") else None  # decoder's own spectrum (tf)
-    bar = tqdm(total=max_windows, desc="report", unit="win", leave=False)
+    if n_windows is None and isinstance(batches, (list, tuple)):
+        n_windows = sum(int(b["x"].shape[0]) for b in batches)
+    bar = tqdm(total=None if n_windows is None else min(int(n_windows), max_windows), desc="report", unit="win", leave=False)
     for batch in batches:
         if n_win >= max_windows:
             break
+        if n_win + batch["x"].shape[0] > max_windows:
+            batch = _first_windows(batch, max_windows - n_win)
         out = tokenizer(batch)
         x = batch["x"].float()
         b, c, t = x.shape
@@ -402,6 +411,13 @@ def reconstruction_report(tokenizer, batches: Iterable[dict], *, max_windows: in
         _figures(Path(figures), example, (sx / sn, sy / sn), counts, sfreq)
         res["figures"] = str(figures)
     return res
+
+
+def _first_windows(batch: dict, k: int) -> dict:
+    """The first ``k`` windows of a batch (values with one entry per window are cut)."""
+    b = batch["x"].shape[0]
+    return {key: v[:k] if isinstance(v, (torch.Tensor, np.ndarray, list, tuple)) and getattr(v, "ndim", 1) >= 1 and len(v) == b else v
+            for key, v in batch.items()}
 
 
 def _figures(d: Path, example, spectra, counts, sfreq):

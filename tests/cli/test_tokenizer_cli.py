@@ -55,8 +55,10 @@ def test_fit_encode_report_end_to_end(mini_store, tmp_path, capsys):
     assert f"code_usage.png) in {tmp_path / 'rep' / 'figures'}" in capsys.readouterr().out
     assert rep["figures"] == str(tmp_path / "rep" / "figures")
     assert main(["tokenizer", "report", "--model", str(out), "--data", str(store), "--split", "all",
-                 "--figures", str(tmp_path / "figs")]) == 0
+                 "--figures", str(tmp_path / "figs"), "--max-windows", "1", "--batch-size", "2",
+                 "--json", str(tmp_path / "figs.json")]) == 0
     assert (tmp_path / "figs" / "spectra.png").is_file() and f"in {tmp_path / 'figs'}" in capsys.readouterr().out
+    assert rep["n_windows"] > 1 and json.loads((tmp_path / "figs.json").read_text())["n_windows"] == 1  # --max-windows is a cap
 
 
 def test_user_errors_are_one_line(tmp_path, capsys):

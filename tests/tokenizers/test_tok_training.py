@@ -121,3 +121,32 @@ def test_fit_rejects_unknown_options(tmp_path):
         from neurosig.training.tokenizer import TokenizerFitConfig
 
         TokenizerFitConfig(kind="bpe")
+
+
+def test_report_progress_total_is_the_windows_evaluated(monkeypatch):
+    import tqdm
+
+    bars = []
+
+    class _Bar:
+        def __init__(self, *a, total=None, **k):
+            self.total, self.n = total, 0
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tqdm, "tqdm", _Bar)
+    from neurosig.tokenizers import build_tokenizer
+
+    tok = build_tokenizer("rvq", TINY)
+    val = _DM().val
+    batches = [_collate(val[:5]), _collate(val[5:])]  # 8 windows, far fewer than max_windows
+    assert reconstruction_report(tok, batches)["n_windows"] == 8
+    assert (bars[-1].total, bars[-1].n) == (8, 8)
+    # a generator with a known size, cut at max_windows inside a batch: exactly max_windows are evaluated
+    rep = reconstruction_report(tok, (b for b in batches), max_windows=6, n_windows=8)
+    assert rep["n_windows"] == 6 and (bars[-1].total, bars[-1].n) == (6, 6)
