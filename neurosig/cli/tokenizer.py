@@ -66,6 +66,8 @@ def run_fit(args) -> int:
     if args.max_steps is not None and args.max_steps < 1:
         raise NeurosigError(f"--max-steps must be a positive integer, got {args.max_steps}.")
     cfg = load_fit_config(args.config)
+    if args.max_steps is not None:  # the JSON's config records what ran
+        cfg.optim.max_steps = args.max_steps
     out = args.out or os.path.join("runs", f"tokenizer-{cfg.kind}")
     fit_tokenizer(cfg.kind, cfg.tokenizer, _store(args.data), out, optim=cfg.optim, data_spec=cfg.data,
                   trainer=cfg.trainer, max_steps=args.max_steps)

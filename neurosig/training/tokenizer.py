@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -164,9 +164,11 @@ def fit_tokenizer(
     with torch.random.fork_rng(devices=[]):  # seeded parameter init without touching the caller's RNG
         torch.manual_seed(trainer.seed)
         tok = build_tokenizer(kind, config or {})
+    steps = int(max_steps or optim.max_steps)
+    if steps != optim.max_steps:  # record the steps that run (the exported config.json's extra.fit.optim), not the recipe's
+        optim = replace(optim, max_steps=steps)
     module = TokenizerModule(tok, optim)
     dm = _data_module(data, data_spec, trainer.seed)
-    steps = int(max_steps or optim.max_steps)
     overrides = {}
     idx = getattr(dm, "indices", None)
     if isinstance(idx, dict) and len(idx.get("val", ())) == 0:  # no validation rows: train only

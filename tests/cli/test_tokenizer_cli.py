@@ -31,6 +31,8 @@ def test_fit_encode_report_end_to_end(mini_store, tmp_path, capsys):
                  "--out", str(out), "--json", str(tmp_path / "fit.json")]) == 0
     fit = json.loads((tmp_path / "fit.json").read_text())
     assert fit["steps"] == 4 and np.isfinite(fit["loss_last"])
+    assert fit["config"]["optim"]["max_steps"] == 4  # --max-steps 4 overrode the recipe's 3: the record says what ran
+    assert json.loads((out / "config.json").read_text())["extra"]["fit"]["optim"]["max_steps"] == 4
     assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
     assert main(["tokenizer", "encode", "--model", str(out), "--data", str(store), "--out", str(tmp_path / "codes")]) == 0
     from neurosig.datasets.store import ShardStore

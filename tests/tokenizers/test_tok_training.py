@@ -56,6 +56,8 @@ def test_fit_lowers_loss_and_exports(tmp_path):
                         lr=5e-3, warmup_steps=5, trainer={"val_every_n_steps": 30, "loggers": []})
     summary = json.loads((tmp_path / "run" / "fit_summary.json").read_text())
     assert summary["steps"] == 80
+    # the export records the steps that ran (max_steps=80), not OptimSpec's default 5000
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["extra"]["fit"]["optim"]["max_steps"] == 80
     assert summary["loss_last"] < 0.85 * summary["loss_first"]
     again = load_tokenizer(tmp_path / "run")
     batch = _collate(_DM().val)
