@@ -6,7 +6,9 @@
 * Validation: carved from the eligible rows, subject-disjoint when there are enough subjects
   (``min_subjects_for_subject_split``), else by a seeded, hash-based window split (logged).
 * Batches: windows of equal ``n_times`` are batched together (bucketing), channels padded to
-  the largest count in the batch (``ch_mask`` marks real channels).
+  the largest count in the batch (``ch_mask`` marks real channels). Training batches are
+  shuffled anew every epoch and the training loader is resumable mid-epoch
+  (:class:`ResumableDataLoader`: Lightning keeps its position in checkpoints).
 * Multi-process (DDP): each rank takes a disjoint, equally long share of the batches. Build the
   Trainer with ``use_distributed_sampler=False`` (``make_trainer`` helpers in this package do).
 """
@@ -51,6 +53,66 @@ class RankShardedBatchSampler(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batch_sampler) // self.world_size
+
+
+class ResumableBatchSampler(Sampler[list[int]]):
+    """Wrap a batch sampler whose order depends only on its seed and epoch (``BucketBatchSampler``,
+    optionally rank-sharded) and count the epochs here, so training can resume mid-epoch.
+
+    The wrapper is a stream over epochs: ``served`` counts the batches of ``epoch`` that
+    :class:`ResumableDataLoader` handed out; a pass continues that epoch from there and, once all
+    its batches were handed out, starts the next one (``set_epoch`` on the wrapped sampler: a new
+    shuffle). Lightning calls ``set_epoch`` only on ``loader.sampler`` and
+    ``loader.batch_sampler.sampler``, never on a batch sampler, so without this every epoch
+    repeated the first one's order. :meth:`state_dict` / :meth:`load_state_dict` save and restore
+    (epoch, served); skipped batches are index lists only, their windows are not loaded.
+    """
+
+    def __init__(self, batch_sampler):
+        self.batch_sampler = batch_sampler
+        self.epoch = 0
+        self.served = 0
+
+    def __iter__(self):  # a generator: starts where the previous pass (or the checkpoint) left off
+        if self.served >= len(self):
+            self.epoch, self.served = self.epoch + 1, 0
+        if hasattr(self.batch_sampler, "set_epoch"):
+            self.batch_sampler.set_epoch(self.epoch)
+        it = iter(self.batch_sampler)
+        for _ in range(self.served):
+            next(it, None)
+        yield from it
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "served": self.served}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.served = int(state["epoch"]), int(state["served"])
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over a :class:`ResumableBatchSampler` with ``state_dict``/``load_state_dict``.
+
+    Lightning saves this state in its checkpoints and, on resume, loads it before the first batch,
+    so a resumed run trains on the batches the uninterrupted run would have, also when it stopped
+    mid-epoch (a plain DataLoader restarts the epoch from its first batch, and Lightning warns that
+    the dataloader is not resumable).
+    """
+
+    def __iter__(self):
+        sampler = self.batch_sampler
+        for batch in super().__iter__():
+            sampler.served += 1
+            yield batch
+
+    def state_dict(self) -> dict:
+        return self.batch_sampler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.batch_sampler.load_state_dict(state)
 
 
 def split_eligible_rows(
@@ -162,6 +224,9 @@ class StoreDataModule(L.LightningDataModule):
         world = getattr(trainer, "world_size", 1) if trainer is not None else 1
         if world > 1:
             sampler = RankShardedBatchSampler(sampler, trainer.global_rank, world)
+        if stage == "train":  # resumable mid-epoch: Lightning saves and restores how far the epoch got
+            return ResumableDataLoader(ds, batch_sampler=ResumableBatchSampler(sampler), collate_fn=collate_windows,
+                                       num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_windows,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
 

@@ -82,6 +82,61 @@ def test_resume_from_last_matches_uninterrupted_run(tmp_path):
         assert resumed[s] == pytest.approx(full[s], rel=1e-5)
 
 
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    """Two 12 s recordings at 100 Hz cut into 2 s windows: 12 windows, 3 shuffled batches of 4 per epoch."""
+    from neurosig.datasets import FileSpec, build_store
+    from neurosig.io.synthetic import synthetic_eeg, write_edf
+
+    d = tmp_path_factory.mktemp("pretrain_store")
+    specs = [FileSpec(write_edf(d / f"sub-{i}.edf", ["Fp1", "Cz", "O2"], 100.0, 12, synthetic_eeg(3, 1200, 100.0, seed=i)),
+                      subject=f"s{i}") for i in range(2)]
+    build_store(specs, d / "store", config=dict(l_freq=1.0, h_freq=40.0, notch=None, resample_sfreq=100.0, chunk_s=12.0, window={"length_s": 2.0}),
+                progress=False)
+    return d / "store"
+
+
+def test_resume_mid_epoch_on_store_data_matches_uninterrupted_run(tiny_store, tmp_path):
+    # the store's train loader restarted its epoch from the first batch on resume (Lightning warned
+    # "dataloader is not resumable"): steps after a mid-epoch stop trained on other batches; and
+    # every epoch repeated the first one's batches (Lightning never calls a batch sampler's set_epoch)
+    import warnings
+
+    from neurosig.models._testing import ToyTokenizerConfig
+
+    class Seen(LossRecorder):
+        def __init__(self):
+            super().__init__()
+            self.x = {}
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            self.x[trainer.global_step] = float(batch["x"].abs().sum())
+
+    def run(out, max_steps, ckpt_path=None):
+        rec = Seen()
+        cfg = _config(objectives=["masked"], max_steps=7)
+        cfg.data = DataSpec(batch_size=4, val_fraction=0.0)
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            fit_pretrain(cfg, tiny_store, out, tokenizer=ToyTokenizer(ToyTokenizerConfig(patch_len=50, mean_range=100.0, log_std_max=5.0)),
+                         max_steps=max_steps, ckpt_path=ckpt_path, callbacks=[rec], enable_progress_bar=False)
+        assert not [m for m in w if "not resumable" in str(m.message)]
+        return rec
+
+    full = run(tmp_path / "a", 7)
+    assert {full.x[s] for s in (4, 5, 6)} != {full.x[s] for s in (1, 2, 3)}  # every epoch is shuffled anew
+    run(tmp_path / "b", 2)  # stops after 2 of the epoch's 3 batches
+    resumed = run(tmp_path / "b", 7, ckpt_path="last")
+    assert sorted(resumed.losses) == [3, 4, 5, 6, 7]
+    for s in resumed.losses:  # the same windows (epochs 0, 1 and 2, shuffled per epoch) and the same losses
+        assert resumed.x[s] == pytest.approx(full.x[s], rel=1e-6), s
+        assert resumed.losses[s] == pytest.approx(full.losses[s], rel=1e-5), s
+    run(tmp_path / "c", 3)  # stopped at the end of an epoch: the resumed run starts the next one
+    again = run(tmp_path / "c", 5, ckpt_path="last")
+    assert sorted(again.losses) == [4, 5] and all(again.x[s] == pytest.approx(full.x[s], rel=1e-6) for s in (4, 5))
+
+
 def test_resume_from_a_damaged_last_ckpt_is_one_line(tmp_path):
     # a truncated last.ckpt failed deep in torch.load ("PytorchStreamReader failed reading zip archive")
     last = tmp_path / "checkpoints" / "last.ckpt"
