@@ -189,7 +189,8 @@ def fit_tokenizer(
     }
     tok.save_pretrained(out, extra={"fit": {"optim": asdict(optim), "data": asdict(data_spec), "steps": len(h)}})
     (out / "fit_summary.json").write_text(json.dumps(summary, indent=2))
-    log.info("tokenizer %s: %d steps, loss %.4f -> %.4f; exported to %s", kind, len(h), summary["loss_first"], summary["loss_last"], out)
+    # debug: `neurosig tokenizer fit` prints this result itself; pretrain fit logs where its tokenizer went
+    log.debug("tokenizer %s: %d steps, loss %.4f -> %.4f; exported to %s", kind, len(h), summary["loss_first"], summary["loss_last"], out)
     return tok
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import yaml
@@ -27,8 +28,17 @@ def _config(tmp_path):
 def test_fit_encode_report_end_to_end(mini_store, tmp_path, capsys):
     store = mini_store
     out = tmp_path / "tok"
-    assert main(["tokenizer", "fit", "--config", str(_config(tmp_path)), "--data", str(store), "--max-steps", "4",
-                 "--out", str(out), "--json", str(tmp_path / "fit.json")]) == 0
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda r: records.append(r.getMessage())
+    logging.getLogger("neurosig").addHandler(handler)
+    try:
+        assert main(["tokenizer", "fit", "--config", str(_config(tmp_path)), "--data", str(store), "--max-steps", "4",
+                     "--out", str(out), "--json", str(tmp_path / "fit.json")]) == 0
+    finally:
+        logging.getLogger("neurosig").removeHandler(handler)
+    said = capsys.readouterr().out.splitlines() + records
+    assert len([line for line in said if str(out) in line]) == 1, said  # the result is said once (was a log line + a print)
     fit = json.loads((tmp_path / "fit.json").read_text())
     assert fit["steps"] == 4 and np.isfinite(fit["loss_last"])
     assert fit["config"]["optim"]["max_steps"] == 4  # --max-steps 4 overrode the recipe's 3: the record says what ran
