@@ -376,14 +376,10 @@ def obtain_tokenizer(spec: TokenizerSpec, data, out_dir, tokenizer=None):
     """The tokenizer: given, loaded from ``spec.path``, or fitted on ``data`` first."""
     if tokenizer is not None:
         if isinstance(tokenizer, (str, os.PathLike)):
-            from neurosig.models import load_any_tokenizer
-
-            return load_any_tokenizer(tokenizer)
+            return _load_tokenizer_dir(tokenizer, "--tokenizer")
         return tokenizer
     if spec.path:
-        from neurosig.models import load_any_tokenizer
-
-        return load_any_tokenizer(spec.path)
+        return _load_tokenizer_dir(spec.path, "tokenizer.path in the config", " (or leave it empty to fit one first)")
     try:
         from neurosig.training import tokenizer as tok_training
     except ImportError:
@@ -392,7 +388,23 @@ def obtain_tokenizer(spec: TokenizerSpec, data, out_dir, tokenizer=None):
     if fit is None:
         raise NeurosigError("no tokenizer given and neurosig.training.tokenizer.fit_tokenizer is unavailable; pass --tokenizer DIR (train one with `neurosig tokenizer fit`).")
     log.info("fitting the %s tokenizer first (no --tokenizer given)", spec.kind)
-    return fit(kind=spec.kind, config=spec.config, data=data, out_dir=Path(out_dir) / "tokenizer_fit", **spec.fit)
+    tok = fit(kind=spec.kind, config=spec.config, data=data, out_dir=Path(out_dir) / "tokenizer_fit", **spec.fit)
+    log.info("tokenizer exported to %s (fit_summary.json: its loss curve)", Path(out_dir) / "tokenizer_fit")
+    return tok
+
+
+def _load_tokenizer_dir(path, name: str, alternative: str = ""):
+    """``load_any_tokenizer(path)``; a directory without a tokenizer is a one-line error naming ``name``
+    (``read_config``'s own message names --model)."""
+    from neurosig.models import load_any_tokenizer
+    from neurosig.nn.pretrained import CONFIG_NAME
+
+    d = Path(path)
+    if not (d / CONFIG_NAME).is_file():
+        what = f"holds no {CONFIG_NAME}" if d.is_dir() else "does not exist"
+        raise NeurosigError(f"{name}: {os.fspath(d)!r} {what}; point it at a tokenizer directory written by "
+                            f"`neurosig tokenizer fit`{alternative}.")
+    return load_any_tokenizer(d)
 
 
 def check_resume_checkpoint(path: str | os.PathLike) -> None:
