@@ -45,6 +45,13 @@ def register(sub) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
 
+def _positive(value: int, flag: str) -> None:
+    from neurosig._utils.errors import NeurosigError
+
+    if value < 1:
+        raise NeurosigError(f"{flag} must be a positive integer, got {value}.")
+
+
 def _store(path):
     from neurosig._utils.validation import check_path_exists
 
@@ -86,6 +93,7 @@ def run_encode(args) -> int:
     from neurosig.tokenizers import load_tokenizer
     from neurosig.training.tokenizer import encode_store
 
+    _positive(args.batch_size, "--batch-size")
     tok = load_tokenizer(args.model)
     out = encode_store(tok, _store(args.data), args.out, batch_size=args.batch_size)
     print(f"codes written to {out}")
@@ -99,6 +107,8 @@ def run_report(args) -> int:
     from neurosig.tokenizers import load_tokenizer
     from neurosig.training.tokenizer import held_out_rows, reconstruction_report, store_batches
 
+    _positive(args.batch_size, "--batch-size")
+    _positive(args.max_windows, "--max-windows")
     tok = load_tokenizer(args.model)
     store = _store(args.data)
     if args.split == "auto":

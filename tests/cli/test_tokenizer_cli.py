@@ -87,3 +87,8 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "unknown key(s) kernel_size" in capsys.readouterr().err
     assert main(["tokenizer", "report", "--model", str(tmp_path / "nomodel"), "--data", str(tmp_path)]) == 2
     assert "config.json" in capsys.readouterr().err
+    for cmd, flag in (("encode", "--batch-size"), ("report", "--batch-size"), ("report", "--max-windows")):
+        extra = ["--out", str(tmp_path / "codes")] if cmd == "encode" else []
+        assert main(["tokenizer", cmd, "--model", str(tmp_path / "nomodel"), "--data", str(tmp_path), *extra, flag, "0"]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} must be a positive integer, got 0" in err and "BucketBatchSampler" not in err, err
