@@ -72,6 +72,7 @@ class TokenizerModule(L.LightningModule):
         self.tokenizer = tokenizer
         self.optim = optim or OptimSpec()
         self.history: list[float] = []
+        self.last_tokens = 0  # real channel-patch tokens of the last training batch (TokensPerSecond reads it)
 
     def forward(self, batch):
         return self.tokenizer(batch)
@@ -87,6 +88,8 @@ class TokenizerModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         out = self.tokenizer(batch)
+        tm = out.token_mask
+        self.last_tokens = int(tm.sum()) if tm is not None else int(batch["x"].shape[0] * batch["x"].shape[1] * out.codes.shape[2])
         self._log_out(out, "train", batch["x"].shape[0])
         self.log("loss", out.loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False, batch_size=batch["x"].shape[0])
         self.history.append(float(out.loss.detach()))

@@ -152,3 +152,17 @@ def test_report_progress_total_is_the_windows_evaluated(monkeypatch):
     # a generator with a known size, cut at max_windows inside a batch: exactly max_windows are evaluated
     rep = reconstruction_report(tok, (b for b in batches), max_windows=6, n_windows=8)
     assert rep["n_windows"] == 6 and (bars[-1].total, bars[-1].n) == (6, 6)
+
+
+def test_fit_reports_token_throughput():
+    from neurosig.tokenizers import build_tokenizer
+    from neurosig.training.callbacks import TokensPerSecond
+    from neurosig.training.tokenizer import TokenizerModule
+
+    module = TokenizerModule(build_tokenizer("rvq", TINY))
+    tps = TokensPerSecond()
+    tr = L.Trainer(max_steps=2, callbacks=[tps], logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False, limit_val_batches=0, accelerator="cpu")
+    tr.fit(module, datamodule=_DM())
+    assert module.last_tokens == 8 * 3 * 2  # windows x channels x 1 s patches of the last batch
+    assert tps.rate > 0 and float(tr.progress_bar_metrics["perf/tokens_per_s"]) > 0  # was 0.000 on every fit
