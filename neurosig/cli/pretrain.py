@@ -20,7 +20,7 @@ def register(sub) -> None:
     f = ps.add_parser("fit", help="pretrain on a shard store")
     f.add_argument("--config", required=True, help="YAML recipe (configs/pretrain/masked.yaml, next.yaml, *.debug.yaml)")
     f.add_argument("--data", required=True, help="shard store directory (neurosig preprocess output)")
-    f.add_argument("--tokenizer", help="trained tokenizer directory; without it the config's tokenizer is fitted first")
+    f.add_argument("--tokenizer", help="trained tokenizer directory; without it the config's tokenizer is fitted first into OUT/tokenizer_fit (reused from there when it holds one fitted with the same tokenizer section, e.g. on --resume)")
     f.add_argument("--max-steps", type=int, help="override optim.max_steps")
     f.add_argument("--out", default="runs/pretrain", help="output directory: checkpoints/, logs/, model/, summary.json")
     f.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt if present")

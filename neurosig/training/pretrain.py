@@ -372,8 +372,68 @@ def estimate_unigram(tokenizer, loader, max_batches: int = 50) -> dict[str, floa
     return out
 
 
+FIT_SPEC_NAME = "pretrain_tokenizer.json"  # beside the export in OUT/tokenizer_fit: the tokenizer section it is fitted with
+
+
+def _json_norm(obj):
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def reuse_fitted_tokenizer(spec: TokenizerSpec, fit_dir):
+    """The tokenizer an earlier run fitted and exported into ``fit_dir`` (``OUT/tokenizer_fit``),
+    or ``None`` when there is no complete export there.
+
+    Complete: ``config.json`` (written after the weights) and ``model.safetensors``. The export's
+    model type and config must be those of ``spec.kind``/``spec.config`` (defaults filled in), and
+    ``spec.fit`` the options recorded in ``pretrain_tokenizer.json`` when the run wrote one; else a
+    one-line error names the differences (a checkpoint trained on the earlier tokenizer's codes must
+    not be continued with another tokenizer, and the export is not overwritten).
+    """
+    from neurosig.config import from_dict
+    from neurosig.tokenizers import TOKENIZERS
+
+    d = Path(fit_dir)
+    if not ((d / "config.json").is_file() and (d / "model.safetensors").is_file()):
+        return None
+    try:
+        meta = json.loads((d / "config.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    if spec.kind not in TOKENIZERS:
+        raise NeurosigError(f"tokenizer.kind {spec.kind!r} is not known; choose one of {', '.join(TOKENIZERS)}.")
+    cls = TOKENIZERS[spec.kind]
+    want = _json_norm(dataclasses.asdict(from_dict(cls.config_class, dict(spec.config), where=f"tokenizer ({spec.kind})")))
+    have = _json_norm(meta.get("config", {}))
+    diffs = []
+    if meta.get("model_type") != cls.model_type:
+        diffs.append(f"kind: {meta.get('model_type')!r} there, {cls.model_type!r} in the config")
+    else:
+        diffs += [f"config.{k}: {have.get(k)!r} there, {want.get(k)!r} in the config" for k in sorted(set(want) | set(have))
+                  if have.get(k) != want.get(k)]
+    recorded = None
+    if (d / FIT_SPEC_NAME).is_file():
+        try:
+            recorded = json.loads((d / FIT_SPEC_NAME).read_text()).get("fit")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if isinstance(recorded, dict):
+            fit_now = _json_norm(dict(spec.fit))
+            diffs += [f"fit.{k}: {recorded.get(k)!r} there, {fit_now.get(k)!r} in the config"
+                      for k in sorted((set(fit_now) | set(recorded)) - {"progress"}) if recorded.get(k) != fit_now.get(k)]
+    if diffs:
+        raise NeurosigError(
+            f"{os.fspath(d)!r} holds the tokenizer an earlier run fitted with another tokenizer section ({'; '.join(diffs)}); "
+            f"restore that section of the config, pass --tokenizer {os.fspath(d)} to keep using that tokenizer, or use a new --out.")
+    from neurosig.models import load_any_tokenizer
+
+    log.info("reusing the tokenizer fitted earlier in %s (same kind and config%s); not fitting it again", d,
+             "" if isinstance(recorded, dict) else "; its fit options were not recorded")
+    return load_any_tokenizer(d)
+
+
 def obtain_tokenizer(spec: TokenizerSpec, data, out_dir, tokenizer=None):
-    """The tokenizer: given, loaded from ``spec.path``, or fitted on ``data`` first."""
+    """The tokenizer: given, loaded from ``spec.path``, reused from ``OUT/tokenizer_fit`` (see
+    :func:`reuse_fitted_tokenizer`; a resumed run does not fit it again), or fitted on ``data`` first."""
     if tokenizer is not None:
         if isinstance(tokenizer, (str, os.PathLike)):
             return _load_tokenizer_dir(tokenizer, "--tokenizer")
@@ -387,6 +447,12 @@ def obtain_tokenizer(spec: TokenizerSpec, data, out_dir, tokenizer=None):
     fit = getattr(tok_training, "fit_tokenizer", None) if tok_training else None
     if fit is None:
         raise NeurosigError("no tokenizer given and neurosig.training.tokenizer.fit_tokenizer is unavailable; pass --tokenizer DIR (train one with `neurosig tokenizer fit`).")
+    fit_dir = Path(out_dir) / "tokenizer_fit"
+    reused = reuse_fitted_tokenizer(spec, fit_dir)
+    if reused is not None:
+        return reused
+    fit_dir.mkdir(parents=True, exist_ok=True)  # the section it is fitted with, for the next run to compare
+    (fit_dir / FIT_SPEC_NAME).write_text(json.dumps(_json_norm(dataclasses.asdict(spec)), indent=2, sort_keys=True))
     log.info("fitting the %s tokenizer first (no --tokenizer given)", spec.kind)
     tok = fit(kind=spec.kind, config=spec.config, data=data, out_dir=Path(out_dir) / "tokenizer_fit", **spec.fit)
     log.info("tokenizer exported to %s (fit_summary.json: its loss curve)", Path(out_dir) / "tokenizer_fit")

@@ -191,3 +191,43 @@ def test_fit_without_tokenizer_fits_the_configured_one_first(tmp_path):
     assert s["steps"] == 2 and (tmp_path / "tokenizer_fit" / "model.safetensors").is_file()
     model, tok = FoundationModel.load(tmp_path / "model")
     assert list(tok.codebook_sizes) == list(model.config.backbone.codebook_sizes) == [16]
+
+
+def test_resume_reuses_the_tokenizer_fitted_into_out(tmp_path, monkeypatch, caplog):
+    # a resumed run (or any run into an OUT whose tokenizer_fit holds a complete export) fitted the
+    # tokenizer again from scratch: new codebooks under a checkpoint trained on the old codes
+    import logging
+
+    tok_training = pytest.importorskip("neurosig.training.tokenizer")
+    cfg = _config(objectives=["masked"], max_steps=2)
+    cfg.tokenizer.kind = "rvq"
+    cfg.tokenizer.config = {"patch_len": 40, "kernel_sizes": [5], "n_levels": 1, "codebook_size": 16, "branch_channels": 4,
+                            "code_dim": 8, "hidden": 16, "kmeans_iters": 2, "sensors": {"name_free": True}}
+    cfg.tokenizer.fit = {"max_steps": 2, "warmup_steps": 0, "progress": False}
+    dm = lambda: SyntheticDataModule(n_train=16, n_val=8, batch_size=8)  # noqa: E731
+    fit_pretrain(cfg, dm(), tmp_path, max_steps=1, enable_progress_bar=False)
+    weights = (tmp_path / "tokenizer_fit" / "model.safetensors").read_bytes()
+
+    def no_fit(**kw):
+        raise AssertionError("the tokenizer was fitted again")
+
+    monkeypatch.setattr(tok_training, "fit_tokenizer", no_fit)
+    with caplog.at_level(logging.INFO, logger="neurosig"):
+        s = fit_pretrain(cfg, dm(), tmp_path, ckpt_path="last", enable_progress_bar=False)
+    assert s["steps"] == 2 and "reusing the tokenizer fitted earlier" in caplog.text
+    assert (tmp_path / "tokenizer_fit" / "model.safetensors").read_bytes() == weights
+    from safetensors.torch import load_file
+
+    exported = load_file(tmp_path / "model" / "tokenizer" / "model.safetensors")
+    fitted = load_file(tmp_path / "tokenizer_fit" / "model.safetensors")
+    assert all(torch.equal(exported[k], fitted[k]) for k in fitted)
+    # another tokenizer section: a one-line error naming the difference, nothing refitted or overwritten
+    cfg.tokenizer.config = {**cfg.tokenizer.config, "codebook_size": 32}
+    with pytest.raises(NeurosigError, match=r"tokenizer_fit.*another tokenizer section \(config.codebook_size: \[16\] there, \[32\] in the config") as e:
+        fit_pretrain(cfg, dm(), tmp_path, ckpt_path="last", enable_progress_bar=False)
+    assert "\n" not in str(e.value)
+    cfg.tokenizer.config["codebook_size"] = 16
+    cfg.tokenizer.fit = {**cfg.tokenizer.fit, "max_steps": 5}
+    with pytest.raises(NeurosigError, match=r"fit.max_steps: 2 there, 5 in the config"):
+        fit_pretrain(cfg, dm(), tmp_path, ckpt_path="last", enable_progress_bar=False)
+    assert (tmp_path / "tokenizer_fit" / "model.safetensors").read_bytes() == weights
