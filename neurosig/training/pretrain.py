@@ -22,6 +22,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger
@@ -291,9 +292,60 @@ def _loggable(out: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- trainer
+class StepProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar, counting optimizer steps in step-based runs.
+
+    ``make_trainer`` runs are step-based (``max_steps``, ``max_epochs=-1``): Lightning's bars
+    said ``Epoch 7/-2`` (the rich bar prints ``max_epochs - 1``) and counted the batches of an
+    epoch, capped at the steps left (a resumed run showed ``11/10``). Here the training bar is
+    one bar over the whole run: ``global_step`` of ``max_steps``, described ``step N/max_steps``
+    (with the epoch), starting at the resumed step. Runs with ``max_epochs`` keep Lightning's bar.
+    """
+
+    @staticmethod
+    def step_based(trainer) -> bool:
+        return trainer.max_epochs in (None, -1) and bool(trainer.max_steps) and trainer.max_steps > 0
+
+    @staticmethod
+    def description(trainer) -> str:
+        return f"step {trainer.global_step}/{trainer.max_steps} (epoch {trainer.current_epoch})"
+
+    def _show_step(self, trainer, pl_module=None) -> None:
+        bar = self.train_progress_bar
+        bar.n = min(int(trainer.global_step), int(trainer.max_steps))
+        bar.set_description(self.description(trainer), refresh=False)
+        if pl_module is not None:
+            bar.set_postfix(self.get_metrics(trainer, pl_module), refresh=False)
+        bar.refresh()
+
+    def on_train_start(self, trainer, *args, **kwargs):  # also on resume (Lightning skips the epoch start then)
+        super().on_train_start(trainer, *args, **kwargs)
+        if self.step_based(trainer):
+            self.train_progress_bar.reset(total=int(trainer.max_steps))
+            self.train_progress_bar.initial = int(trainer.global_step)  # its rate counts this run's steps
+            self._show_step(trainer)
+
+    def on_train_epoch_start(self, trainer, *args, **kwargs):
+        if not self.step_based(trainer) or self._leave:
+            return super().on_train_epoch_start(trainer, *args, **kwargs)
+        self._show_step(trainer)  # one bar for the whole run: not reset every epoch
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if not self.step_based(trainer):
+            return super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self.train_progress_bar is not None and self._should_update(trainer.global_step, self.train_progress_bar.total):
+            self._show_step(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.step_based(trainer) and not self.train_progress_bar.disable:
+            self._show_step(trainer, pl_module)
+        super().on_train_epoch_end(trainer, pl_module)
+
+
 def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int | None = None, callbacks=(), distributed_sampler: bool = False, enable_progress_bar: bool = True, **overrides) -> L.Trainer:
     """A Lightning Trainer with neurosig's defaults: atomic checkpoints (``last.ckpt`` +
-    best ``val/loss``), CSV logs, tokens/s on the progress bar, clipping, accumulation."""
+    best ``val/loss``), CSV logs, a progress bar counting ``step N/max_steps`` (:class:`StepProgressBar`)
+    with tokens/s, clipping, accumulation."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     from neurosig.training.callbacks import TokensPerSecond
@@ -327,6 +379,10 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
             raise NeurosigError(f"trainer.loggers has {name!r}; choose from {', '.join(TrainerSpec.LOGGERS)}.")
     steps = int(max_steps or optim.max_steps)
     val_every = spec.val_every_n_steps or None
+    from lightning.pytorch.callbacks import ProgressBar
+
+    # our bar unless the caller brings one (Lightning refuses two, and a bar when enable_progress_bar is False)
+    bar = [] if not enable_progress_bar or any(isinstance(c, ProgressBar) for c in callbacks) else [StepProgressBar()]
     ckpt = ModelCheckpoint(
         dirpath=out / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
         save_last=True, save_top_k=spec.save_top_k, monitor="val/loss" if spec.save_top_k else None, mode="min",
@@ -337,7 +393,7 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
         devices=spec.devices, strategy=spec.strategy, num_nodes=spec.num_nodes,
         gradient_clip_val=optim.grad_clip or None, accumulate_grad_batches=optim.accumulate,
         logger=loggers or False, log_every_n_steps=spec.log_every_n_steps,
-        callbacks=[ckpt, TokensPerSecond(), *callbacks], plugins=[AtomicCheckpointIO()],
+        callbacks=[ckpt, TokensPerSecond(), *callbacks, *bar], plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=distributed_sampler, enable_progress_bar=enable_progress_bar,
         enable_model_summary=False, max_epochs=-1,
         val_check_interval=(val_every * optim.accumulate) if val_every else None,

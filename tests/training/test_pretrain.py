@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import lightning as L
 import pytest
@@ -231,3 +232,29 @@ def test_resume_reuses_the_tokenizer_fitted_into_out(tmp_path, monkeypatch, capl
     with pytest.raises(NeurosigError, match=r"fit.max_steps: 2 there, 5 in the config"):
         fit_pretrain(cfg, dm(), tmp_path, ckpt_path="last", enable_progress_bar=False)
     assert (tmp_path / "tokenizer_fit" / "model.safetensors").read_bytes() == weights
+
+
+def test_progress_bar_counts_steps_of_max_steps(tmp_path, capsys):
+    # step-based runs (max_epochs=-1) showed "Epoch 1/-2" and counted an epoch's batches capped at the
+    # steps left (a resumed run: "11/10"); the tokenizer's trainer is make_trainer's too
+    from neurosig.training.pretrain import StepProgressBar, make_trainer
+
+    class Bar(L.Callback):
+        def on_train_end(self, trainer, pl_module):
+            bar = trainer.progress_bar_callback
+            self.state = (type(bar), bar.train_progress_bar.n, bar.train_progress_bar.total, bar.train_progress_bar.desc)
+
+    cfg = _config(objectives=["masked"], max_steps=7)
+    cfg.trainer.val_every_n_steps = 2
+    for max_steps, ckpt_path in ((4, None), (7, "last")):  # 3 batches per epoch: stops and resumes mid-epoch
+        rec = Bar()
+        fit_pretrain(cfg, SyntheticDataModule(n_train=24, n_val=8, batch_size=8), tmp_path, tokenizer=ToyTokenizer(),
+                     max_steps=max_steps, ckpt_path=ckpt_path, callbacks=[rec])
+        assert rec.state[0] is StepProgressBar and rec.state[1:3] == (max_steps, max_steps)
+        assert rec.state[3].startswith(f"step {max_steps}/{max_steps} (epoch ")
+    out = capsys.readouterr().out
+    assert "/-2" not in out and "Epoch" not in out and "step 7/7" in out
+    assert {n for n, t in re.findall(r"(?<![\w.])(\d+)/(\d+) \[", out) if int(n) > int(t)} == set()  # never past the total
+    tr = make_trainer(TrainerSpec(), OptimSpec(max_steps=3), tmp_path / "t")
+    assert sum(isinstance(c, StepProgressBar) for c in tr.callbacks) == 1
+    assert not any(isinstance(c, StepProgressBar) for c in make_trainer(TrainerSpec(), OptimSpec(), tmp_path / "u", enable_progress_bar=False).callbacks)
