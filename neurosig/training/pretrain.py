@@ -336,6 +336,11 @@ class StepProgressBar(TQDMProgressBar):
         if self.train_progress_bar is not None and self._should_update(trainer.global_step, self.train_progress_bar.total):
             self._show_step(trainer, pl_module)
 
+    def get_metrics(self, trainer, pl_module):
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)  # the CSV logger's version number, shown as 'v_num: 0.000': not a measurement
+        return metrics
+
     def on_train_epoch_end(self, trainer, pl_module):
         if self.step_based(trainer) and not self.train_progress_bar.disable:
             self._show_step(trainer, pl_module)

@@ -254,6 +254,7 @@ def test_progress_bar_counts_steps_of_max_steps(tmp_path, capsys):
         assert rec.state[3].startswith(f"step {max_steps}/{max_steps} (epoch ")
     out = capsys.readouterr().out
     assert "/-2" not in out and "Epoch" not in out and "step 7/7" in out
+    assert "v_num" not in out  # the CSV logger's version number is not shown as a metric
     assert {n for n, t in re.findall(r"(?<![\w.])(\d+)/(\d+) \[", out) if int(n) > int(t)} == set()  # never past the total
     tr = make_trainer(TrainerSpec(), OptimSpec(max_steps=3), tmp_path / "t")
     assert sum(isinstance(c, StepProgressBar) for c in tr.callbacks) == 1
