@@ -5,6 +5,9 @@ Ray call the same thing). Its cache key is ``sha256(pipeline hash, source conten
 a file already processed with the same pipeline is skipped; a changed parameter reprocesses.
 A part is committed by writing ``parts/<key>.json`` last (after its shards are renamed into
 place), so a killed run leaves nothing that looks complete; rerunning finishes the store.
+A file whose key changed (edited source, new label or labels.csv row) under the same pipeline
+gets a new part that replaces the old one: the old part is removed only after the new one is
+committed (:func:`remove_replaced_parts`), so a failed or killed run never loses the old windows.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger
 from neurosig._utils.validation import check_option
 from neurosig.datasets.spec import BuildReport, FileSpec, PartResult
-from neurosig.datasets.store import ShardWriter, atomic_write_text, clean_temporaries, consolidate, read_part
+from neurosig.datasets.store import ShardWriter, atomic_write_text, clean_temporaries, consolidate, read_part, remove_part
 from neurosig.preprocessing.config import PipelineConfig
 
 log = get_logger("datasets.build")
@@ -309,6 +312,45 @@ def check_same_pipeline(out: str | os.PathLike, pipeline_hash: str, specs: Seque
                 "are added beside them", os.fspath(out), ", ".join(sorted(set(other.values()))), pipeline_hash)
 
 
+def remove_replaced_parts(out: str | os.PathLike, pipeline_hash: str, done: Sequence[PartResult],
+                          failed: Iterable[str] = ()) -> int:
+    """Remove the parts that ``done`` (this run's committed or cached parts) replace; return how
+    many source files had one.
+
+    A part is replaced when its pipeline hash is ``pipeline_hash``, its source (real path) is the
+    source of a part in ``done`` and its key is none of theirs: the same recording stored before
+    with an older content hash, label or FileSpec (else it would be in the store twice). Sources
+    that also failed in this run (listed in ``failed``) keep every old part. Call it only after
+    the new parts are written; the manifest is rewritten afterwards by :func:`consolidate`.
+    """
+    from neurosig.datasets.store import list_parts
+
+    out = Path(out)
+    keep = {r.key for r in done}
+    sources = {os.path.realpath(r.source) for r in done} - {os.path.realpath(p) for p in failed}
+    if not sources:
+        return 0
+    replaced: set[str] = set()
+    for k in list_parts(out):
+        if k in keep:
+            continue
+        try:
+            part = read_part(out, k)
+        except NeurosigError:
+            continue  # an unreadable part is reported when the store is read
+        src = os.path.realpath(str(part.get("source", "")))
+        if str(part.get("pipeline_hash", "")) != pipeline_hash or src not in sources:
+            continue
+        try:
+            remove_part(out, k, part)
+        except (OSError, NeurosigError) as err:
+            log.warning("store %s: could not remove the replaced part %s of %s (%s); the recording is in the store "
+                        "twice until it is removed (rerun to retry)", os.fspath(out), k, part.get("source"), err)
+            continue
+        replaced.add(src)
+    return len(replaced)
+
+
 def build_store(
     inputs: Sequence[Any] | Any,
     out: str | os.PathLike,
@@ -416,6 +458,15 @@ def build_store(
                     log.warning("skipped %s", msg)
     finally:
         bar.close()
+        try:  # after the new parts are committed: drop the old parts they replace
+            report.n_replaced = remove_replaced_parts(out, cfg.hash, report.parts, [e["source"] for e in report.errors])
+        except Exception as err:  # noqa: BLE001 - never mask the build's own outcome; the old parts stay
+            log.warning("store %s: could not look for replaced parts (%s: %s); rerun to retry", os.fspath(out),
+                        type(err).__name__, err)
+        if report.n_replaced:
+            log.warning("store %s: replaced %d recording(s) stored before with another source content, label or "
+                        "labels.csv row; their old windows were removed (each recording is stored once)",
+                        os.fspath(out), report.n_replaced)
         import pandas as pd
 
         atomic_write_text(out / "errors.csv", pd.DataFrame(report.errors, columns=["source", "error"]).to_csv(index=False))

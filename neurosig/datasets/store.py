@@ -201,6 +201,22 @@ def read_part(root: str | os.PathLike, key: str) -> dict:
         raise NeurosigError(f"store {root}: part {p.name} is unreadable ({err}); delete it and rerun neurosig preprocess to redo that file.") from None
 
 
+def remove_part(root: str | os.PathLike, key: str, part: dict | None = None) -> None:
+    """Delete a part: its JSON (the commit mark) first, then its own shards, so a crash in between
+    leaves unreferenced shards at worst, never a part whose windows are gone. The caller rewrites
+    the manifest (:func:`consolidate`); until then readers see the parts/ change and use the parts."""
+    root = Path(root)
+    part = read_part(root, key) if part is None else part
+    shards = sorted(set(part.get("windows", {}).get("shard", [])))
+    _safe_rel(root, f"parts/{key}.json", "part").unlink()
+    for rel in shards:
+        if isinstance(rel, str) and rel.startswith(f"shards/{key}-"):  # only files this part wrote
+            try:
+                _safe_rel(root, rel, "shard").unlink()
+            except FileNotFoundError:
+                pass
+
+
 def consolidate(root: str | os.PathLike):
     """Rebuild ``manifest.csv`` and ``store.json`` from ``parts/`` (atomically); return the DataFrame."""
     import pandas as pd

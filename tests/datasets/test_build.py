@@ -43,10 +43,11 @@ def test_cache_skip_and_reprocess_on_change(tmp_path):
     r3 = build_store(files, tmp_path / "st30", config={**CFG, "h_freq": 30.0}, progress=False)
     assert r3.n_processed == 2
     assert ShardStore(tmp_path / "st30").manifest.pipeline_hash[0] != ShardStore(tmp_path / "st").manifest.pipeline_hash[0]
-    # a changed source file is a new part too
+    # a changed source file is a new part too, which replaces the old one (the file is stored once)
     write_edf(files[0], ["Fp1", "Cz", "O2"], 100.0, 20, synthetic_eeg(3, 2000, 100.0, seed=99))
     r4 = build_store(files, tmp_path / "st", config=CFG, progress=False)
-    assert (r4.n_processed, r4.n_cached) == (1, 1)
+    assert (r4.n_processed, r4.n_cached, r4.n_replaced) == (1, 1, 1)
+    assert len(ShardStore(tmp_path / "st")) == 20 and len(list((tmp_path / "st" / "parts").glob("*.json"))) == 2
 
 
 def test_process_pool_equals_serial(tmp_path):
@@ -203,3 +204,109 @@ def test_rerun_does_not_rehash_unchanged_files(tmp_path, monkeypatch):
     os.utime(files[0], ns=(time.time_ns(), time.time_ns() + 10**9))
     r = build_store(files, tmp_path / "st", config=CFG, progress=False)
     assert len(calls) == 3 and r.n_cached == 2  # touched file hashed again; same bytes → same part
+
+
+def _per_source(store: ShardStore) -> dict:
+    m = store.manifest
+    return {os.path.realpath(s): (sorted(set(g.part)), len(g), sorted(set(g.label))) for s, g in m.groupby("source")}
+
+
+def test_rebuild_replaces_edited_file_instead_of_duplicating(tmp_path):
+    import logging
+
+    files = _files(tmp_path / "in", 2)
+    out = tmp_path / "st"
+    build_store(files, out, config=CFG, progress=False)
+    old_key = ShardStore(out).manifest.query("source == @files[0]").part.iloc[0]
+    write_edf(files[0], ["Fp1", "Cz", "O2"], 100.0, 20, synthetic_eeg(3, 2000, 100.0, seed=99))
+    seen: list[str] = []
+    h = logging.Handler(logging.WARNING)
+    h.emit = lambda rec: seen.append(rec.getMessage())
+    logging.getLogger("neurosig").addHandler(h)  # the package logger does not propagate to caplog
+    try:
+        r = build_store(files, out, config=CFG, progress=False)
+    finally:
+        logging.getLogger("neurosig").removeHandler(h)
+    assert (r.n_processed, r.n_cached, r.n_replaced) == (1, 1, 1)
+    assert any("replaced 1 recording" in m for m in seen), seen
+    s = ShardStore(out)
+    assert len(s) == 20 and s.manifest.window_id.is_unique  # each recording once, not 30
+    per = _per_source(s)
+    assert len(per[os.path.realpath(files[0])][0]) == 1 and per[os.path.realpath(files[0])][0][0] != old_key
+    assert not (out / "parts" / f"{old_key}.json").exists() and not list((out / "shards").glob(f"{old_key}-*"))
+    ref = tmp_path / "ref"  # the store holds the new content: same as a fresh build
+    build_store(files, ref, config=CFG, progress=False)
+    a, b = _all_items(s), _all_items(ShardStore(ref))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def _folder_corpus(root: Path, labels: list[str]) -> list[str]:
+    files = _files(root, len(labels))
+    rows = "".join(f"{os.path.basename(f)},{lab}\n" for f, lab in zip(files, labels))
+    (root / "labels.csv").write_text("path,label\n" + rows)
+    return files
+
+
+def test_rebuild_replaces_recording_whose_label_changed_in_labels_csv(tmp_path):
+    root = tmp_path / "corpus"
+    files = _folder_corpus(root, ["0", "1"])
+    out = tmp_path / "st"
+    build_store(root, out, config=CFG, adapter="folder", progress=False)
+    (root / "labels.csv").write_text(f"path,label\n{os.path.basename(files[0])},1\n{os.path.basename(files[1])},1\n")
+    r = build_store(root, out, config=CFG, adapter="folder", progress=False)
+    assert (r.n_processed, r.n_cached, r.n_replaced) == (1, 1, 1)
+    s = ShardStore(out)
+    assert len(s) == 20
+    assert {k: v[1:] for k, v in _per_source(s).items()} == {os.path.realpath(f): (10, [1]) for f in files}
+    # a row inserted above: the rows below get a new line number (part of the key), still once each
+    extra = _files(tmp_path / "more", 1)[0]
+    (root / "sub-new.edf").write_bytes(Path(extra).read_bytes())
+    (root / "labels.csv").write_text(f"path,label\nsub-new.edf,0\n{os.path.basename(files[0])},1\n{os.path.basename(files[1])},1\n")
+    r = build_store(root, out, config=CFG, adapter="folder", progress=False)
+    assert (r.n_processed, r.n_replaced) == (3, 2)
+    s = ShardStore(out)
+    assert len(s) == 30 and len(set(s.manifest.part)) == 3 and s.manifest.window_id.is_unique
+
+
+def test_failed_reprocessing_keeps_the_old_part(tmp_path, monkeypatch):
+    from neurosig.datasets.store import ShardWriter
+
+    files = _files(tmp_path / "in", 2)
+    out = tmp_path / "st"
+    build_store(files, out, config=CFG, progress=False)
+    before = _all_items(ShardStore(out))
+    parts_before = sorted(p.name for p in (out / "parts").iterdir())
+    write_edf(files[0], ["Fp1", "Cz", "O2"], 100.0, 20, synthetic_eeg(3, 2000, 100.0, seed=99))
+    orig = ShardWriter.write
+
+    def crash(self, w):
+        if self.n_written == 3:
+            raise RuntimeError("disk on fire")
+        orig(self, w)
+
+    monkeypatch.setattr(ShardWriter, "write", crash)
+    with pytest.raises(NeurosigError, match="disk on fire"):
+        build_store(files, out, config=CFG, progress=False)
+    r = build_store(files, out, config=CFG, on_error="warn", progress=False)
+    assert (r.n_failed, r.n_replaced) == (1, 0)
+    assert sorted(p.name for p in (out / "parts").iterdir()) == parts_before
+    s = ShardStore(out)
+    after = _all_items(s)
+    assert after.keys() == before.keys() and all(np.array_equal(after[k], before[k]) for k in before)
+    monkeypatch.setattr(ShardWriter, "write", orig)
+    r = build_store(files, out, config=CFG, progress=False)
+    assert (r.n_processed, r.n_replaced) == (1, 1) and len(ShardStore(out)) == 20
+
+
+def test_killed_between_new_part_and_removal_is_cleaned_by_next_build(tmp_path):
+    # process_file writes the new part without removing the old one: the state of a build killed
+    # right after committing the new part. The next build finds it done and drops the stale part.
+    files = _files(tmp_path / "in", 2)
+    out = tmp_path / "st"
+    build_store(files, out, config=CFG, progress=False)
+    write_edf(files[0], ["Fp1", "Cz", "O2"], 100.0, 20, synthetic_eeg(3, 2000, 100.0, seed=99))
+    process_file(files[0], CFG, out)
+    assert len(list((out / "parts").glob("*.json"))) == 3
+    r = build_store(files, out, config=CFG, progress=False)
+    assert (r.n_processed, r.n_cached, r.n_replaced) == (0, 2, 1)
+    assert len(ShardStore(out)) == 20
