@@ -57,6 +57,41 @@ def part_key(pipeline_hash: str, source_sha256: str, spec: FileSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def source_identity(path: str | os.PathLike) -> str:
+    """How a stored part is matched to an input file: its resolved absolute path (symlinks
+    followed), the same whether the file was named relative or absolute, from any directory."""
+    return os.path.realpath(os.path.abspath(os.fspath(path)))
+
+
+def _stored_source(part: dict, inputs: dict[str, Any], sha_of) -> str | None:
+    """The input (a key of ``inputs``: :func:`source_identity`) that a stored ``part`` was made
+    from, or None. An absolute recorded source is compared by its resolved path. A relative one
+    (parts written before sources were stored absolute; the build's working directory was not
+    recorded) matches when it resolves, from the current directory, to an input; else when an
+    input's resolved path ends with it *and* the input has the same content hash
+    (``sha_of(input)``); a legacy part whose path suffix matches but whose content differs is
+    logged, since it may be an older version of the same recording."""
+    src = str(part.get("source", ""))
+    if not src:
+        return None
+    r = source_identity(src)
+    if r in inputs:
+        return r
+    if os.path.isabs(src):
+        return None
+    rel = os.path.normpath(src)
+    if rel == ".." or rel.startswith(".." + os.sep):
+        return None
+    for p in inputs:
+        if p.endswith(os.sep + rel):
+            if sha_of(p) == part.get("source_hash"):
+                return p
+            log.warning("%s: the store holds a part (%s) recorded by the relative path %r by an older neurosig, with "
+                        "other content; if it is an older version of this file, the recording is stored twice: "
+                        "rebuild into a new --out", p, part.get("key"), src)
+    return None
+
+
 def cached_source_hash(out: str | os.PathLike, path: str, extra: Sequence[str] = ()) -> str:
     """``source_hash`` remembered per (path, size, mtime) in ``out/hashcache/``: a rerun over a
     large corpus does not read every file again. A file whose size or mtime changed is hashed anew."""
@@ -87,6 +122,7 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
     pipe = Pipeline(cfg)
     out = Path(out)
     path = _check_file(spec.path)
+    source = source_identity(path)  # what the manifest shows and what parts are matched by
     extras = spec.extras
     atlas = extras.get("atlas")
     src = cached_source_hash(out, path, [atlas] if atlas else [])
@@ -96,7 +132,7 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
         part = read_part(out, key)
         shards = sorted(set(part["windows"]["shard"]))
         if all((out / s).exists() for s in shards):
-            return PartResult(source=path, key=key, n_windows=len(part["windows"]["offset"]), shards=shards, cached=True,
+            return PartResult(source=source, key=key, n_windows=len(part["windows"]["offset"]), shards=shards, cached=True,
                               warnings=list(part.get("warnings", [])), seconds=time.perf_counter() - t0)
     if extras.get("adapter"):  # corpus adapters: their channel fixes (TCP montage, duplicates, BIDS sidecars)
         from neurosig.datasets.adapters import read_spec
@@ -144,7 +180,7 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
     prov = pipe.provenance(plan, source_sha256=src)
     part = {
         "key": key,
-        "source": path,
+        "source": source,
         "source_hash": src,
         "pipeline_hash": pipe.hash,
         "dataset": str(extras.get("dataset", cfg.dataset) or ""),
@@ -166,7 +202,7 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
         "windows": windows,
     }
     atomic_write_text(part_path, json.dumps(part, default=_json_default))
-    return PartResult(source=path, key=key, n_windows=len(wins), shards=shards, cached=False, warnings=list(plan.warnings),
+    return PartResult(source=source, key=key, n_windows=len(wins), shards=shards, cached=False, warnings=list(plan.warnings),
                       seconds=time.perf_counter() - t0)
 
 
@@ -289,7 +325,20 @@ def check_same_pipeline(out: str | os.PathLike, pipeline_hash: str, specs: Seque
     keys = list_parts(out) if out.is_dir() else []
     if not keys:
         return
-    other: dict[str, str] = {}  # real path of a source -> its pipeline hash, for parts of other pipelines
+    by_input: dict[str, FileSpec] = {}
+    for s in specs:
+        by_input.setdefault(source_identity(s.path), s)
+
+    def sha_of(p: str) -> str | None:
+        s = by_input[p]
+        try:
+            atlas = s.extras.get("atlas")
+            return cached_source_hash(out, s.path, [atlas] if atlas else [])
+        except (OSError, NeurosigError):
+            return None
+
+    other: dict[str, str] = {}  # pipeline hash of each part of another pipeline
+    again: dict[str, str] = {}  # input (resolved path) stored under another pipeline -> that pipeline's hash
     for k in keys:
         try:
             part = read_part(out, k)
@@ -297,14 +346,17 @@ def check_same_pipeline(out: str | os.PathLike, pipeline_hash: str, specs: Seque
             continue  # an unreadable part is reported when the store is read
         h = str(part.get("pipeline_hash", ""))
         if h != pipeline_hash:
-            other[os.path.realpath(str(part.get("source", "")))] = h
+            other[k] = h
+            hit = _stored_source(part, by_input, sha_of)
+            if hit is not None:
+                again.setdefault(hit, h)
     if not other:
         return
-    again = [s.path for s in specs if os.path.realpath(s.path) in other]
     if again:
-        old = sorted({other[os.path.realpath(p)] for p in again})
+        first = next(s.path for s in specs if source_identity(s.path) in again)
+        old = sorted(set(again.values()))
         raise NeurosigError(
-            f"store {os.fspath(out)!r} already holds {len(again)} of these files (first: {again[0]!r}) made with another "
+            f"store {os.fspath(out)!r} already holds {len(again)} of these files (first: {first!r}) made with another "
             f"pipeline config (hash {', '.join(old)}; this config: {pipeline_hash}); adding them would store a second copy "
             f"of each. Write to a new --out, or delete {os.fspath(out)!r} to rebuild it with this config. Nothing was written."
         )
@@ -317,8 +369,8 @@ def remove_replaced_parts(out: str | os.PathLike, pipeline_hash: str, done: Sequ
     """Remove the parts that ``done`` (this run's committed or cached parts) replace; return how
     many source files had one.
 
-    A part is replaced when its pipeline hash is ``pipeline_hash``, its source (real path) is the
-    source of a part in ``done`` and its key is none of theirs: the same recording stored before
+    A part is replaced when its pipeline hash is ``pipeline_hash``, its source (resolved absolute
+    path, see :func:`_stored_source` for parts that recorded a relative one) is the source of a part in ``done`` and its key is none of theirs: the same recording stored before
     with an older content hash, label or FileSpec (else it would be in the store twice). Sources
     that also failed in this run (listed in ``failed``) keep every old part. Call it only after
     the new parts are written; the manifest is rewritten afterwards by :func:`consolidate`.
@@ -327,9 +379,22 @@ def remove_replaced_parts(out: str | os.PathLike, pipeline_hash: str, done: Sequ
 
     out = Path(out)
     keep = {r.key for r in done}
-    sources = {os.path.realpath(r.source) for r in done} - {os.path.realpath(p) for p in failed}
+    gone = {source_identity(p) for p in failed}
+    sources: dict[str, list[str]] = {}  # input (resolved path) -> keys of its parts in this run
+    for r in done:
+        if source_identity(r.source) not in gone:
+            sources.setdefault(source_identity(r.source), []).append(r.key)
     if not sources:
         return 0
+
+    def sha_of(p: str) -> str | None:
+        for k in sources[p]:
+            try:
+                return str(read_part(out, k).get("source_hash"))
+            except NeurosigError:
+                continue
+        return None
+
     replaced: set[str] = set()
     for k in list_parts(out):
         if k in keep:
@@ -338,8 +403,10 @@ def remove_replaced_parts(out: str | os.PathLike, pipeline_hash: str, done: Sequ
             part = read_part(out, k)
         except NeurosigError:
             continue  # an unreadable part is reported when the store is read
-        src = os.path.realpath(str(part.get("source", "")))
-        if str(part.get("pipeline_hash", "")) != pipeline_hash or src not in sources:
+        if str(part.get("pipeline_hash", "")) != pipeline_hash:
+            continue
+        src = _stored_source(part, sources, sha_of)
+        if src is None:
             continue
         try:
             remove_part(out, k, part)

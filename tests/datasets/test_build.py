@@ -268,6 +268,58 @@ def test_rebuild_replaces_recording_whose_label_changed_in_labels_csv(tmp_path):
     assert len(s) == 30 and len(set(s.manifest.part)) == 3 and s.manifest.window_id.is_unique
 
 
+def test_rebuild_by_another_path_spelling_replaces_instead_of_duplicating(tmp_path, monkeypatch):
+    root = tmp_path / "corpus"
+    files = _folder_corpus(root, ["0", "1"])
+    out = tmp_path / "st"
+    monkeypatch.chdir(tmp_path)
+    build_store("corpus", "st", config=CFG, adapter="folder", progress=False)  # relative spelling
+    assert set(ShardStore(out).manifest.source) == {os.path.realpath(f) for f in files}  # stored resolved
+    (root / "labels.csv").write_text(f"path,label\n{os.path.basename(files[0])},1\n{os.path.basename(files[1])},1\n")
+    monkeypatch.chdir("/")
+    r = build_store(str(root), str(out), config=CFG, adapter="folder", progress=False)  # absolute, other cwd
+    assert (r.n_processed, r.n_cached, r.n_replaced) == (1, 1, 1)
+    s = ShardStore(out)
+    assert len(s) == 20 and s.manifest.window_id.is_unique
+    assert {k: v[1:] for k, v in _per_source(s).items()} == {os.path.realpath(f): (10, [1]) for f in files}
+    # another pipeline over the same files by yet another spelling is refused, not stored twice
+    monkeypatch.chdir(root)
+    with pytest.raises(NeurosigError, match="already holds 2 of these files"):
+        build_store(".", str(out), config={**CFG, "resample_sfreq": 50.0}, adapter="folder", progress=False)
+
+
+def _make_parts_relative(out: Path, base: Path) -> None:
+    """Rewrite a store as an older neurosig wrote it: sources relative to the build's directory."""
+    import json
+
+    for p in (out / "parts").glob("*.json"):
+        d = json.loads(p.read_text())
+        d["source"] = os.path.relpath(d["source"], base)
+        p.write_text(json.dumps(d))
+
+
+def test_legacy_relative_sources_are_matched_from_another_directory(tmp_path, monkeypatch):
+    root = tmp_path / "corpus"
+    files = _folder_corpus(root, ["0", "1"])
+    out = tmp_path / "st"
+    build_store(root, out, config=CFG, adapter="folder", progress=False)
+    _make_parts_relative(out, tmp_path)  # "corpus/sub-00_task.edf", built from tmp_path
+    (root / "labels.csv").write_text(f"path,label\n{os.path.basename(files[0])},1\n{os.path.basename(files[1])},1\n")
+    monkeypatch.chdir("/")  # neither cwd-resolution works: path suffix + same content hash does
+    r = build_store(str(root), str(out), config=CFG, adapter="folder", progress=False)
+    assert (r.n_processed, r.n_cached, r.n_replaced) == (1, 1, 1)
+    s = ShardStore(out)
+    assert len(s) == 20 and sorted(s.manifest.groupby("part").label.first()) == [1, 1]
+    # a different corpus whose files have the same relative names but other bytes is not touched
+    other = tmp_path / "elsewhere" / "corpus"
+    other.mkdir(parents=True)
+    for i, f in enumerate(files):
+        write_edf(other / os.path.basename(f), ["Fp1", "Cz", "O2"], 100.0, 20, synthetic_eeg(3, 2000, 100.0, seed=50 + i))
+    _make_parts_relative(out, tmp_path)
+    r = build_store([str(other / os.path.basename(f)) for f in files], str(out), config=CFG, progress=False)
+    assert r.n_replaced == 0 and len(ShardStore(out)) == 40
+
+
 def test_failed_reprocessing_keeps_the_old_part(tmp_path, monkeypatch):
     from neurosig.datasets.store import ShardWriter
 
