@@ -514,6 +514,10 @@ def build_store(
                     report.n_processed += 1
                 for w in payload.warnings:
                     report.warnings.append({"source": payload.source, "warning": w})
+                if payload.n_windows == 0:  # stored, but contributes nothing: say why, not only inside the part
+                    report.n_empty += 1
+                    log.warning("%s: 0 windows (%s)", payload.source,
+                                "; ".join(w for w in payload.warnings if "no windows" in w or "skipped" in w) or "see its part's warnings")
             else:
                 source, msg = payload
                 report.n_failed += 1

@@ -83,6 +83,7 @@ class BuildReport:
     n_cached: int = 0
     n_failed: int = 0
     n_replaced: int = 0  # files stored before under an older cache key whose old part this run removed
+    n_empty: int = 0  # files processed (or cached) that gave 0 windows (e.g. no annotation matched event_labels)
     n_windows: int = 0
     seconds: float = 0.0
     errors: list[dict] = field(default_factory=list)  # {"source", "error"} per failed file
