@@ -404,6 +404,9 @@ class Pipeline:
     def _close(self, p: Plan, stats: BadStats, clipped: np.ndarray, rec: Recording) -> None:
         c = self.config
         reasons_in = stats.reasons(c.flat_ptp, c.saturation_fraction)
+        # channels the file itself declares bad (BIDS channels.tsv status=bad, FIF info["bads"])
+        declared = {str(b) for b in (rec.info.get("bads") or [])}
+        reasons_in = [("+".join(filter(None, [r, "declared"])) if n in declared else r) for n, r in zip(rec.ch_names, reasons_in)]
         bads = {}
         for o, name in enumerate(p.names):
             why = sorted({r for i in np.flatnonzero(p.dep[o]) for r in reasons_in[i].split("+") if r})

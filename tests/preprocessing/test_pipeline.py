@@ -206,3 +206,19 @@ def test_reads_in_bounded_chunks_never_whole(edf):
     assert n_blocks == len(spans) == 6  # 60 s in 10 s chunks
     assert max(b - a for a, b in spans) <= int(10.0 * 256) + 2 * H < rec.n_times
     assert spans[0][0] == 0 and spans[-1][1] == rec.n_times
+
+
+def test_declared_bad_channels_are_marked_with_their_reason():
+    """Channels the file declares bad (BIDS channels.tsv status=bad, FIF info['bads']) are marked
+    'declared' like flat/saturated ones, and a bipolar derivation from one is bad too."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 2e-5, (4, 3000))
+    x[1] = 3e-5  # flat as well
+    rec = _array_rec(x, names=["Cz", "Pz", "Oz", "Fz"], info={"bads": ["Oz", "Pz"]})
+    out = Pipeline(PipelineConfig(notch=None, resample_sfreq=None, l_freq=1.0, h_freq=30.0)).apply(rec)
+    assert out.info["bad_channels"] == {"Pz": "declared+flat", "Oz": "declared"}
+    assert any("bad channels:" in w and "Oz (declared)" in w for w in out.info["warnings"])
+    names = ["Fp1", "F7", "T3", "T5", "O1"]
+    rec = _array_rec(rng.normal(0, 2e-5, (5, 3000)), names=names, info={"bads": ["T3"]})
+    out = Pipeline(PipelineConfig(notch=None, resample_sfreq=None, reference="bipolar_tcp")).apply(rec)
+    assert out.info["bad_channels"] == {"F7-T3": "declared", "T3-T5": "declared"}
