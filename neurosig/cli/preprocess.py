@@ -42,7 +42,13 @@ def run(args) -> int:
         from neurosig.config import from_dict
         from neurosig.datasets.registry import get_adapter
 
-        cfg = from_dict(PipelineConfig, getattr(get_adapter(args.adapter), "default_config", dict)() or {})
+        ad = get_adapter(args.adapter)
+        defaults = getattr(ad, "default_config", dict)
+        import inspect
+
+        # adapters whose vocabulary depends on the dataset (BIDS trial types) read it from the roots
+        takes_root = "root" in inspect.signature(defaults).parameters
+        cfg = from_dict(PipelineConfig, (defaults(root=args.inputs) if takes_root else defaults()) or {})
     if args.dataset:
         cfg = replace(cfg, dataset=args.dataset)
     inputs, adapter = args.inputs, args.adapter

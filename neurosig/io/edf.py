@@ -29,6 +29,7 @@ class EDFHeader:
     exclude: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     date_ok: bool = True
+    recording_field: str = ""  # EDF+ "Startdate dd-MMM-yyyy ..." (bytes 88:168)
 
 
 def _num(field_bytes: bytes, what: str, path: str) -> float:
@@ -69,7 +70,8 @@ def check_edf(path: str) -> EDFHeader:
     o += 8 * ns + 8 * ns + 8 * ns + 80 * ns
     spr = [int(_num(b, f"samples per record of {labels[i]!r}", path)) for i, b in enumerate(fields(o, 8))]
     hdr = EDFHeader(path, bdf, header_bytes, n_records, record_s, labels, pmin, pmax, spr,
-                    head[168:176].decode("latin-1"), head[176:184].decode("latin-1"))
+                    head[168:176].decode("latin-1"), head[176:184].decode("latin-1"),
+                    recording_field=head[88:168].decode("latin-1"))
 
     bps = 3 if bdf else 2
     record_bytes = sum(spr) * bps
@@ -124,5 +126,53 @@ def check_edf(path: str) -> EDFHeader:
         datetime.datetime(1985 + y if y >= 85 else 2000 + y, m, d, hh, mm, ss)
     except (ValueError, TypeError):
         hdr.date_ok = False
-        hdr.warnings.append(f"start date/time {hdr.startdate!r} {hdr.starttime!r} cannot be read or stored; meas_date set to unknown")
+        plus = edfplus_startdate(hdr.recording_field)
+        if plus is not None:  # MNE reads the EDF+ recording field's date first: say that it is used
+            hdr.warnings.append(f"start date/time {hdr.startdate!r} {hdr.starttime!r} in the header cannot be read; "
+                                f"meas_date taken from the EDF+ recording field (Startdate {plus.isoformat()})")
+        else:
+            hdr.warnings.append(f"start date/time {hdr.startdate!r} {hdr.starttime!r} cannot be read or stored; meas_date set to unknown")
     return hdr
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def edfplus_startdate(recording_field: str):
+    """The date of an EDF+ recording field (``Startdate 04-MAR-2010 ...``), or None.
+
+    MNE takes the measurement date from this field before the ``dd.mm.yy`` header date, so a
+    file whose header date is corrupt (de-identified TUH files) can still have a known date."""
+    import datetime
+
+    parts = recording_field.split()
+    if len(parts) < 2 or parts[0] != "Startdate":
+        return None
+    try:
+        d, m, y = parts[1].split("-")
+        return datetime.date(int(y), _MONTHS.index(m.upper()) + 1, int(d))
+    except ValueError:
+        return None
+
+
+UNKNOWN_DATE_WARNING = "the file holds no start date: meas_date left empty"
+
+
+def agree_meas_date(meas, warnings: list[str]) -> str:
+    """``meas_date`` as stored (ISO string, ``""`` when unknown), with ``warnings`` made to agree:
+    an empty date always comes with a warning, and no warning claims "unknown" for a date that was
+    read (MNE can take it from the EDF+ recording field when the header date is corrupt)."""
+    iso = ""
+    if meas is not None:
+        try:
+            iso = meas.isoformat()
+        except (AttributeError, ValueError):
+            iso = ""
+    if iso:
+        for i, w in enumerate(warnings):
+            if "meas_date set to unknown" in w:
+                warnings[i] = w.replace("cannot be read or stored; meas_date set to unknown",
+                                        f"cannot be read; the reader's date {iso} is kept")
+    elif not any("meas_date" in w for w in warnings):
+        warnings.append(UNKNOWN_DATE_WARNING)
+    return iso

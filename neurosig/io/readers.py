@@ -313,11 +313,13 @@ def _read_raw(p, *, positions, subject, preload, ch_types, include, exclude, ses
     if preload:
         raw.load_data(verbose="error")
     ann = _clip_annotations(_annotations(raw), raw.n_times / raw.info["sfreq"], warns)
-    meas = raw.info.get("meas_date")
+    from neurosig.io.edf import agree_meas_date
+
     info = {
         "warnings": warns,
         "line_freq": raw.info.get("line_freq"),
-        "meas_date": meas.isoformat() if meas is not None else "",
+        "meas_date": agree_meas_date(raw.info.get("meas_date"), warns),
+        "bads": [b for b in raw.info["bads"] if b in names],  # declared bad (FIF info["bads"] ...)
         "positions": how,
         "format": ext,
     }
@@ -363,9 +365,12 @@ def _read_epochs(p, *, positions, subject, ch_types, include, exclude, session, 
     md = epochs.metadata
     subjects = [str(s) for s in md["subject"]] if md is not None and "subject" in md.columns else [subject] * E
     splits = [str(s) for s in md["split"]] if md is not None and "split" in md.columns else [""] * E
-    meas = epochs.info.get("meas_date")
+    from neurosig.io.edf import agree_meas_date
+
+    meas = agree_meas_date(epochs.info.get("meas_date"), warns)
     info = {
         "warnings": warns,
+        "bads": [b for b in epochs.info["bads"] if b in names],
         "epochs": epochs,
         "epoch_len": T,
         "n_epochs": E,
@@ -376,7 +381,7 @@ def _read_epochs(p, *, positions, subject, ch_types, include, exclude, session, 
         "epoch_splits": splits,
         "epoch_meta_subject": bool(md is not None and "subject" in md.columns),
         "line_freq": epochs.info.get("line_freq"),
-        "meas_date": meas.isoformat() if meas is not None else "",
+        "meas_date": meas,
         "positions": how,
         "format": "-epo.fif",
     }
@@ -466,6 +471,9 @@ def _read_nifti(p, *, atlas, atlas_labels, subject, session, run) -> Recording:
     if not tr > 0:
         raise NeurosigError(f"{p}: the NIfTI header has no repetition time (TR); set pixdim[4] to the TR in seconds.")
     names = _read_labels(os.fspath(atlas_labels) if atlas_labels else None, labels)
-    info = {"warnings": warns, "tr": tr, "atlas": atlas, "format": "nifti", "positions": "atlas", "meas_date": "", "line_freq": None}
+    from neurosig.io.edf import agree_meas_date
+
+    info = {"warnings": warns, "tr": tr, "atlas": atlas, "format": "nifti", "positions": "atlas",
+            "meas_date": agree_meas_date(None, warns), "line_freq": None}
     return Recording(sfreq=1.0 / tr, ch_names=names, ch_types=["fmri"] * labels.size, pos=xyz / 1000.0,
                      subject=subject, source=p, data=ts, session=session, run=run, info=info)

@@ -200,3 +200,30 @@ def test_folder_expansion_reads_brainvision_once(tmp_path):
     f = _brainvision(tmp_path, np.zeros((2, 100)))
     (tmp_path / "notes.txt").write_text("x")
     assert [s.path for s in expand_inputs([tmp_path])] == [str(f)]  # not the .eeg/.vmrk beside it
+
+
+def test_fif_declared_bads_reach_the_store_mask(tmp_path):
+    """A FIF's info['bads'] is kept by the reader and masked in the store (ch_mask False,
+    manifest bad_channels); a file without a start date stores meas_date '' with a warning."""
+    import json
+
+    import mne
+
+    from neurosig.datasets import ShardStore, build_store
+
+    names = ["Fp1", "Fp2", "C3", "C4"]
+    raw = mne.io.RawArray(synthetic_eeg(4, 256 * 20, 256.0) * 1e-6, mne.create_info(names, 256.0, "eeg"), verbose="error")
+    raw.info["bads"] = ["C3"]
+    raw.set_meas_date(None)
+    p = tmp_path / "a_raw.fif"
+    raw.save(p, verbose="error")
+    rec = read_recording(p)
+    assert rec.info["bads"] == ["C3"]
+    assert rec.info["meas_date"] == "" and any("meas_date" in w for w in rec.info["warnings"])
+    build_store([str(p)], tmp_path / "s", progress=False)
+    st = ShardStore(tmp_path / "s")
+    assert st[0]["ch_mask"].tolist() == [True, True, False, True]
+    assert set(st.manifest["bad_channels"]) == {"C3"}
+    part = json.loads(next((tmp_path / "s" / "parts").glob("*.json")).read_text())
+    assert part["provenance"]["bad_channels"] == {"C3": "declared"}
+    assert part["meas_date"] == "" and any("meas_date" in w for w in part["warnings"])

@@ -16,6 +16,8 @@ Keys of ``FileSpec.extras`` written by the adapters (all JSON-able, so specs pic
 ``label_names``   the label vocabulary; ``label`` and annotation labels index into it
 ``label_from``    ``"recording"`` (one label per file), ``"annotations"`` (window labels from
                   the annotations) or ``"none"``
+``label_name``    the name of ``label`` in ``label_names`` (recording labels; the manifest's
+                  ``label_name``), filled by :func:`make_spec`
 ``rename``        ``{old: new}`` channel renames applied first
 ``bipolar``       ``[[anode, cathode], ...]``: derived channels named ``"ANODE-CATHODE"`` by
                   ``Adapter.read`` (the store builder leaves them to the pipeline's reference)
@@ -45,6 +47,11 @@ def make_spec(path: str | os.PathLike, **kwargs: Any):
     """Build a ``neurosig.datasets.FileSpec`` (path, subject, session, run, label, annotations, extras)."""
     from neurosig.datasets.spec import FileSpec
 
+    extras = kwargs.get("extras")
+    label, names = kwargs.get("label"), (extras or {}).get("label_names") or []
+    if extras is not None and extras.get("label_from") == "recording" and label is not None and 0 <= int(label) < len(names):
+        # the manifest's label_name is the class name (normal/abnormal), not the index
+        kwargs["extras"] = {**extras, "label_name": str(names[int(label)])}
     return FileSpec(path=str(path), **kwargs)
 
 
@@ -222,6 +229,9 @@ def apply_channel_fixes(rec, extras: dict):
 
         info = mne.create_info([f"{a}-{c}" for a, c in pairs], raw.info["sfreq"], "eeg")
         new = mne.io.RawArray(derived, info, first_samp=raw.first_samp, verbose="error")
+        # a derivation from a channel the file declares bad is bad too
+        declared = set(raw.info["bads"])
+        new.info["bads"] = [f"{a}-{c}" for a, c in pairs if a in declared or c in declared]
         with _quiet():
             new.set_meas_date(raw.info["meas_date"])
             new.set_annotations(raw.annotations)
@@ -266,6 +276,13 @@ def finish_recording(rec, spec, *, positions: str = "auto"):
         rec.ch_names = list(raw.ch_names)
         rec.ch_types = types
         rec.pos = channel_positions(raw, positions)
+        # declared bad channels (BIDS channels.tsv status=bad, FIF info["bads"]) under their
+        # current names (MNE renames them with the channels); the pipeline masks them
+        rec.info["bads"] = [b for b in raw.info["bads"] if b in rec.ch_names]
+        if "meas_date" not in rec.info:  # readers that build the Recording themselves (BIDS, Sleep-EDF)
+            from neurosig.io.edf import agree_meas_date
+
+            rec.info["meas_date"] = agree_meas_date(raw.info.get("meas_date"), rec.info.setdefault("warnings", []))
     extras = spec.extras or {}
     rec.subject = str(spec.subject) if spec.subject is not None else rec.subject
     rec.session = spec.session or rec.session

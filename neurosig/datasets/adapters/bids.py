@@ -18,6 +18,7 @@ when no ``label_column`` is given).
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +69,29 @@ class BIDSAdapter(Adapter):
         self.datatypes = tuple(datatypes)
         self.label_names: tuple[str, ...] = ()
         self.label_from = "recording" if label_column else ("annotations" if events else "none")
+        self.event_length_s: float | None = None  # window length for trial-type labels (set by files())
+
+    def default_config(self, root=None) -> dict:
+        """Preprocessing defaults for this dataset. With trial-type labels (``events=True`` and no
+        ``label_column``) the vocabulary is the dataset's own ``events.tsv`` trial types, so the
+        root is needed (or :meth:`files` called first): one window per event, starting at its
+        onset, as long as the median event duration (1 s for zero-duration events), with
+        ``window.event_labels`` = trial type → index in :attr:`label_names`."""
+        if self.label_from == "annotations" and not self.label_names and root is not None:
+            for r in ([root] if isinstance(root, (str, os.PathLike)) else list(root))[:1]:
+                self.files(r)
+        if self.label_from != "annotations":
+            return {"dataset": self.dataset or self.name}
+        if not self.label_names:
+            import warnings
+
+            warnings.warn(
+                "bids: default_config() does not know the dataset's trial types yet, so windows would be "
+                "unlabelled; call default_config(root) (or files(root) first) with the BIDS root.",
+                stacklevel=2,
+            )
+            return {"dataset": self.dataset or self.name}
+        return self._annotation_window(self.event_length_s or 1.0, mode="events", tmin_s=0.0, label_from_annotations=False)
 
     def files(self, root):
         mne_bids = require("mne_bids", "the BIDS adapter")
@@ -117,6 +141,8 @@ class BIDSAdapter(Adapter):
             )
         if not self.label_column and self.events:
             self.label_names = tuple(sorted(trial_types))
+            durations = sorted(a[1] for s in specs for a in s.annotations or [] if a[1] > 0)
+            self.event_length_s = float(durations[len(durations) // 2]) if durations else 1.0
         for s in specs:
             s.extras["label_names"] = list(self.label_names)
             s.extras["label_from"] = self.label_from

@@ -64,6 +64,11 @@ def header_date_warning(path: Path) -> list[str]:
     date = head[168:176].decode("ascii", "replace")
     m = re.fullmatch(r"(\d\d)\.(\d\d)\.(\d\d)", date)
     if not m or not (1 <= int(m.group(1)) <= 31 and 1 <= int(m.group(2)) <= 12):
+        from neurosig.io.edf import edfplus_startdate
+
+        plus = edfplus_startdate(head[88:168].decode("latin-1"))
+        if plus is not None:  # the reader (MNE) takes this date: the stored meas_date is not unknown
+            return [f"corrupt recording date {date!r} in the EDF header (the EDF+ recording field's date {plus.isoformat()} is used)"]
         return [f"corrupt recording date {date!r} in the EDF header (kept as unknown)"]
     return []
 
