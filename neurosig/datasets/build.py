@@ -57,6 +57,9 @@ def part_key(pipeline_hash: str, source_sha256: str, spec: FileSpec) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+MIN_WINDOW_SAMPLES = 8  # fewer samples per window than this is warned (recorded in the part)
+
+
 def source_identity(path: str | os.PathLike) -> str:
     """How a stored part is matched to an input file: its resolved absolute path (symlinks
     followed), the same whether the file was named relative or absolute, from any directory."""
@@ -151,6 +154,12 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
     T = (wins[0].stop - wins[0].start) if wins else 0
     if any(w.stop - w.start != T for w in wins):
         raise NeurosigError(f"{path}: windows of different lengths; this is a bug in window planning.")
+    if wins and T < MIN_WINDOW_SAMPLES:  # e.g. fMRI (TR 2.5 s) with the default 10 s windows: 4 samples
+        few = (f"windows hold only {T} samples ({T / plan.sfreq_out:g} s at {plan.sfreq_out:g} Hz), too few for "
+               f"tokenizer patches; set window.length_s to at least {MIN_WINDOW_SAMPLES / plan.sfreq_out:g} s "
+               f"({MIN_WINDOW_SAMPLES} samples; for fMRI e.g. length_s: 50 at TR 2.5 s)")
+        plan.warnings.append(few)
+        log.warning("%s: %s", path, few)
     writer = ShardWriter(out, key, len(wins), C, max(T, 1), max_bytes=int(cfg.shard_mb * (1 << 20)))
     try:
         for _w, arr in gen:
@@ -234,9 +243,14 @@ def run_one(spec: FileSpec, config_dict: dict, out: str) -> tuple[str, Any]:
         return "error", (spec.path, _one_line(err, spec.path))
 
 
-def expand_inputs(inputs: Iterable[Any] | Any) -> list[FileSpec]:
-    """Files, folders (recursive, supported formats only) and FileSpecs → FileSpecs, in a stable order."""
-    from neurosig.io.readers import SUPPORTED, file_extension
+def expand_inputs(inputs: Iterable[Any] | Any, skipped: list[dict] | None = None) -> list[FileSpec]:
+    """Files, folders (recursive, supported formats only) and FileSpecs → FileSpecs, in a stable order.
+
+    Inside a folder, NIfTI images that are not BOLD series (3-D masks and atlases, one-volume
+    images) are left out; each is logged and, when ``skipped`` is a list, appended to it as
+    ``{"source", "warning"}``. A 3-D file named directly is kept (reading it raises).
+    """
+    from neurosig.io.readers import SUPPORTED, file_extension, is_bold_run, nifti_volume_shape
 
     if isinstance(inputs, (str, os.PathLike, FileSpec)):
         inputs = [inputs]
@@ -247,7 +261,7 @@ def expand_inputs(inputs: Iterable[Any] | Any) -> list[FileSpec]:
             continue
         p = os.fspath(item)
         if os.path.isdir(p) and file_extension(p) not in (".mff", ".ds"):
-            found = []
+            found, n3d = [], 0
             for q in sorted(Path(p).rglob("*")):
                 if not q.is_file() or q.name.startswith("."):
                     continue
@@ -256,11 +270,21 @@ def expand_inputs(inputs: Iterable[Any] | Any) -> list[FileSpec]:
                     continue
                 if ext in (".nii", ".nii.gz") and "atlas" in q.name.lower():
                     continue  # atlases travel with their BOLD runs
+                if ext in (".nii", ".nii.gz") and not is_bold_run(q):  # masks, anatomy: not runs
+                    note = (f"skipped: a NIfTI image of shape {nifti_volume_shape(q)}, not a 4-D BOLD run (mask, atlas "
+                            "or anatomy); name the file directly to read it as a run")
+                    log.info("%s: %s", q, note)
+                    n3d += 1
+                    if skipped is not None:
+                        skipped.append({"source": os.fspath(q), "warning": note})
+                    continue
                 if ext == ".eeg" and q.with_suffix(".vhdr").exists():
                     continue  # BrainVision data file, read through its .vhdr
                 found.append(FileSpec(os.fspath(q)))
             if not found:
-                raise NeurosigError(f"folder {p!r} holds no supported recordings (EDF/BDF/GDF/FIF/BrainVision/EEGLAB/NIfTI); check the path.")
+                raise NeurosigError(f"folder {p!r} holds no supported recordings (EDF/BDF/GDF/FIF/BrainVision/EEGLAB/NIfTI)"
+                                    + (f"; its {n3d} NIfTI file(s) are 3-D images (masks/atlases), not 4-D BOLD runs" if n3d else "")
+                                    + "; check the path.")
             specs.extend(found)
         else:
             specs.append(FileSpec(p))
@@ -444,6 +468,7 @@ def build_store(
     from dataclasses import replace
 
     check_option(on_error, ON_ERROR, "on_error")
+    skipped: list[dict] = []  # folder files that are not recordings (3-D NIfTI masks): recorded in the report
     check_option(backend, BACKENDS, "backend")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise NeurosigError(f"jobs must be a positive integer, got {jobs!r}.")
@@ -462,7 +487,7 @@ def build_store(
                 raise NeurosigError(f"adapter {adapter!r} found no files under {os.fspath(r)!r}; check the corpus root.")
             specs.extend(s if isinstance(s, FileSpec) else FileSpec(os.fspath(s)) for s in got)
     else:
-        specs = expand_inputs(inputs)
+        specs = expand_inputs(inputs, skipped)
     if atlas is not None:
         specs = [s if "atlas" in s.extras else replace(s, extras={**s.extras, "atlas": os.fspath(atlas)}) for s in specs]
     if not specs:
@@ -478,6 +503,7 @@ def build_store(
     cfg_dict = cfg.to_dict()
     tasks = [(s, cfg_dict, os.fspath(out)) for s in specs]
     report = BuildReport(out=os.fspath(out), n_files=len(specs))
+    report.warnings.extend(skipped)
     t0 = time.perf_counter()
     from tqdm.auto import tqdm
 

@@ -391,6 +391,23 @@ def _read_epochs(p, *, positions, subject, ch_types, include, exclude, session, 
                      ori=ori if meg else None, session=session, run=run, info=info)
 
 
+def nifti_volume_shape(path: str | os.PathLike) -> tuple[int, ...] | None:
+    """The image shape from a NIfTI header (no voxel data read); None when it cannot be read."""
+    try:
+        import nibabel as nib
+
+        return tuple(int(n) for n in nib.load(os.fspath(path)).shape)
+    except Exception:  # noqa: BLE001 - the reader reports unreadable files with its own message
+        return None
+
+
+def is_bold_run(path: str | os.PathLike) -> bool:
+    """False for a NIfTI that is not a BOLD series (3-D masks, atlases, one-volume images);
+    True otherwise, unreadable files included (reading them reports the problem)."""
+    shape = nifti_volume_shape(path)
+    return shape is None or (len(shape) == 4 and shape[3] >= 2)
+
+
 def _find_atlas(p: str) -> str | None:
     d = Path(p).parent
     cands = [q for q in d.iterdir() if "atlas" in q.name.lower() and q.name.lower().endswith(NIFTI_EXTENSIONS) and os.fspath(q) != p]

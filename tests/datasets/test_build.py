@@ -362,3 +362,50 @@ def test_killed_between_new_part_and_removal_is_cleaned_by_next_build(tmp_path):
     r = build_store(files, out, config=CFG, progress=False)
     assert (r.n_processed, r.n_cached, r.n_replaced) == (0, 2, 1)
     assert len(ShardStore(out)) == 20
+
+
+def _fmri_folder(d: Path, n_vol: int = 40, tr: float = 2.0) -> Path:
+    """A folder like the converted bundled run: a BOLD series, an atlas and 3-D tissue masks."""
+    import nibabel as nib
+
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    aff = np.diag([3.0, 3.0, 3.0, 1.0])
+    img = nib.Nifti1Image(rng.normal(100, 5, (4, 4, 2, n_vol)).astype(np.float32), aff)
+    img.header["pixdim"][4] = tr
+    nib.save(img, d / "sub-01_bold.nii")
+    atlas = np.zeros((4, 4, 2), np.int16)
+    atlas[:2], atlas[2:] = 1, 2
+    nib.save(nib.Nifti1Image(atlas, aff), d / "atlas.nii")
+    for tissue in ("CSF", "GM"):
+        nib.save(nib.Nifti1Image((rng.random((4, 4, 2)) > 0.5).astype(np.float32), aff), d / f"mask-{tissue}.nii")
+    return d
+
+
+def test_folder_skips_3d_nifti_masks_with_a_note(tmp_path, caplog):
+    d = _fmri_folder(tmp_path / "fmri")
+    with caplog.at_level("INFO", logger="neurosig"):
+        rep = build_store([d], tmp_path / "st", config={"window": {"length_s": 20.0}}, progress=False)
+    assert rep.n_files == 1 and rep.n_failed == 0 and len(ShardStore(tmp_path / "st")) == 4
+    notes = [w for w in rep.warnings if "not a 4-D BOLD run" in w["warning"]]
+    assert sorted(Path(w["source"]).name for w in notes) == ["mask-CSF.nii", "mask-GM.nii"]
+    assert "(4, 4, 2)" in notes[0]["warning"] and "mask-CSF.nii" in caplog.text
+    # a 3-D file named directly is still an error naming the file and the fix
+    with pytest.raises(NeurosigError, match=r"mask-CSF\.nii: expected a 4D BOLD series .*pass the functional run"):
+        build_store([d / "mask-CSF.nii"], tmp_path / "st2", atlas=d / "atlas.nii", progress=False)
+    # a folder holding only masks says so
+    for f in ("sub-01_bold.nii",):
+        (d / f).unlink()
+    with pytest.raises(NeurosigError, match=r"holds no supported recordings.*2 NIfTI file\(s\) are 3-D images"):
+        build_store([d], tmp_path / "st3", progress=False)
+
+
+def test_window_with_few_samples_is_warned(tmp_path):
+    d = _fmri_folder(tmp_path / "fmri", tr=2.5)  # 0.4 Hz: default 10 s windows hold 4 samples
+    rep = build_store([d / "sub-01_bold.nii"], tmp_path / "st", progress=False)
+    assert ShardStore(tmp_path / "st")[0]["x"].shape == (2, 4)
+    few = [w["warning"] for w in rep.warnings if "windows hold only 4 samples" in w["warning"]]
+    assert few and "set window.length_s to at least 20 s" in few[0]
+    rep = build_store([d / "sub-01_bold.nii"], tmp_path / "st2", config={"window": {"length_s": 50.0}}, progress=False)
+    assert ShardStore(tmp_path / "st2")[0]["x"].shape == (2, 20)
+    assert not [w for w in rep.warnings if "windows hold only" in w["warning"]]
