@@ -59,6 +59,8 @@ class RSAConfig:
             raise NeurosigError(f"rsa.rdm={self.rdm!r} is not supported; choose correlation, euclidean or crossnobis")
         if self.compare not in ("spearman", "kendall_tau_a", "cosine", "whitened_cosine"):
             raise NeurosigError(f"rsa.compare={self.compare!r} is not supported; choose spearman, kendall_tau_a, cosine or whitened_cosine")
+        if not isinstance(self.n_folds, int) or self.n_folds < 2:
+            raise NeurosigError(f"rsa.n_folds must be an integer >= 2 (crossnobis partitions of the repeats), got {self.n_folds!r}")
         if not isinstance(self.layers_every, int) or self.layers_every < 1:
             raise NeurosigError(f"rsa.layers_every must be a positive integer, got {self.layers_every!r}")
 

@@ -142,6 +142,31 @@ def crossnobis_rdm(data, conditions: Sequence, partitions: Sequence, *, precisio
     return (acc / n_pairs / X.shape[1]).cpu().numpy()
 
 
+def crossnobis_repeats(data, n_folds: int = 2, *, device: str = "cpu") -> np.ndarray:
+    """Crossnobis RDMs of repeated patterns ``(subjects, repeats, conditions, channels)`` → ``(subjects, n_pairs)``.
+
+    Per subject, the repeats are split into ``n_folds`` contiguous partitions (repeat ``r`` goes to
+    fold ``r * n_folds // n_repeats``) and :func:`crossnobis_rdm` is computed over them. The noise
+    precision comes from the residuals of every repeat about its condition's mean over all
+    repeats (Ledoit–Wolf shrinkage, scaled by ``(n - 1) / n`` for the removed mean), so one
+    repeat per partition is enough.
+    """
+    X = np.asarray(data, np.float64)
+    if X.ndim != 4:
+        raise NeurosigError(f"crossnobis needs repeated patterns (subjects, repeats, conditions, channels), got shape {X.shape}")
+    n_sub, n_rep, n_cond, n_ch = X.shape
+    if not isinstance(n_folds, int) or n_folds < 2 or n_rep < n_folds:
+        raise NeurosigError(f"crossnobis needs n_folds >= 2 partitions and at least n_folds repeats; got n_folds={n_folds!r}, {n_rep} repeats")
+    part = np.repeat(np.arange(n_rep) * n_folds // n_rep, n_cond)
+    cond = np.tile(np.arange(n_cond), n_rep)
+    out = []
+    for s in range(n_sub):
+        res = (X[s] - X[s].mean(0, keepdims=True)).reshape(-1, n_ch)
+        W = noise_precision(res) * (n_rep - 1) / n_rep
+        out.append(crossnobis_rdm(X[s].reshape(-1, n_ch), cond, part, precision=W, device=device))
+    return np.stack(out)
+
+
 # ------------------------------------------------------------------------------- comparisons
 def _rank(x: np.ndarray) -> np.ndarray:
     from scipy.stats import rankdata
@@ -226,6 +251,35 @@ def noise_ceiling(subject_rdms, method: str = "spearman") -> tuple[float, float]
 
 
 # ------------------------------------------------------------------------------- CLI
+def _load_brain(path, method: str, n_cond: int, n_folds: int, load_array) -> np.ndarray:
+    """Load and check ``--brain`` before any model work: shape, >= 2 subjects, finite values."""
+    if method == "crossnobis":
+        want = f"(subjects, repeats, {n_cond} conditions, channels)"
+        if not path:
+            raise NeurosigError(f"--rdm crossnobis needs repeated brain measurements: pass --brain with a {want} array "
+                                "(the model's features have no repeats), or use --rdm correlation/euclidean")
+    else:
+        want = f"(subjects, {n_cond} conditions, channels)"
+    arr, _ = load_array(path, "--brain")
+    arr = np.asarray(arr)
+    ndim = 4 if method == "crossnobis" else 3
+    if arr.dtype.kind not in "biuf" or arr.ndim != ndim or arr.shape[-2] != n_cond:
+        hint = ""
+        if method == "crossnobis" and arr.ndim == 3 and arr.shape[1] == n_cond:
+            hint = f"; a 3-D array has no repeats: add a repeats axis (>= {n_folds} repeats, rsa.n_folds) or use --rdm correlation/euclidean"
+        elif method != "crossnobis" and arr.ndim == 4 and arr.shape[2] == n_cond:
+            hint = "; a 4-D (subjects, repeats, conditions, channels) array is for --rdm crossnobis"
+        raise NeurosigError(f"--brain {str(path)!r} must be a real {want} array in corpus word order, got {arr.dtype} {arr.shape}{hint}")
+    if arr.shape[0] < 2:
+        raise NeurosigError(f"--brain {str(path)!r} holds {arr.shape[0]} subject; the noise ceiling needs at least 2 subjects (first axis)")
+    if method == "crossnobis" and arr.shape[1] < n_folds:
+        raise NeurosigError(f"--brain {str(path)!r} has {arr.shape[1]} repeat(s); crossnobis splits the repeats into rsa.n_folds={n_folds} partitions, so pass at least {n_folds}")
+    n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+    if n_bad:
+        raise NeurosigError(f"--brain {str(path)!r} holds {n_bad} non-finite value(s) (NaN/inf) of {arr.size}; drop or interpolate those channels/conditions first")
+    return arr
+
+
 def run_rsa_cli(args, cfg, device, prefix, write_json, load_array) -> int:
     """``neurosig probe rsa``: layer RDMs over the corpus words vs a brain RDM (or a word-position model)."""
     from neurosig.probes.llm import load_model
@@ -234,6 +288,8 @@ def run_rsa_cli(args, cfg, device, prefix, write_json, load_array) -> int:
     method = args.rdm or cfg.rdm
     cmp = args.compare or cfg.compare
     sents = load_corpus(args.corpus)
+    n_cond = sum(len(s) for s in sents)
+    brain = _load_brain(args.brain, method, n_cond, cfg.n_folds, load_array) if args.brain or method == "crossnobis" else None
     probe = load_model(args.model, device=device)
     layers = list(range(0, probe.n_layers, cfg.layers_every))
     feats = probe.extract(sents, layers=layers, kinds=("resid",), batch_size=16, progress=True)
@@ -242,22 +298,24 @@ def run_rsa_cli(args, cfg, device, prefix, write_json, load_array) -> int:
     L, S, W, Dm = X.shape
     pats = X.reshape(L, S * W, Dm)  # conditions = every word in context
     pos = np.tile(np.arange(W), S)
-    if method == "crossnobis":
-        raise NeurosigError("rdm=crossnobis needs repeated measurements; use --brain with (subjects, conditions, channels) repeats or correlation/euclidean")
-    rdms = rdm(pats, method, device=device)  # (L, P)
+    # the model's features are deterministic (no repeats): with crossnobis its RDMs are squared
+    # Euclidean / features, the noise-free distance crossnobis estimates without bias on the brain side
+    model_method = "euclidean" if method == "crossnobis" else method
+    rdms = rdm(pats, model_method, device=device)  # (L, P)
     position_model = (pos[:, None] != pos[None]).astype(float)[np.triu_indices(S * W, 1)]
     half = (pos[:, None] // 2 != pos[None] // 2).astype(float)[np.triu_indices(S * W, 1)]
     out = {
-        "model": probe.name, "rdm": method, "compare": cmp, "n_conditions": S * W, "layers": layers,
+        "model": probe.name, "rdm": method, "model_rdm": model_method, "compare": cmp, "n_conditions": S * W, "layers": layers,
         "layer_vs_layer": compare(rdms, rdms, cmp),
         "vs_word_position": compare(rdms, position_model[None], cmp)[:, 0],
         "vs_phrase_membership": compare(rdms, half[None], cmp)[:, 0],
     }
-    if args.brain:
-        arr, _ = load_array(args.brain, "--brain")
-        if arr.ndim != 3 or arr.shape[1] != S * W:
-            raise NeurosigError(f"--brain array must be (subjects, {S * W} conditions, channels) in corpus word order, got {arr.shape}")
-        brdm = rdm(arr, method)  # (subjects, P)
+    if brain is not None:
+        if method == "crossnobis":
+            brdm = crossnobis_repeats(brain, cfg.n_folds, device=device)  # (subjects, P)
+            out["brain_rdm"] = {"method": "crossnobis", "n_repeats": brain.shape[1], "n_folds": cfg.n_folds}
+        else:
+            brdm = rdm(brain, method)  # (subjects, P)
         lo, up = noise_ceiling(brdm, cmp)
         out["vs_brain"] = compare(rdms, brdm.mean(0, keepdims=True), cmp)[:, 0]
         out["noise_ceiling"] = {"lower": lo, "upper": up}

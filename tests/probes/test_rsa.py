@@ -152,3 +152,61 @@ def test_rsa_cli_tiny_model(tmp_path, tiny_llama_dir):
     bad = tmp_path / "bad.npy"
     np.save(bad, np.ones((3, 5, 5)))
     assert main(["probe", "rsa", "--model", str(tiny_llama_dir), "--corpus", str(corpus), "--brain", str(bad), "--json", str(out), "--device", "cpu"]) == 2
+
+
+def test_crossnobis_repeats_unbiased_and_planted(rng):
+    """Per-subject crossnobis over the repeats: ~0 for identical conditions, recovers planted distances."""
+    n_sub, n_rep, K, C = 2, 4, 6, 10
+    true = rng.standard_normal((K, C))
+    true[1] = true[0]  # conditions 0 and 1 have identical true patterns
+    X = true[None, None] + rng.standard_normal((n_sub, n_rep, K, C))
+    d = rsa.crossnobis_repeats(X, 2)
+    assert d.shape == (n_sub, K * (K - 1) // 2)
+    big = rsa.crossnobis_repeats(true[None, None] + 0.01 * rng.standard_normal((1, 2, K, C)), 2)
+    assert abs(big[0, 0]) < 0.05 * np.median(big[0])  # pair (0, 1) ~ 0, the others large
+    with pytest.raises(NeurosigError, match="subjects, repeats"):
+        rsa.crossnobis_repeats(X[:, 0], 2)
+    with pytest.raises(NeurosigError, match="at least n_folds repeats"):
+        rsa.crossnobis_repeats(X[:, :2], 3)
+
+
+def test_rsa_cli_crossnobis_and_brain_checks(tmp_path, tiny_llama_dir, capsys, monkeypatch):
+    """--rdm crossnobis works with (subjects, repeats, conditions, channels); bad --brain fails before the model loads."""
+    import json
+
+    from neurosig.cli.main import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the dog chased cats\na girl sang songs\nmy father reads books\nold men drink tea\n")
+    out = tmp_path / "rsa.json"
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "rep.npy", rng.standard_normal((3, 4, 16, 5)))
+    base = ["probe", "rsa", "--model", str(tiny_llama_dir), "--corpus", str(corpus), "--json", str(out), "--device", "cpu"]
+    assert main(base + ["--rdm", "crossnobis", "--brain", str(tmp_path / "rep.npy")]) == 0
+    d = json.loads(out.read_text())
+    assert d["rdm"] == "crossnobis" and d["model_rdm"] == "euclidean" and d["brain_rdm"]["n_repeats"] == 4
+    assert len(d["vs_brain"]) == 3 and "noise_ceiling" in d
+    capsys.readouterr()
+
+    import neurosig.probes.llm as llm
+
+    def no_model(*a, **k):
+        raise AssertionError("the model must not load before --brain is checked")
+
+    monkeypatch.setattr(llm, "load_model", no_model)
+    np.save(tmp_path / "pat.npy", rng.standard_normal((3, 16, 5)))
+    nan = rng.standard_normal((3, 16, 5))
+    nan[0, 2, 1] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    cases = [
+        (["--rdm", "crossnobis"], "needs repeated brain measurements"),
+        (["--rdm", "crossnobis", "--brain", str(tmp_path / "pat.npy")], "3-D array has no repeats"),
+        (["--rdm", "crossnobis", "--brain", str(tmp_path / "rep.npy"), "--config", str(tmp_path / "f5.yaml")], "rsa.n_folds=5"),
+        (["--brain", str(tmp_path / "nan.npy")], "nan.npy' holds 1 non-finite"),
+        (["--brain", str(tmp_path / "rep.npy")], "is for --rdm crossnobis"),
+    ]
+    (tmp_path / "f5.yaml").write_text("rsa:\n  n_folds: 5\n")
+    for extra, msg in cases:
+        assert main(base + extra) == 2, extra
+        err = capsys.readouterr().err
+        assert msg in err and len(err.strip().splitlines()) == 1, err
