@@ -91,7 +91,9 @@ def _layers(s):
 
 
 def _prefix(path: str) -> str:
+    """The plot prefix of ``--json PATH``; creates PATH's folder (plots are saved before the JSON)."""
     p = str(path)
+    Path(p).parent.mkdir(parents=True, exist_ok=True)
     return p[:-5] if p.endswith(".json") else p
 
 
@@ -168,6 +170,7 @@ def run_tagging(args) -> int:
         out = {"source": args.epochs, "sfreq": args.sfreq, "freqs": res["freqs"], "channels": [
             {"channel": c, **{f"{k}_{int(f * 1000)}mHz": float(res[k][c, i]) for k in ("itpc", "p_rayleigh", "p_perm", "snr", "p_snr") for i, f in enumerate(res["freqs"])},
              "sentence": bool(res["sig"][c, 0]), "phrase": bool(res["sig"][c, 1])} for c in range(res["itpc"].shape[0])]}
+        out["plots"] = tg.plot_tag_epochs(res, arr, args.sfreq, prefix)
         _write_json(args.json, out)
         print(f"tagging: {int(res['sig'][:, 0].sum())} sentence-rate and {int(res['sig'][:, 1].sum())} phrase-rate channels of {res['itpc'].shape[0]}; wrote {args.json}")
         return 0

@@ -393,3 +393,45 @@ def plot_tagging(result: dict, out_prefix: str | os.PathLike) -> list[str]:
     plt.close(fig)
     paths.append(p)
     return paths
+
+
+def plot_tag_epochs(result: dict, epochs: np.ndarray, sfreq: float, out_prefix: str | os.PathLike) -> list[str]:
+    """Brain-epoch plots: evoked amplitude spectrum per channel and ITPC per channel; returns the PNG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.asarray(epochs, np.float64)
+    evoked = (x - x.mean(-1, keepdims=True)).mean(0)  # (ch, T)
+    T = evoked.shape[-1]
+    spec = np.abs(np.fft.rfft(evoked, axis=-1)) * 2 / T
+    fr = np.fft.rfftfreq(T, 1 / sfreq)
+    freqs = list(result["freqs"])
+    hi = min(fr[-1], 4 * max(freqs))
+    keep = (fr > 0) & (fr <= hi)
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    cmap = plt.get_cmap("viridis")
+    for c in range(spec.shape[0]):
+        ax.plot(fr[keep], spec[c, keep], color=cmap(c / max(1, spec.shape[0] - 1)), lw=0.8)
+    for f in freqs:
+        ax.axvline(f, color="r", ls="--", lw=0.8)
+    ax.set_xlabel("Hz"); ax.set_ylabel("evoked amplitude"); ax.set_title("evoked spectrum per channel (tagged frequencies dashed)")
+    fig.tight_layout()
+    paths = [f"{out_prefix}_spectra.png"]
+    fig.savefig(paths[0], dpi=110)
+    plt.close(fig)
+
+    itpc, sig = np.asarray(result["itpc"]), np.asarray(result["sig"])
+    fig, ax = plt.subplots(figsize=(max(5, 0.25 * itpc.shape[0] + 2), 3.6))
+    ch = np.arange(itpc.shape[0])
+    w = 0.8 / len(freqs)
+    for fi, f in enumerate(freqs):
+        ax.bar(ch + fi * w, itpc[:, fi], width=w, label=f"{f:g} Hz", alpha=0.9, edgecolor=["k" if s_ else "none" for s_ in sig[:, fi]])
+    ax.set_xlabel("channel"); ax.set_ylabel("ITPC"); ax.set_title("inter-trial phase coherence (outlined: significant after BH)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(f"{out_prefix}_itpc.png")
+    fig.savefig(paths[1], dpi=110)
+    plt.close(fig)
+    return paths

@@ -53,6 +53,12 @@ def test_tagging_cli_brain_epochs(tmp_path, rng):
     assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep.npy"), "--sfreq", "100", "--n-perm", "50", "--json", str(out)]) == 0
     ch = json.loads(out.read_text())["channels"]
     assert ch[0]["sentence"] and not ch[2]["sentence"]
+    # plots beside --json, as for the model branch (a missing folder is created)
+    out2 = tmp_path / "new" / "b.json"
+    assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep.npy"), "--sfreq", "100", "--n-perm", "20", "--json", str(out2)]) == 0
+    plots = json.loads(out2.read_text())["plots"]
+    assert plots == [str(tmp_path / "new" / "b_spectra.png"), str(tmp_path / "new" / "b_itpc.png")]
+    assert all(os.path.getsize(p) > 0 for p in plots)
     assert main(["probe", "tagging", "--epochs", str(tmp_path / "ep.npy"), "--json", str(out)]) == 2  # no --sfreq
 
 
