@@ -83,6 +83,12 @@ def check_sfreq(tokenizer, sfreq, *, source: str = "batch") -> None:
     bad = sorted({r for r in rates if not abs(r - want) <= 1e-3 * want})  # NaN counts as bad
     if bad:
         got = ", ".join(f"{r:g}" for r in bad[:4]) + (", ..." if len(bad) > 4 else "")
+        if max(bad) < 10.0:  # slow data (fMRI at 1/TR): never resampled to an M/EEG rate
+            raise NeurosigError(
+                f"{source} sfreq {got} Hz differs from the tokenizer's sfreq {want:g} Hz; data this slow (fMRI, 1/TR) is not "
+                f"resampled: use a tokenizer built for sfreq={bad[0]:g} Hz with a patch_len of a few samples, e.g. "
+                f"configs/tokenizer/rvq.fmri.yaml and configs/pretrain/masked.fmri.yaml (sfreq 0.4 = TR 2.5 s; set sfreq to 1/TR)."
+            )
         raise NeurosigError(
             f"{source} sfreq {got} Hz differs from the tokenizer's sfreq {want:g} Hz; re-run preprocessing with resample_sfreq: {want:g} "
             f"(or use a tokenizer built for sfreq={bad[0]:g} Hz with a matching patch_len)."

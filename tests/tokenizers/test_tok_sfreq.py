@@ -157,3 +157,16 @@ def test_cli_paths_give_one_line(cmd, tok, pretrained, store100, tmp_path, capsy
     if cmd != "encode":
         assert str(store100) in err[0]  # names the --data folder
     assert not any(out.glob("*.pt")) and not (out / "codes.npy").exists() and not (out / "metrics.json").exists()
+
+
+def test_slow_data_is_pointed_to_a_tokenizer_for_its_rate():
+    from neurosig.tokenizers.base import check_sfreq
+
+    # fMRI at TR 2.5 s: resampling BOLD to 200 Hz is meaningless advice; name the fMRI recipes
+    with pytest.raises(NeurosigError, match=r"sfreq 0\.4 Hz differs .* not resampled: use a tokenizer built for sfreq=0\.4 Hz") as e:
+        check_sfreq(200.0, torch.full((2,), 0.4))
+    msg = str(e.value)
+    assert "resample_sfreq" not in msg and "configs/tokenizer/rvq.fmri.yaml" in msg and "configs/pretrain/masked.fmri.yaml" in msg
+    assert "\n" not in msg
+    with pytest.raises(NeurosigError, match=MSG):  # M/EEG rates keep the resampling advice
+        check_sfreq(200.0, 100.0)
