@@ -142,6 +142,9 @@ def run_tagging(args) -> int:
     from neurosig.probes import tagging as tg
 
     cfg = _load_cfg(args, "tagging")
+    for flag, v in (("--n-shuffles", args.n_shuffles), ("--n-sentences", args.n_sentences), ("--n-perm", args.n_perm)):
+        if v is not None and v < 1:
+            raise NeurosigError(f"{flag} must be a positive integer, got {v}")
     over = {k: v for k, v in dict(n_trials=args.n_shuffles, n_sentences=args.n_sentences, n_perm=args.n_perm, seed=args.seed).items() if v is not None}
     cfg = tg.TaggingConfig(**{**dataclasses.asdict(cfg), **over})
     prefix = _prefix(args.json)
@@ -176,11 +179,13 @@ def run_tagging(args) -> int:
         return 0
     if not args.model:
         raise NeurosigError("pass --model NAME (smollm2-135m, minilm-l6 or a local path) or --epochs FILE --sfreq HZ")
-    from neurosig.probes.llm import load_model
+    from neurosig.probes.llm import check_layer_arg, load_model
 
+    layers = _layers(args.layers)
     sents = tg.load_corpus(args.corpus)
     probe = load_model(args.model, device=_device(args.device))
-    res = tg.run_llm_tagging(probe, sents, cfg, layers=_layers(args.layers))
+    check_layer_arg(probe, layers, "--layers")
+    res = tg.run_llm_tagging(probe, sents, cfg, layers=layers)
     res["config"] = dataclasses.asdict(cfg)
     res["corpus"] = str(args.corpus or tg.DEFAULT_CORPUS)
     res["plots"] = tg.plot_tagging(res, prefix)

@@ -222,7 +222,9 @@ def _brain_epochs(spec: str | None, load_array):
 
 def run_axes_cli(args, cfg, device, prefix, write_json, load_array) -> int:
     """``neurosig probe axes``: atlas → ICA axes → adapter → steering sweep with random control."""
-    from neurosig.probes.llm import load_model
+    import dataclasses
+
+    from neurosig.probes.llm import check_layer_arg, load_model
 
     if args.n_axes is not None:
         cfg.n_axes = args.n_axes
@@ -230,18 +232,21 @@ def run_axes_cli(args, cfg, device, prefix, write_json, load_array) -> int:
     probe = load_model(args.model, device=device)
     if not probe.causal:
         raise NeurosigError(f"probe axes steers generation and needs a causal language model; {probe.name!r} is an encoder (use e.g. smollm2-135m)")
+    layer = args.layer if args.layer is not None else (cfg.layer if cfg.layer >= 0 else probe.n_layers // 2)
+    check_layer_arg(probe, [layer], "--layer" if args.layer is not None else "axes.layer")
     epochs, words, sfreq, note = _brain_epochs(args.epochs, load_array)
     bands = [b for b in cfg.bands if b[1] < sfreq / 2]
     atlas, uwords, fnames = plv_atlas(epochs, sfreq, bands, words)
     S, mixing = ica_axes(atlas, min(cfg.n_axes, len(uwords) - 1), seed=args.seed or cfg.seed)
-    layer = args.layer if args.layer is not None else (cfg.layer if cfg.layer >= 0 else probe.n_layers // 2)
     H = np.stack([f["resid"][0, 0] for f in probe.extract([[w] for w in uwords], layers=[layer], kinds=("resid",), batch_size=32)])
     ad = fit_adapter(H, S, cfg.adapter_alpha)
     prompts = load_prompts()[: cfg.n_prompts]
     sweep = steering_sweep(probe, layer, ad["directions"], scales, prompts, max_new_tokens=cfg.max_new_tokens, seed=args.seed or cfg.seed)
     out = {
         "model": probe.name, "layer": layer, "note": note, "n_words": len(uwords), "n_features": atlas.shape[1],
-        "bands": bands, "adapter_cv_r": ad["r"], "steering": sweep, "config": cfg,
+        "bands": bands, "adapter_cv_r": ad["r"], "steering": sweep,
+        # config as run: the resolved layer (axes.layer -1 = the middle layer), the requested value beside it
+        "config": {**dataclasses.asdict(cfg), "layer": layer, "layer_requested": args.layer if args.layer is not None else cfg.layer},
         "top_features": [[fnames[i] for i in np.argsort(-np.abs(mixing[:, k]))[:5]] for k in range(mixing.shape[1])],
     }
     import matplotlib

@@ -33,6 +33,11 @@ class _Backend:
             import torch
 
             self.torch = torch
+            try:
+                torch.empty(1, device=device)
+            except (AssertionError, RuntimeError, ValueError) as err:
+                first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise NeurosigError(f"device={device!r} is not usable by this torch ({first}); pass device='cpu' or backend='numpy'") from None
 
     def asarray(self, x):
         if self.name == "numpy":
@@ -322,7 +327,7 @@ def word_features(probe, words: list[str], layers: list[int], chunk: int = 64) -
 
 def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
     """``neurosig probe encoding``: LLM layers → brain targets with CV ridge; JSON + PNG."""
-    from neurosig.probes.llm import load_model
+    from neurosig.probes.llm import check_layer_arg, load_model
 
     # --- brain target
     modality = args.modality
@@ -364,6 +369,13 @@ def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
             tr = args.tr
             modality = modality or "fmri"
         source = str(args.brain)
+    for what, arr in (("", Y), (" 'repeats'", repeats)):
+        if arr is not None:
+            arr = np.asarray(arr)
+            n_bad = int(arr.size - np.count_nonzero(np.isfinite(arr))) if arr.dtype.kind in "biuf" else arr.size
+            if n_bad:
+                raise NeurosigError(f"--brain {str(args.brain)!r}{what} holds {n_bad} non-finite or non-numeric value(s) of {arr.size}; "
+                                    "drop or interpolate those samples/targets before encoding")
     tr = float(args.tr or tr)
     n = len(Y)
     # --- stimulus words placed at the presentation rate, repeated to cover the recording
@@ -373,6 +385,7 @@ def run_encoding_cli(args, cfg, device, layers, prefix, write_json) -> int:
     reps = int(np.ceil(n_words / len(words)))
     stream = (words * reps)[:n_words]
     probe = load_model(args.model, device=device)
+    check_layer_arg(probe, layers, "--layers")
     if layers is None:
         layers = sorted({int(round(v)) for v in np.linspace(0, probe.n_layers - 1, 4)})
     base = word_features(probe, words, layers)  # (L, n_unique_words, d)

@@ -128,6 +128,15 @@ def load_model(name: str | os.PathLike, *, device: str = "cpu", dtype: str = "fl
     return LLMProbe(model, tok, name=label)
 
 
+def check_layer_arg(probe, layers, flag: str) -> None:
+    """Check CLI layer indices against ``probe.n_layers`` before any extraction; the error names ``flag``."""
+    if layers is None:
+        return
+    bad = [int(l) for l in layers if not 0 <= int(l) < probe.n_layers]
+    if bad:
+        raise NeurosigError(f"{flag} {','.join(map(str, bad))} is out of range: {probe.name} has layers 0..{probe.n_layers - 1}; pass indices in that range")
+
+
 def _find_modules(model, pattern: str) -> dict[int, object]:
     rx = re.compile(pattern)
     found = {}

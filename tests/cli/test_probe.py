@@ -161,3 +161,48 @@ def test_encoding_cli_runs_and_repeats(tiny_dir, corpus, tmp_path, rng):
     np.savez(tmp_path / "norun.npz", Y=Y)
     assert main(["probe", "encoding", "--model", str(tiny_dir), "--text", str(corpus), "--brain", str(tmp_path / "norun.npz"), "--tr", "2.0",
                  "--config", str(cfg), "--json", str(out), "--device", "cpu"]) == 2
+
+
+def test_probe_flag_errors_name_the_flag_before_extraction(tiny_dir, corpus, tmp_path, capsys, monkeypatch):
+    """--n-shuffles 0, --layers out of range and a non-finite --brain fail with one line naming the flag/file, before any extraction."""
+    from neurosig.probes.llm import LLMProbe
+
+    def no_extract(*a, **k):
+        raise AssertionError("features must not be extracted before the inputs are checked")
+
+    monkeypatch.setattr(LLMProbe, "extract", no_extract)
+    out = str(tmp_path / "x.json")
+    Y = rng_nan = np.random.default_rng(0).standard_normal((60, 3))
+    rng_nan[5, 1] = np.nan
+    np.save(tmp_path / "nan.npy", Y)
+    cases = [
+        (["probe", "tagging", "--model", str(tiny_dir), "--n-shuffles", "0"], "--n-shuffles must be a positive integer, got 0"),
+        (["probe", "tagging", "--model", str(tiny_dir), "--n-perm", "-1"], "--n-perm must be a positive integer"),
+        (["probe", "tagging", "--model", str(tiny_dir), "--corpus", str(corpus), "--layers", "1,99"], "--layers 99 is out of range"),
+        (["probe", "encoding", "--model", str(tiny_dir), "--text", str(corpus), "--brain", str(tmp_path / "nan.npy"), "--tr", "2"],
+         "nan.npy' holds 1 non-finite"),
+        (["probe", "encoding", "--model", str(tiny_dir), "--text", str(corpus), "--brain", str(tmp_path / "nan.npy").replace("nan", "ok"),
+          "--tr", "2", "--layers", "99"], "--layers 99 is out of range"),
+    ]
+    np.save(tmp_path / "ok.npy", np.nan_to_num(Y))
+    for argv, msg in cases:
+        assert main(argv + ["--json", out, "--device", "cpu"]) == 2, argv
+        err = [l for l in capsys.readouterr().err.splitlines() if "error" in l.lower()]  # (weight-loading progress bars aside)
+        assert len(err) == 1 and msg in err[0], err
+        assert "tagging.n_trials" not in err[0]
+
+
+def test_axes_cli_records_resolved_layer(tiny_dir, tmp_path, rng, capsys):
+    """axes.layer -1 (middle layer) is recorded as the layer actually used; an out-of-range --layer fails up front."""
+    pytest.importorskip("wordfreq")
+    words = ["dog", "cat", "tea", "girl", "songs", "books", "men", "chess"] * 2
+    np.savez(tmp_path / "ep.npz", epochs=rng.standard_normal((len(words), 4, 200)), words=np.array(words), sfreq=np.array(100.0))
+    out = tmp_path / "axes.json"
+    argv = ["probe", "axes", "--model", str(tiny_dir), "--epochs", str(tmp_path / "ep.npz"), "--config", "configs/probe/debug.yaml",
+            "--json", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    d = json.loads(out.read_text())
+    assert d["layer"] == 1 and d["config"]["layer"] == 1 and d["config"]["layer_requested"] == -1  # 3 layers -> middle 1
+    capsys.readouterr()
+    assert main(argv + ["--layer", "7"]) == 2
+    assert "--layer 7 is out of range" in capsys.readouterr().err

@@ -131,6 +131,18 @@ def test_bad_inputs(rng):
         enc.ridge_cv(np.ones((20, 2)), np.ones((20, 1)), alphas=[1.0], folds=[], backend="jax")
 
 
+def test_unusable_torch_device_is_one_line_error(rng):
+    """A device torch cannot use (CUDA on a CPU-only build, a missing ordinal) is a NeurosigError, not an AssertionError."""
+    import torch
+
+    X, Y, _ = _planted(rng, n=40, p=3)
+    devices = ["cuda:99", "nosuchdevice"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for dev in devices:
+        with pytest.raises(NeurosigError, match=f"device='{dev}' is not usable") as ei:
+            enc.ridge_cv(X, Y, alphas=[1.0], folds=enc.contiguous_folds(40, 2), backend="torch", device=dev)
+        assert "\n" not in str(ei.value) and "device='cpu'" in str(ei.value)
+
+
 @pytest.mark.gpu
 def test_torch_cuda_backend_matches_numpy(rng):
     X, Y, _ = _planted(rng, n=400, p=16)
