@@ -113,7 +113,11 @@ def lag_features(x: np.ndarray, lags: Sequence[int]) -> np.ndarray:
 
 
 def spm_hrf(dt: float, length_s: float = 32.0) -> np.ndarray:
-    """SPM canonical double-gamma HRF sampled every ``dt`` s (peak 6 s, undershoot 16 s, ratio 1/6), unit sum."""
+    """SPM canonical double-gamma HRF sampled every ``dt`` s, unit sum.
+
+    Gamma shapes 6 and 16 (unit scale), ratio 1/6: the response peaks at 5 s (the mode of a
+    gamma of shape 6) and the undershoot is deepest near 15.8 s.
+    """
     from scipy import stats
 
     t = np.arange(0, length_s, dt)

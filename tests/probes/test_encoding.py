@@ -107,6 +107,18 @@ def test_spm_hrf_shape_and_convolution():
         enc.hrf_features(np.array([0.0, 1.0]), np.ones((3, 1)), 2.0, 10)
 
 
+def test_docs_state_the_hrf_peak_spm_hrf_has():
+    """docs/probes.md and the docstring give the peak time spm_hrf actually has (5 s, not the shape parameter 6)."""
+    import re
+    from pathlib import Path
+
+    peak = np.argmax(enc.spm_hrf(0.01)) * 0.01
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "probes.md").read_text()
+    for text in (docs, enc.spm_hrf.__doc__):
+        stated = [float(v) for v in re.findall(r"peaks? (?:at )?(\d+(?:\.\d+)?) s", text)]
+        assert stated and all(abs(v - peak) < 0.05 for v in stated), (stated, peak)
+
+
 def test_noise_ceiling_matches_theory(rng):
     n, t, k, sigma = 5000, 4, 4, 1.5
     sig = rng.standard_normal((n, t))
