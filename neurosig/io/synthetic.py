@@ -154,3 +154,24 @@ def write_synthetic_edf(path: str | os.PathLike, *, seconds: float, sfreq: float
 
     return write_edf(path, ch_names, sfreq, n_rec, read_record, record_s=record_s, phys_range=(-1000.0, 1000.0),
                      annotations=annotations)
+
+
+def write_brainvision(directory: str | os.PathLike, x: np.ndarray, sfreq: float = 250.0, names: Sequence[str] = ("Cz", "Pz"),
+                      markers: Sequence[tuple[str, str, int]] = (("Stimulus", "S  1", 501),), stem: str = "rec") -> str:
+    """A minimal BrainVision triplet (``.vhdr`` / ``.vmrk`` / ``.eeg``; float32, multiplexed, µV) of ``x`` (C, T) µV in
+    ``directory``; ``markers``: (type, description, 1-based sample) after the "New Segment" marker. Returns the
+    ``.vhdr`` path."""
+    d = os.fspath(directory)
+    with open(os.path.join(d, f"{stem}.eeg"), "wb") as fh:
+        fh.write(np.ascontiguousarray(np.asarray(x).T, dtype="<f4").tobytes())
+    chans = "\n".join(f"Ch{i + 1}={n},,1,µV" for i, n in enumerate(names))
+    with open(os.path.join(d, f"{stem}.vhdr"), "w", encoding="utf-8") as fh:
+        fh.write("Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\n"
+                 f"DataFile={stem}.eeg\nMarkerFile={stem}.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\n"
+                 f"NumberOfChannels={len(names)}\nSamplingInterval={1e6 / sfreq:g}\n\n[Binary Infos]\n"
+                 f"BinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n{chans}\n")
+    mk = "".join(f"Mk{i + 2}={t},{desc},{s},1,0\n" for i, (t, desc, s) in enumerate(markers))
+    with open(os.path.join(d, f"{stem}.vmrk"), "w", encoding="utf-8") as fh:
+        fh.write("Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\n"
+                 f"DataFile={stem}.eeg\n\n[Marker Infos]\nMk1=New Segment,,1,1,0\n" + mk)
+    return os.path.join(d, f"{stem}.vhdr")

@@ -159,18 +159,12 @@ def test_nifti_without_atlas_raises(tmp_path):
         read_recording(tmp_path / "run.nii")
 
 
-def _brainvision(d, x, sfreq=250.0, names=("Cz", "Pz")):
-    """A minimal BrainVision triplet (.vhdr/.vmrk/.eeg), float32 multiplexed, µV."""
-    (d / "rec.eeg").write_bytes(np.ascontiguousarray(x.T, dtype="<f4").tobytes())
-    chans = "\n".join(f"Ch{i + 1}={n},,1,µV" for i, n in enumerate(names))
-    (d / "rec.vhdr").write_text(
-        "Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n"
-        f"MarkerFile=rec.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\nNumberOfChannels={len(names)}\n"
-        f"SamplingInterval={1e6 / sfreq:g}\n\n[Binary Infos]\nBinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n{chans}\n", encoding="utf-8")
-    (d / "rec.vmrk").write_text(
-        "Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n\n"
-        "[Marker Infos]\nMk1=New Segment,,1,1,0\nMk2=Stimulus,S  1,501,1,0\n", encoding="utf-8")
-    return d / "rec.vhdr"
+def _brainvision(d, x):
+    from pathlib import Path
+
+    from neurosig.io.synthetic import write_brainvision
+
+    return Path(write_brainvision(d, x))  # one Stimulus marker "S  1" at sample 501 (2.0 s at 250 Hz)
 
 
 def test_brainvision_and_companion_hash(tmp_path):

@@ -18,19 +18,10 @@ CFG = dict(l_freq=1.0, h_freq=40.0, notch=None, resample_sfreq=100.0, chunk_s=10
 
 def _brainvision(d: Path, markers: list[tuple[str, str, int]], sfreq: float = 250.0, seconds: float = 20.0) -> Path:
     """A minimal BrainVision triplet; markers: (type, description, 1-based sample)."""
-    names = ("Cz", "Pz", "Oz")
-    x = np.random.default_rng(0).normal(0, 10, (len(names), int(sfreq * seconds)))  # µV
-    (d / "rec.eeg").write_bytes(np.ascontiguousarray(x.T, dtype="<f4").tobytes())
-    chans = "\n".join(f"Ch{i + 1}={n},,1,µV" for i, n in enumerate(names))
-    (d / "rec.vhdr").write_text(
-        "Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n"
-        f"MarkerFile=rec.vmrk\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\nNumberOfChannels={len(names)}\n"
-        f"SamplingInterval={1e6 / sfreq:g}\n\n[Binary Infos]\nBinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n{chans}\n", encoding="utf-8")
-    mk = "".join(f"Mk{i + 2}={t},{desc},{s},1,0\n" for i, (t, desc, s) in enumerate(markers))
-    (d / "rec.vmrk").write_text(
-        "Brain Vision Data Exchange Marker File, Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\nDataFile=rec.eeg\n\n"
-        "[Marker Infos]\nMk1=New Segment,,1,1,0\n" + mk, encoding="utf-8")
-    return d / "rec.vhdr"
+    from neurosig.io.synthetic import write_brainvision
+
+    x = np.random.default_rng(0).normal(0, 10, (3, int(sfreq * seconds)))  # µV
+    return Path(write_brainvision(d, x, sfreq, ("Cz", "Pz", "Oz"), markers))
 
 
 def test_match_exact_or_after_last_slash():
