@@ -25,8 +25,7 @@ def test_bundled_fmri_preprocess_tokenizer_pretrain(tmp_path):
         pytest.skip("bundled data not fetched: run neurosig data fetch NeuropyconRestingFMRI")
     folder = bundled.dataset_path("NeuropyconRestingFMRI")  # what `neurosig data path` prints
     n_regions = len((folder / "atlas_regions.tsv").read_text().splitlines()) - 1
-    cfg = tmp_path / "fmri-preprocess.yaml"
-    cfg.write_text("window:\n  length_s: 50\n")  # 20 samples at TR 2.5 s, as docs/bundled-data.md says
+    cfg = ROOT / "configs/preprocess/fmri.yaml"  # the shipped recipe: 50 s windows, 20 samples at TR 2.5 s
     store, report = tmp_path / "stores" / "fmri", tmp_path / "build.json"
     assert main(["-q", "preprocess", str(folder), "--config", str(cfg), "--out", str(store), "--json", str(report)]) == 0
     rep = json.loads(report.read_text())
