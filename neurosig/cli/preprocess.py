@@ -68,6 +68,8 @@ def run(args) -> int:
           f"in {report.seconds:.1f} s ({report.files_per_s:.2f} files/s)")
     if report.n_failed:
         print(f"failed files are listed in {args.out}/errors.csv")
+    if getattr(report, "n_empty", 0):  # read without error but cut into no window (e.g. no event matched)
+        print(f"{report.n_empty} file(s) gave 0 windows; the log above and {args.out}/build_report.json say why")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report.to_dict(), fh, indent=2, default=str)

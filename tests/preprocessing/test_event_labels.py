@@ -78,3 +78,17 @@ def test_build_brainvision_events_by_bare_name_and_zero_windows_is_visible(tmp_p
         logging.getLogger("neurosig").removeHandler(h)
     assert (r.n_windows, r.n_empty) == (0, 1)
     assert any("rec.vhdr: 0 windows" in s and "'Comment/zero'" in s and "'Stimulus/S  1'" in s for s in seen), seen
+
+
+def test_preprocess_command_says_how_many_files_gave_no_window(tmp_path, capsys):
+    import yaml
+
+    from neurosig.cli.main import main
+
+    (tmp_path / "a").mkdir()
+    f = _brainvision(tmp_path / "a", [("Comment", "zero", 501)])
+    cfg = tmp_path / "ev.yaml"
+    cfg.write_text(yaml.safe_dump({**CFG, "window": {"mode": "events", "length_s": 2.0, "event_labels": {"one": 1}}}))
+    assert main(["-q", "preprocess", str(f), "--config", str(cfg), "--out", str(tmp_path / "st")]) == 0
+    out = capsys.readouterr().out
+    assert "1 file(s) gave 0 windows; the log above and" in out and "build_report.json say why" in out
