@@ -177,8 +177,17 @@ class Pipeline:
             eeg = np.array([t == "eeg" for t in types])
             if eeg.sum() < 2:
                 raise NeurosigError(f"{rec.source}: reference=average needs at least 2 EEG channels, found {int(eeg.sum())}; use reference: none.")
+            # channels the file declares bad (BIDS channels.tsv, FIF info["bads"]) are left out of the average and
+            # left as they are (masked in the store), as MNE's set_eeg_reference does; channels found flat/saturated
+            # while streaming are known only at the end of the pass and stay in it
+            declared = {str(b) for b in (rec.info.get("bads") or [])}
+            good = eeg & np.array([nm not in declared for nm in names])
+            if good.sum() < 2:
+                good = eeg
+                if declared & set(names):
+                    warns.append(f"fewer than 2 EEG channels are not declared bad; the average reference uses all {int(eeg.sum())}")
             R = np.eye(n)
-            R[np.ix_(eeg, eeg)] -= 1.0 / eeg.sum()
+            R[np.ix_(good, good)] -= 1.0 / good.sum()
             return R, np.eye(n, dtype=bool), names, types, pos
         # bipolar TCP
         index: dict[str, int] = {}

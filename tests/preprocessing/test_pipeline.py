@@ -222,3 +222,18 @@ def test_declared_bad_channels_are_marked_with_their_reason():
     rec = _array_rec(rng.normal(0, 2e-5, (5, 3000)), names=names, info={"bads": ["T3"]})
     out = Pipeline(PipelineConfig(notch=None, resample_sfreq=None, reference="bipolar_tcp")).apply(rec)
     assert out.info["bad_channels"] == {"F7-T3": "declared", "T3-T5": "declared"}
+
+
+def test_average_reference_leaves_declared_bad_channels_out_like_mne():
+    """A channel the file declares bad (FIF info['bads'], BIDS channels.tsv) used to be averaged into every other
+    channel's reference; MNE's set_eeg_reference leaves it out of the average and leaves it as it is."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1e-5, (len(NAMES), 1000))
+    x[3] += 5e-4  # a broken electrode, declared bad
+    base = dict(l_freq=None, h_freq=None, notch=None, resample_sfreq=None, clip={}, reference="average")
+    out = Pipeline(PipelineConfig(**base)).apply(_array_rec(x, names=NAMES, info={"bads": [NAMES[3]]}))
+    raw = mne.io.RawArray(x, mne.create_info(list(NAMES), 100.0, "eeg"), verbose="error")
+    raw.info["bads"] = [NAMES[3]]
+    ref = raw.copy().set_eeg_reference("average", projection=False, verbose="error").get_data() * 1e6
+    np.testing.assert_allclose(out.data, ref, rtol=1e-4, atol=1e-3)
+    assert out.info["bad_channels"] == {NAMES[3]: "declared"}
