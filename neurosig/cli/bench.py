@@ -131,7 +131,9 @@ def _seeds(text: str) -> list[int]:
         raise NeurosigError(f"--seeds {text!r} must be a count (3) or a list (0,1,2).") from None
     if not seeds:
         raise NeurosigError(f"--seeds {text!r} names no seed; give a count of at least 1 (3) or a list (0,1,2; one seed: '0,').")
-    return seeds
+    from neurosig._utils.rng import check_seeds
+
+    return check_seeds(seeds, text)
 
 
 def _demean(x):

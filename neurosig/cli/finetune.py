@@ -33,12 +33,9 @@ def _seeds(text: str) -> list[int]:
         seeds = []
     if not seeds:
         raise NeurosigError(f"--seeds {text!r} must be comma-separated integers, e.g. 0,1,2.")
-    bad = [s for s in seeds if not 0 <= s < 2**32]  # numpy/Lightning seeds; -1 was "ValueError: -1 is not in bounds"
-    if bad:
-        raise NeurosigError(f"--seeds {text!r}: seeds must be integers from 0 to {2**32 - 1}, got {bad[0]}.")
-    if len(set(seeds)) != len(seeds):
-        raise NeurosigError(f"--seeds {text!r} lists a seed twice; each seed is one run (finetuned_seed<N>.pt).")
-    return seeds
+    from neurosig._utils.rng import check_seeds
+
+    return check_seeds(seeds, str(text))
 
 
 def _load_finetuned(module, path: Path, out: Path, seed: int, meta: dict, encoder: str) -> None:

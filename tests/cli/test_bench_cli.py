@@ -16,6 +16,11 @@ def test_bad_arguments(capsys, tmp_path):
     assert "--seeds" in capsys.readouterr().err
     assert main(["bench", "real", "--seeds", "0", "--out", str(tmp_path)]) == 2  # a count of 0: no seed at all
     assert "names no seed" in capsys.readouterr().err
+    # the seed list is checked as finetune's is (one shared check): in numpy's range, each seed once
+    assert main(["bench", "real", "--seeds", "0,-1", "--out", str(tmp_path)]) == 2
+    assert "seeds must be integers from 0" in capsys.readouterr().err
+    assert main(["bench", "real", "--seeds", "1,1", "--out", str(tmp_path)]) == 2
+    assert "lists a seed twice" in capsys.readouterr().err
     assert main(["bench", "real", "--datasets", "NoSuchSet", "--out", str(tmp_path)]) == 2
     assert "NoSuchSet" in capsys.readouterr().err
 
