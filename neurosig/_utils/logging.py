@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 _LOGGER_NAME = "neurosig"
 _LOGGED_ONCE: set[tuple[str, int, str]] = set()
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each record, not as it was when the handler was made (as Python's
+    ``logging.lastResort`` does): a stream swapped in and closed later (pytest's capture, a notebook's redirect)
+    must not turn every later log line into '--- Logging error --- ... I/O operation on closed file'."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler.__init__ assigns it; the property always reads the current one
+        pass
 
 
 def get_logger(name: str | None = None) -> logging.Logger:
@@ -13,7 +28,7 @@ def get_logger(name: str | None = None) -> logging.Logger:
     logger = logging.getLogger(_LOGGER_NAME if not name else f"{_LOGGER_NAME}.{name}")
     root = logging.getLogger(_LOGGER_NAME)
     if not root.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("neurosig %(levelname)s: %(message)s"))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
