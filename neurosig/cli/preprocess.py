@@ -39,16 +39,9 @@ def run(args) -> int:
 
     cfg = PipelineConfig.from_yaml(args.config) if args.config else PipelineConfig()
     if args.adapter and not args.config:  # the corpus's own defaults (window length, labels, channel types)
-        from neurosig.config import from_dict
-        from neurosig.datasets.registry import get_adapter
+        from neurosig.datasets.build import adapter_config
 
-        ad = get_adapter(args.adapter)
-        defaults = getattr(ad, "default_config", dict)
-        import inspect
-
-        # adapters whose vocabulary depends on the dataset (BIDS trial types) read it from the roots
-        takes_root = "root" in inspect.signature(defaults).parameters
-        cfg = from_dict(PipelineConfig, (defaults(root=args.inputs) if takes_root else defaults()) or {})
+        cfg = adapter_config(args.adapter, args.inputs)
     if args.dataset:
         cfg = replace(cfg, dataset=args.dataset)
     inputs, adapter = args.inputs, args.adapter

@@ -46,6 +46,23 @@ def _as_config(config: Any) -> PipelineConfig:
     raise NeurosigError(f"config must be a PipelineConfig, a dict or a YAML path, got {type(config).__name__}.")
 
 
+def adapter_config(adapter: Any, roots: Sequence[Any]) -> PipelineConfig:
+    """The pipeline config a corpus adapter recommends (window length, labels, reference such as the
+    TUH double banana); adapters whose vocabulary depends on the data (BIDS trial types) read ``roots``."""
+    import inspect
+
+    from neurosig.config import from_dict
+    from neurosig.datasets.registry import get_adapter
+
+    ad = get_adapter(adapter)
+    defaults = getattr(ad, "default_config", None)
+    if defaults is None:
+        return PipelineConfig()
+    takes_root = "root" in inspect.signature(defaults).parameters
+    got = defaults(root=[os.fspath(r) for r in roots]) if takes_root else defaults()
+    return from_dict(PipelineConfig, got or {}, where=f"adapter {getattr(ad, 'name', adapter)!r} default config")
+
+
 def part_key(pipeline_hash: str, source_sha256: str, spec: FileSpec) -> str:
     """Content-addressed: moving a folder does not reprocess it; the file name and the subject
     (derived from it when the spec has none) are part of the identity, so two copies of the
@@ -457,7 +474,8 @@ def build_store(
 ) -> BuildReport:
     """Preprocess ``inputs`` (files, folders, :class:`FileSpec`) into the shard store ``out``.
 
-    config: PipelineConfig, dict or YAML path (None = defaults). positions: overrides
+    config: PipelineConfig, dict or YAML path (None = the adapter's ``default_config`` when ``adapter`` is
+    given, as ``neurosig preprocess --adapter`` does; else the defaults). positions: overrides
     ``config.positions`` ("auto", "none" or a montage file). on_error: "raise" stops at the
     first failing file (the store keeps everything finished), "warn" logs and goes on, "skip"
     goes on quietly; failures are listed in ``out/errors.csv`` either way. jobs: worker
@@ -472,6 +490,8 @@ def build_store(
     check_option(backend, BACKENDS, "backend")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise NeurosigError(f"jobs must be a positive integer, got {jobs!r}.")
+    if config is None and adapter is not None:  # the corpus's own defaults, as `neurosig preprocess --adapter`
+        config = adapter_config(adapter, [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs))
     cfg = _as_config(config)
     if positions is not None:
         cfg = replace(cfg, positions=os.fspath(positions))

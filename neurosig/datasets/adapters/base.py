@@ -290,8 +290,11 @@ def finish_recording(rec, spec, *, positions: str = "auto"):
     if spec.label is not None:
         rec.label = spec.label
     # spec.annotations are added by the store builder (process_file), not here: no duplicates
-    for w in extras.get("warnings", []):
-        rec.info.setdefault("warnings", []).append(w)
+    warns = rec.info.setdefault("warnings", [])
+    for w in extras.get("warnings", []):  # the listing's warnings; one the reader already recorded is not repeated
+        said = w in warns or (w.startswith("start date/time") and any(x.startswith("start date/time") for x in warns))
+        if not said:
+            warns.append(w)
     rec.info["dataset"] = extras.get("dataset", rec.info.get("dataset", ""))
     rec.info["split"] = extras.get("split", "")
     rec.info["label_names"] = list(extras.get("label_names", []))

@@ -53,24 +53,17 @@ def tcp_extras(edf_path: Path, reference: str | None = None) -> dict:
 
 
 def header_date_warning(path: Path) -> list[str]:
-    """Check the EDF header start date (``dd.mm.yy`` at byte 168); a warning if it is not a date."""
+    """The EDF header's start-date warning at listing time, in the reader's own words
+    (:func:`neurosig.io.edf.check_edf`), so the read does not record the same problem twice."""
+    from neurosig.io.edf import check_edf
+
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(184)
+        hdr = check_edf(os.fspath(path))
+    except NeurosigError as err:
+        return [str(err)]
     except OSError as err:
         return [f"unreadable header: {err}"]
-    if len(head) < 184:
-        return ["truncated EDF header"]
-    date = head[168:176].decode("ascii", "replace")
-    m = re.fullmatch(r"(\d\d)\.(\d\d)\.(\d\d)", date)
-    if not m or not (1 <= int(m.group(1)) <= 31 and 1 <= int(m.group(2)) <= 12):
-        from neurosig.io.edf import edfplus_startdate
-
-        plus = edfplus_startdate(head[88:168].decode("latin-1"))
-        if plus is not None:  # the reader (MNE) takes this date: the stored meas_date is not unknown
-            return [f"corrupt recording date {date!r} in the EDF header (the EDF+ recording field's date {plus.isoformat()} is used)"]
-        return [f"corrupt recording date {date!r} in the EDF header (kept as unknown)"]
-    return []
+    return [w for w in hdr.warnings if w.startswith("start date/time")]
 
 
 def _parse_name(path: Path, corpus: str) -> tuple[str, str, str]:

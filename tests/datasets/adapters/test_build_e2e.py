@@ -40,7 +40,18 @@ def test_tuab_store_labels_subjects_units(tuab_root, tmp_path):
     # µV: FP1-F7 = electrode 0 - electrode 10 = 20 sin(3 Hz) - 40 sin(8 Hz) → rms √(200 + 800)
     x = np.concatenate([st[i]["x"][0, 200:-200] for i in range(1, 11)])
     assert np.sqrt(np.mean(x**2)) == pytest.approx(np.sqrt(1000.0), rel=0.05)
-    assert any("corrupt recording date" in w["warning"] for w in rep.warnings)
+    # the corrupt header date is reported once (the listing and the reader used to say it twice)
+    dated = [w for w in rep.warnings if "date" in w["warning"]]
+    assert len(dated) == 1 and "'00.00.00'" in dated[0]["warning"] and "2010-03-04" in dated[0]["warning"]
+
+
+def test_build_store_api_uses_the_adapters_defaults(tuab_root, tmp_path):
+    """build_store(adapter=...) without a config gets the corpus's defaults, as `neurosig preprocess
+    --adapter` does: the TUH double banana, not the 25 referential channels with EKG and photic as EEG."""
+    build_store(tuab_root, tmp_path / "api", adapter="tuab", progress=False)
+    m = ShardStore(tmp_path / "api").manifest
+    assert set(m["n_channels"]) == {22} and m["ch_names"].iloc[0].split(",")[:2] == ["FP1-F7", "F7-T3"]
+    assert len(m) == 4 * 12  # the adapter's 10 s windows
 
 
 def test_annotation_labelled_corpora(tuev_root, tusz_root, chbmit_root, sleepedf_root, tmp_path):

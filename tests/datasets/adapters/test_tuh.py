@@ -31,7 +31,7 @@ def test_tuab_labels_subjects_splits_and_corrupt_date(tuab_root):
     assert by_name["aaaaev02_s001_t000.edf"].label == 0
     assert by_name["aaaaev02_s001_t000.edf"].extras["split"] == "test"
     # the first file was written with an impossible header date
-    assert any("corrupt recording date" in w for w in by_name["aaaaab00_s001_t000.edf"].extras["warnings"])
+    assert any("start date/time '00.00.00'" in w for w in by_name["aaaaab00_s001_t000.edf"].extras["warnings"])
     assert by_name["aaaaab01_s001_t000.edf"].extras["warnings"] == []
     # train and eval patients are disjoint in TUAB
     train = {s.subject for s in specs if s.extras["split"] == "train"}
