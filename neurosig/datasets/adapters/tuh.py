@@ -40,6 +40,9 @@ TCP_PAIRS: tuple[tuple[str, str], ...] = (
 TCP_CHANNELS: tuple[str, ...] = tuple(f"{a}-{c}" for a, c in TCP_PAIRS)
 TCP_ELECTRODES: tuple[str, ...] = tuple(sorted({e for p in TCP_PAIRS for e in p}))
 
+# referential electrodes TUH records besides the TCP ones (renamed too when a pipeline keeps them)
+TUH_OTHER_ELECTRODES: tuple[str, ...] = ("FZ", "PZ", "FPZ", "OZ", "T1", "T2")
+
 # v3 file names: aaaaaaav_s004_t000.edf (8-letter patient, session, token)
 _TOKEN_NAME = re.compile(r"^(?P<patient>[a-z0-9]{8})_s(?P<session>\d{3})_t(?P<token>\d{3})$")
 _SPLITS = {"train": "train", "dev": "val", "eval": "test"}
@@ -48,8 +51,27 @@ _SPLITS = {"train": "train", "dev": "val", "eval": "test"}
 def tcp_extras(edf_path: Path, reference: str | None = None) -> dict:
     """Rename ``EEG FP1-REF``/``EEG FP1-LE`` → ``FP1`` and derive the 22 TCP channels."""
     ref = reference or ("LE" if "_le" in str(edf_path.parent.name) else "REF")
-    rename = {f"EEG {e}-{ref}": e for e in TCP_ELECTRODES}
-    return {"rename": rename, "bipolar": [list(p) for p in TCP_PAIRS], "montage": "tcp", "reference": ref}
+    rename = {f"EEG {e}-{ref}": e for e in TCP_ELECTRODES + TUH_OTHER_ELECTRODES}
+    return {"rename": rename, "bipolar": [list(p) for p in TCP_PAIRS], "montage": "tcp", "reference": ref,
+            "ch_types": tuh_nonneural_types(ref)}
+
+
+# TUH EEG headers type every signal as EEG; these are not (names as the corpus writes them). Typed here,
+# a pipeline that keeps the referential channels (reference: none / average) leaves them out by default
+# (PipelineConfig.ch_types) instead of feeding the ECG, the eye channels and the photic trace to the model
+# and to the average reference.
+_TUH_NONNEURAL = {"EKG": "ecg", "EKG1": "ecg", "ECG": "ecg", "ROC": "eog", "LOC": "eog", "EOG": "eog", "EMG": "emg",
+                  "PHOTIC": "misc", "RESP1": "misc", "RESP2": "misc"}
+
+
+def tuh_nonneural_types(ref: str) -> dict[str, str]:
+    """``{channel name: type}`` for the non-EEG channels of a TUH file with reference ``ref`` (REF / LE)."""
+    out: dict[str, str] = {}
+    for k, t in _TUH_NONNEURAL.items():
+        for name in (f"EEG {k}-{ref}", f"{k}-{ref}", f"EEG {k}", k):
+            out[name] = t
+    out.update({"IBI": "misc", "BURSTS": "misc", "SUPPR": "misc", "PHOTIC PH": "misc"})
+    return out
 
 
 def header_date_warning(path: Path) -> list[str]:

@@ -127,3 +127,14 @@ def test_cli_killed_run_resumes(tmp_path, capsys):
     for i, j in zip(ka.index[:: 7], kb.index[:: 7]):
         np.testing.assert_array_equal(a[i]["x"], b[j]["x"])
     assert not list(Path(out).rglob(".tmp-*"))
+
+
+def test_tuh_referential_store_leaves_out_ekg_eye_and_photic(tuab_root, tmp_path):
+    """With the referential channels kept (reference average), TUH's EKG, ROC/LOC and photic
+    traces were typed EEG by the file and went into the model and the average reference."""
+    build_store(tuab_root, tmp_path / "avg", adapter="tuab", config={"reference": "average"}, progress=False)
+    m = ShardStore(tmp_path / "avg").manifest
+    names = m["ch_names"].iloc[0].split(",")
+    assert names == ["FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8",
+                     "T3", "T4", "T5", "T6", "A1", "A2", "FZ", "CZ", "PZ"]
+    assert bool(m["has_positions"].all())
