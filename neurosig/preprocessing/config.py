@@ -13,7 +13,8 @@ from neurosig._utils.errors import NeurosigError
 from neurosig._utils.validation import check_option
 
 # Bump when the processing code changes what it writes for the same config: old parts are redone.
-PIPELINE_VERSION = 1
+# 2: the average reference leaves out channels declared bad (FIF/BIDS) and channels found flat/saturated/NaN.
+PIPELINE_VERSION = 2
 REFERENCES = ("none", "average", "bipolar_tcp")
 WINDOW_MODES = ("fixed", "events")
 # Fields that change how the work is done but not its result: left out of the hash.

@@ -177,15 +177,15 @@ class Pipeline:
             eeg = np.array([t == "eeg" for t in types])
             if eeg.sum() < 2:
                 raise NeurosigError(f"{rec.source}: reference=average needs at least 2 EEG channels, found {int(eeg.sum())}; use reference: none.")
-            # channels the file declares bad (BIDS channels.tsv, FIF info["bads"]) are left out of the average and
-            # left as they are (masked in the store), as MNE's set_eeg_reference does; channels found flat/saturated
-            # while streaming are known only at the end of the pass and stay in it
-            declared = {str(b) for b in (rec.info.get("bads") or [])}
-            good = eeg & np.array([nm not in declared for nm in names])
+            # channels the file declares bad (BIDS channels.tsv, FIF info["bads"]) and channels a scan of the file
+            # finds flat / saturated / NaN (the marks the store gets) are left out of the average and left as they
+            # are (masked in the store), as MNE's set_eeg_reference does with info["bads"]
+            bad = {str(b) for b in (rec.info.get("bads") or [])} | self._scan_bads(rec, keep)
+            good = eeg & np.array([nm not in bad for nm in names])
             if good.sum() < 2:
                 good = eeg
-                if declared & set(names):
-                    warns.append(f"fewer than 2 EEG channels are not declared bad; the average reference uses all {int(eeg.sum())}")
+                if bad & set(names):
+                    warns.append(f"fewer than 2 EEG channels are good (not declared bad, flat or saturated); the average reference uses all {int(eeg.sum())}")
             R = np.eye(n)
             R[np.ix_(good, good)] -= 1.0 / good.sum()
             return R, np.eye(n, dtype=bool), names, types, pos
@@ -308,6 +308,20 @@ class Pipeline:
         p.sos = F.iir_sos(sf, l_f, h_f, notch)
 
     # ------------------------------------------------------------------ running
+    def _scan_bads(self, rec: Recording, keep: list[int]) -> set[str]:
+        """Names of the picked channels the store will mark flat / saturated / NaN, found by one pass over the
+        file before the processing pass (the same statistics, :class:`BadStats`, in model units)."""
+        c = self.config
+        scale = np.array([MODEL_UNITS[rec.ch_types[i]][1] if c.scale_units else 1.0 for i in keep])
+        stats = BadStats(len(keep))
+        L = max(1, int(c.chunk_s * rec.sfreq))
+        for s in range(0, rec.n_times, L):
+            raw = self._read_block(rec, s, min(s + L, rec.n_times))[keep]
+            finite = np.isfinite(raw)
+            stats.update(np.where(finite, raw, 0.0) * scale[:, None], finite)
+        reasons = stats.reasons(c.flat_ptp, c.saturation_fraction)
+        return {rec.ch_names[i] for i, r in zip(keep, reasons) if r}
+
     def _read_block(self, rec: Recording, a: int, b: int) -> np.ndarray:
         if rec.raw is not None:
             return rec.raw.get_data(start=a, stop=b)

@@ -237,3 +237,19 @@ def test_average_reference_leaves_declared_bad_channels_out_like_mne():
     ref = raw.copy().set_eeg_reference("average", projection=False, verbose="error").get_data() * 1e6
     np.testing.assert_allclose(out.data, ref, rtol=1e-4, atol=1e-3)
     assert out.info["bad_channels"] == {NAMES[3]: "declared"}
+
+
+def test_average_reference_leaves_flat_and_saturated_channels_out():
+    """Channels the store marks flat or saturated were averaged into every other channel's reference (they were
+    found only at the end of the streaming pass); a scan before the pass now leaves them out, as if declared bad."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(0, 1e-5, (len(NAMES), 3000))
+    x[2] = 4e-4  # disconnected electrode sitting at a DC offset: flat
+    x[4] = np.clip(rng.normal(0, 1e-3, 3000), -5e-4, 5e-4)  # railed amplifier: saturated
+    base = dict(l_freq=None, h_freq=None, notch=None, resample_sfreq=None, clip={}, reference="average", chunk_s=10.0)  # 3 chunks
+    out = Pipeline(PipelineConfig(**base)).apply(_array_rec(x, names=NAMES))
+    raw = mne.io.RawArray(x, mne.create_info(list(NAMES), 100.0, "eeg"), verbose="error")
+    raw.info["bads"] = [NAMES[2], NAMES[4]]
+    ref = raw.copy().set_eeg_reference("average", projection=False, verbose="error").get_data() * 1e6
+    np.testing.assert_allclose(out.data, ref, rtol=1e-4, atol=1e-3)
+    assert out.info["bad_channels"] == {NAMES[2]: "flat", NAMES[4]: "saturated"}
