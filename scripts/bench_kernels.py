@@ -10,7 +10,10 @@ quantizer and the chunked matmul reference; SDPA), their ratio, and the fraction
 hardware limit (bytes/s vs 3.0 TB/s, FLOP/s vs 798 TFLOP/s), plus the end-to-end tokenizer
 encode throughput with kernels vs without, in the same run. On CPU only the PyTorch paths are
 timed (``"device": "cpu"``) at reduced shapes unless ``--full-shapes``: Triton under the
-interpreter is not timed. JSON keys are documented in ``neurosig/kernels/bench.py``.
+interpreter is not timed (with ``TRITON_INTERPRET=1`` not on CUDA either; the JSON records
+``interpreted`` and ``fp32_dot_precision``). JSON keys are documented in
+``neurosig/kernels/bench.py``. ``--device`` takes cpu, cuda or cuda:N and ``--only`` one or more of
+stft rvq attention e2e; anything else is a one-line error (exit status 2).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,12 +49,29 @@ def _encode_throughput(device, impl, *, batch, channels, seconds, sfreq=200.0, k
     return {"tokenizer": kind, "impl": impl, "shape": f"{batch}x{channels}x{x.shape[-1]}", "encode_ms": round(ms, 3), "windows_per_s": round(batch / (ms * 1e-3), 2)}
 
 
+STEPS = ("stft", "rvq", "attention", "e2e")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): ``bench_kernels: error: ...``."""
+
+    def error(self, message):  # noqa: D102
+        print(f"bench_kernels: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _device_arg(value: str) -> str:
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", value):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {value!r}")
+    return value
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = _Parser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
-    ap.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
+    ap.add_argument("--device", type=_device_arg, default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
     ap.add_argument("--full-shapes", action="store_true", help="on CPU, run neurosig's full shapes too (slow)")
-    ap.add_argument("--only", nargs="*", default=["stft", "rvq", "attention", "e2e"], help="subset of: stft rvq attention e2e")
+    ap.add_argument("--only", nargs="+", choices=STEPS, default=list(STEPS), metavar="STEP", help=f"subset of: {' '.join(STEPS)}")
     args = ap.parse_args(argv)
 
     import torch
@@ -62,11 +83,15 @@ def main(argv=None) -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         print("bench_kernels: --device cuda but torch sees no CUDA device; run on a GPU machine or use --device cpu.", file=sys.stderr)
         return 2
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        print(f"bench_kernels: --device {args.device} but torch sees {torch.cuda.device_count()} CUDA device(s); use cuda:0..cuda:{torch.cuda.device_count() - 1}.", file=sys.stderr)
+        return 2
     full = device.type == "cuda" or args.full_shapes
     result = {
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "torch": torch.__version__,
+        **bench.run_info(),  # interpreted, fp32_dot_precision
         "full_shapes": full,
         "limits": {"hbm_tb_s": bench.HBM_TB_S, "peak_tflop_s_bf16": bench.PEAK_TFLOP_S},
         "entries": [],
@@ -94,12 +119,13 @@ def main(argv=None) -> int:
             import neurosig.tokenizers  # noqa: F401
 
             shape = dict(batch=256, channels=19, seconds=10.0) if full else dict(batch=4, channels=19, seconds=10.0)
+            skip = bench._triton_skip_reason(device)
             for kind in ("tf", "rvq"):
-                impls = ["torch", "triton"] if device.type == "cuda" else ["torch"]
+                impls = ["torch"] if skip else ["torch", "triton"]
                 for impl in impls:
                     result["end_to_end"].append(_encode_throughput(device, impl, kind=kind, **shape))
-                if device.type != "cuda":
-                    result["end_to_end"].append({"tokenizer": kind, "impl": "triton", "skip_reason": "no CUDA device: interpreter timings are meaningless"})
+                if skip:
+                    result["end_to_end"].append({"tokenizer": kind, "impl": "triton", "skip_reason": skip})
                 else:
                     t, k = result["end_to_end"][-2], result["end_to_end"][-1]
                     k["speedup_vs_torch"] = round(t["encode_ms"] / k["encode_ms"], 3)

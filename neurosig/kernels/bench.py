@@ -10,10 +10,15 @@ JSON). Every entry is a flat dict with documented keys:
   (bytes / time) and ``triton_tflop_s`` / ``torch_tflop_s``; ``frac_bw`` = triton_tb_s / 3.0,
   ``frac_flops`` = triton_tflop_s / 798 (the H100 limits of ANCHORS.md: device copy 3.0 TB/s,
   bf16 dense matmul 798 TFLOP/s);
-- ``max_abs_err`` of the kernel against the reference on the benchmark input.
+- ``max_abs_err`` of the kernel against the reference on the benchmark input (for the
+  forward+backward cases: the largest of the output's and the q, k, v gradients' errors).
+
+The script adds ``interpreted`` and ``fp32_dot_precision`` (see :func:`run_info`) at the top
+level of the JSON.
 
 Timings on CUDA use CUDA events (median of ``iters`` after ``warmup``); on CPU a wall clock.
-Triton under the CPU interpreter is not timed: those figures would be meaningless.
+Triton under the CPU interpreter is not timed, on CPU or CUDA tensors (``TRITON_INTERPRET=1``
+would run the kernels in the interpreter even for CUDA tensors): those figures would be meaningless.
 """
 
 from __future__ import annotations
@@ -52,11 +57,25 @@ def time_ms(fn: Callable[[], object], device: torch.device, *, warmup: int = 3, 
     return float(statistics.median(times))
 
 
+def run_info() -> dict:
+    """How the kernels would run in this process (top-level keys of the benchmark JSON).
+
+    ``interpreted``: ``TRITON_INTERPRET=1`` was set when the kernels were imported (they then run
+    in the CPU interpreter and are never timed); ``fp32_dot_precision``: the precision of fp32
+    ``tl.dot`` in the STFT and RVQ kernels (``neurosig.kernels.triton.FP32_DOT_PRECISION``).
+    """
+    import neurosig.kernels.triton as kt
+
+    return {"interpreted": bool(kt.INTERPRETED), "fp32_dot_precision": kt.FP32_DOT_PRECISION}
+
+
 def _triton_skip_reason(device: torch.device) -> str | None:
     if device.type != "cuda":
         return "no CUDA device: Triton would run under the CPU interpreter, whose timings are meaningless"
     if not ops.triton_available():
         return "triton is not installed"
+    if run_info()["interpreted"]:
+        return "TRITON_INTERPRET=1: the kernels would run in the CPU interpreter, not on the GPU; unset it to time them"
     return None
 
 
@@ -87,6 +106,11 @@ def _entry(kernel, case, shape, dtype, device, baseline, torch_ms, triton_ms, nb
         tf = flops / (triton_ms * 1e-3) / 1e12
         e.update(triton_tb_s=round(tb, 4), triton_tflop_s=round(tf, 3), frac_bw=round(tb / HBM_TB_S, 4), frac_flops=round(tf / PEAK_TFLOP_S, 4))
     return e
+
+
+def max_abs_err(got, ref) -> float:
+    """Largest |got - ref| over pairs of tensors (outputs and, for fwd+bwd cases, gradients)."""
+    return max(float((a.detach().float() - b.detach().float()).abs().max()) if a.numel() else 0.0 for a, b in zip(got, ref, strict=True))
 
 
 def bench_stft(device, *, batch=256, channels=19, seconds=10.0, sfreq=200.0, n_fft=200, hop=100, warmup=3, iters=10):
@@ -179,20 +203,21 @@ def bench_attention(device, *, seqs=(256, 1024, 4096), batch=None, heads=8, head
             nbytes = 4 * B * heads * S * head_dim * q.element_size() * (2.5 if backward else 1.0)
 
             def run(impl, mask=mask, causal=causal, backward=backward):
+                """The output, and with ``backward`` the (q, k, v) gradients of sum(output)."""
                 if backward:
                     qq, kk, vv = (t.detach().requires_grad_() for t in (q, k, v))
                     o = ops.attention(qq, kk, vv, key_padding_mask=mask, causal=causal, impl=impl)
                     o.backward(torch.ones_like(o))
-                    return o
+                    return (o, qq.grad, kk.grad, vv.grad)
                 with torch.no_grad():
-                    return ops.attention(q, k, v, key_padding_mask=mask, causal=causal, impl=impl)
+                    return (ops.attention(q, k, v, key_padding_mask=mask, causal=causal, impl=impl),)
 
             torch_ms = time_ms(lambda: run("torch"), device, warmup=warmup, iters=iters)
             skip = _triton_skip_reason(device)
             triton_ms = err = None
             if skip is None:
                 triton_ms = time_ms(lambda: run("triton"), device, warmup=warmup, iters=iters)
-                err = float((run("triton").float() - run("torch").float()).abs().max())
+                err = max_abs_err(run("triton"), run("torch"))
             shape = f"B={B} H={heads} S={S} Dh={head_dim}"
             out.append(_entry("attention", case, shape, dtype, device, "SDPA (torch reference)", torch_ms, triton_ms, nbytes, flops, err, skip))
     return out

@@ -20,7 +20,8 @@ Numerical conventions shared by the reference and the kernel:
   ``center=True`` the signal is reflect-padded by ``n_fft // 2`` on both sides (as
   ``torch.stft``).
 - ``rvq_search``: squared Euclidean distance, ties go to the lowest index (as
-  ``torch.argmin``); distances are computed in float32 whatever the input dtype.
+  ``torch.argmin``); distances are computed in float32 whatever the input dtype; a NaN
+  distance counts as +inf (a NaN entry is never chosen; a NaN vector gets code 0).
 - ``attention``: softmax scale ``1 / sqrt(Dh)``; a query row whose keys are all padding (or, with
   ``causal=True``, all its visible keys are padding) returns 0 and passes no gradient.
 """
@@ -92,6 +93,13 @@ def kernel_impl(impl: str) -> Iterator[None]:
         _AUTO_OVERRIDE.pop()
 
 
+def _interpreted() -> bool:
+    """Whether the Triton kernels run under the CPU interpreter (``TRITON_INTERPRET=1`` at import)."""
+    import neurosig.kernels.triton as kt  # only reads the environment; does not import triton
+
+    return bool(kt.INTERPRETED)
+
+
 def _check_triton_usable(name: str, device: torch.device) -> None:
     if not triton_available():
         raise NeurosigError(
@@ -99,12 +107,16 @@ def _check_triton_usable(name: str, device: torch.device) -> None:
             "pip install 'neurosig[triton]' (or use impl='torch')."
         )
     if device.type == "cuda":
+        if _interpreted():
+            raise NeurosigError(
+                f"{name}(impl='triton') got CUDA tensors but TRITON_INTERPRET=1 was set when neurosig's kernels "
+                "were imported, so they would run in the CPU interpreter, not on the GPU; unset TRITON_INTERPRET "
+                "before importing neurosig, or use impl='torch'."
+            )
         return
     if device.type != "cpu":
         raise NeurosigError(f"{name}(impl='triton') runs on CUDA or (interpreted) CPU tensors, got device {device}; use impl='torch'.")
-    from neurosig.kernels.triton import INTERPRETED
-
-    if not INTERPRETED:
+    if not _interpreted():
         raise NeurosigError(
             f"{name}(impl='triton') on CPU needs the Triton interpreter: set TRITON_INTERPRET=1 "
             "before neurosig's kernels are first imported, or use impl='torch'."
@@ -124,6 +136,8 @@ def _resolve(name: str, impl: str, device: torch.device) -> str:
             impl, reason = "torch", "kernel not measured to beat PyTorch on this GPU (USE_TRITON_ON_CUDA)"
         elif not triton_available():
             impl, reason = "torch", "triton not installed"
+        elif _interpreted():
+            impl, reason = "torch", "TRITON_INTERPRET=1: the kernels would run in the CPU interpreter"
         else:
             impl, reason = "triton", "kernel measured to win on CUDA"
     if impl == "triton":
@@ -133,6 +147,12 @@ def _resolve(name: str, impl: str, device: torch.device) -> str:
         _LOGGED.add(key)
         _log.info("kernels: %s uses the %s implementation (%s)", name, impl, reason)
     return impl
+
+
+def _check_bool(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise NeurosigError(f"{name} must be a bool (True or False), got {value!r} ({type(value).__name__}).")
+    return value
 
 
 def _check_tensor(t: object, name: str, ndim: int | None = None, min_ndim: int | None = None) -> torch.Tensor:
@@ -157,6 +177,7 @@ def _stft_checks(x, n_fft, hop, window, center, output) -> torch.Tensor:
     if isinstance(hop, bool) or not isinstance(hop, int) or hop <= 0:
         raise NeurosigError(f"hop must be a positive integer (samples between frames), got {hop!r}.")
     check_option(output, ("logmag_phase", "magnitude"), "output")
+    _check_bool(center, "center")
     T = x.shape[-1]
     if center and n_fft // 2 >= T:
         raise NeurosigError(
@@ -183,6 +204,10 @@ def _stft_checks(x, n_fft, hop, window, center, output) -> torch.Tensor:
 def _stft_reference(x, n_fft, hop, window, center, output):
     lead, T = x.shape[:-1], x.shape[-1]
     xf = x.reshape(-1, T)  # (R, T)
+    if xf.shape[0] == 0:  # no signal (e.g. an empty batch): torch.stft fails on it (MKL), the kernel returns empty
+        n_frames = 1 + (T + (2 * (n_fft // 2) if center else 0) - n_fft) // hop
+        empty = x.new_zeros(*lead, n_frames, n_fft // 2 + 1) + x.sum() * 0  # (..., n_frames, F), 0 elements; keeps autograd
+        return empty if output == "magnitude" else (empty, empty.clone())
     compute = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
     spec = torch.stft(
         xf.to(compute), n_fft, hop_length=hop, win_length=n_fft, window=window.to(compute),
@@ -218,6 +243,11 @@ def stft_patches(
     window = _stft_checks(x, n_fft, hop, window, center, output)
     if _resolve("stft_patches", impl, x.device) == "torch":
         return _stft_reference(x, n_fft, hop, window, center, output)
+    if window.requires_grad and torch.is_grad_enabled():
+        raise NeurosigError(
+            "window requires grad, but stft_patches(impl='triton') gives the window no gradient; "
+            "pass window.detach() (a fixed window) or use impl='torch' to learn the window."
+        )
     from neurosig.kernels.triton.stft import stft_patches_triton
 
     return stft_patches_triton(x, n_fft, hop, window, center, output, default_window=default_window)
@@ -240,6 +270,9 @@ def _rvq_checks(x, codebooks) -> None:
         raise NeurosigError(f"codebooks are on {codebooks.device} but x is on {x.device}; move them to the same device.")
 
 
+_INF = float("inf")
+
+
 def _rvq_reference(x, codebooks, chunk: int = 4096):
     """The unfused quantizer: per level, distances by matmul, argmin, gather, subtract."""
     N, D = x.shape
@@ -253,7 +286,10 @@ def _rvq_reference(x, codebooks, chunk: int = 4096):
         for s in range(0, N, chunk):  # bounded memory: chunk × K distances at a time
             r = residual[s : s + chunk]  # (n, D)
             # ||r - c||^2 up to the per-row constant ||r||^2 (does not change the argmin)
-            dist = norms[lvl][None, :] - 2.0 * (r @ cb[lvl].T)  # (n, K)
+            # in place (same bits as norms - 2 * (r @ c^T), fewer passes and allocations); then a
+            # NaN distance counts as +inf, as in the kernel (argmin would pick a NaN first)
+            dist = (r @ cb[lvl].T).mul_(-2.0).add_(norms[lvl][None, :])  # (n, K)
+            dist.nan_to_num_(nan=_INF, posinf=_INF, neginf=-_INF)
             codes[s : s + chunk, lvl] = dist.argmin(dim=1)
         chosen = cb[lvl][codes[:, lvl]]  # (N, D)
         quantized += chosen
@@ -267,6 +303,12 @@ def rvq_search(x: torch.Tensor, codebooks: torch.Tensor, impl: str = "auto"):
     x (N, D), codebooks (L, K, D) -> ``codes (N, L) int64`` and ``quantized (N, D)`` (sum over
     levels of the chosen entries, dtype of ``x``). Not differentiable (the straight-through
     estimator and commitment losses belong to the tokenizer); outputs carry no gradient.
+
+    Non-finite values are not checked (this runs once per level per training step; a check
+    would cost a host sync): a NaN distance counts as +inf in the kernel and the reference alike,
+    so an entry with a NaN is never chosen, and a vector with a NaN gets code 0 at every level
+    (all its distances are NaN) while its residual stays NaN (the tokenizer's commitment loss
+    turns NaN, which is where the bad input shows).
     """
     _rvq_checks(x, codebooks)
     with torch.no_grad():
@@ -312,12 +354,30 @@ def ema_update(
     """One in-place EMA codebook step (VQ-VAE-2 style, Laplace-smoothed counts).
 
     codebook (K, D), ema_counts (K,), ema_sums (K, D) are updated in place from the batch's
-    ``codes (N,)`` and vectors ``x (N, D)``.
+    ``codes (N,)`` and vectors ``x (N, D)``. An empty batch (N = 0) observes nothing and changes
+    nothing (with zero EMA statistics the update would divide 0 by 0).
     """
-    if not 0.0 <= decay < 1.0:
-        raise NeurosigError(f"decay must be in [0, 1), got {decay!r}.")
-    K = codebook.shape[0]
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 <= decay < 1.0:
+        raise NeurosigError(f"decay must be a number in [0, 1), got {decay!r}; e.g. decay=0.99.")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise NeurosigError(f"eps must be a positive number (Laplace smoothing of the counts), got {eps!r}; e.g. eps=1e-5.")
+    _check_tensor(codebook, "codebook", ndim=2)
+    K, D = codebook.shape
+    _check_tensor(ema_counts, "ema_counts", ndim=1)
+    _check_tensor(ema_sums, "ema_sums", ndim=2)
+    if tuple(ema_counts.shape) != (K,):
+        raise NeurosigError(f"ema_counts must have shape (K,) = ({K},) like codebook (K, D), got {tuple(ema_counts.shape)}.")
+    if tuple(ema_sums.shape) != (K, D):
+        raise NeurosigError(f"ema_sums must have shape (K, D) = ({K}, {D}) like codebook, got {tuple(ema_sums.shape)}.")
+    _check_tensor(x, "x", ndim=2)
+    if x.shape[1] != D:
+        raise NeurosigError(f"x has D={x.shape[1]} but codebook has D={D}; x must be (N, D) with the codebook's D.")
+    for name, t in (("ema_counts", ema_counts), ("ema_sums", ema_sums), ("x", x)):
+        if t.device != codebook.device:
+            raise NeurosigError(f"{name} is on {t.device} but codebook is on {codebook.device}; move it to the same device.")
     counts, sums = codebook_stats(codes, x, K)
+    if codes.shape[0] == 0:  # nothing observed: codebook and EMA statistics unchanged
+        return
     ema_counts.mul_(decay).add_(counts.to(ema_counts.dtype), alpha=1 - decay)
     ema_sums.mul_(decay).add_(sums.to(ema_sums.dtype), alpha=1 - decay)
     n = ema_counts.sum()
@@ -350,16 +410,20 @@ def _attn_checks(q, k, v, key_padding_mask) -> None:
 
 
 def _attn_reference(q, k, v, key_padding_mask, causal):
-    """SDPA with the padding/causal mask; rows with no visible key are set to 0 (no NaN, no gradient)."""
+    """SDPA with the padding/causal mask; rows with no visible key are set to 0 (no NaN, no gradient).
+
+    The mask is as small as the case allows (this is also the benchmark's SDPA baseline):
+    ``is_causal=True`` for causal alone (every query sees key 0, so no row is empty), a
+    broadcast ``(B, 1, 1, S)`` key mask for padding alone, and a ``(B, 1, S, S)`` mask only for
+    causal with padding.
+    """
     B, H, S, Dh = q.shape
-    if key_padding_mask is None and not causal:
-        return F.scaled_dot_product_attention(q, k, v)
-    allowed = torch.ones(B, 1, S, S, dtype=torch.bool, device=q.device)  # True = may attend
-    if key_padding_mask is not None:
-        allowed = allowed & ~key_padding_mask[:, None, None, :]
+    if key_padding_mask is None:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    allowed = ~key_padding_mask[:, None, None, :]  # (B, 1, 1, S) True = may attend
     if causal:
-        allowed = allowed & torch.ones(S, S, dtype=torch.bool, device=q.device).tril()
-    row_ok = allowed.any(-1, keepdim=True)  # (B, 1, S, 1)
+        allowed = allowed & torch.ones(S, S, dtype=torch.bool, device=q.device).tril()  # (B, 1, S, S)
+    row_ok = allowed.any(-1, keepdim=True)  # (B, 1, 1, 1), or (B, 1, S, 1) when causal
     # SDPA returns NaN on a row with no allowed key: let such rows see everything, then zero them.
     out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed | ~row_ok)
     return out * row_ok.to(out.dtype)
@@ -376,15 +440,22 @@ def attention(
     """Scaled dot-product attention for the backbone's layout.
 
     q, k, v (B, H, S, Dh); key_padding_mask (B, S) bool, True where the key is padding;
-    ``causal`` masks keys after the query. Returns (B, H, S, Dh). Rows with no visible key are 0.
+    ``causal`` (a bool) masks keys after the query. Returns (B, H, S, Dh). Rows with no visible
+    key are 0. ``impl="triton"`` under the interpreter refuses bf16 (its bf16 ``tl.dot`` is wrong).
     """
     _attn_checks(q, k, v, key_padding_mask)
+    _check_bool(causal, "causal")
     if _resolve("attention", impl, q.device) == "torch":
-        return _attn_reference(q, k, v, key_padding_mask, bool(causal))
-    from neurosig.kernels.triton.attention import attention_triton
-
+        return _attn_reference(q, k, v, key_padding_mask, causal)
     Dh = q.shape[-1]
     if not 16 <= Dh <= 128:
         raise NeurosigError(f"attention(impl='triton') supports head dim 16..128, got Dh={Dh}; use impl='torch'.")
-    return attention_triton(q, k, v, key_padding_mask, bool(causal))
+    if q.dtype == torch.bfloat16 and _interpreted():
+        raise NeurosigError(
+            "attention(impl='triton') under the Triton interpreter (TRITON_INTERPRET=1) does not support bfloat16 "
+            "q/k/v: the interpreter's bf16 tl.dot gives wrong results; cast to float16/float32 or use impl='torch'."
+        )
+    from neurosig.kernels.triton.attention import attention_triton
+
+    return attention_triton(q, k, v, key_padding_mask, causal)
 

@@ -1,11 +1,20 @@
-"""Spectral helpers: STFT patches (dispatching to the kernels package when present) and
-per-patch Fourier amplitude/phase targets.
+"""Spectral helpers: STFT patches (through the kernels package's dispatcher) and per-patch
+Fourier amplitude/phase targets.
 
-``stft_patches(x, n_fft, hop, window=None, center=False, output="logmag_phase")`` has the same
-signature and semantics as ``neurosig.kernels.ops.stft_patches``: x (..., T) ->
-(..., n_frames, n_fft//2 + 1) frames of a periodic Hann window (or ``window``), with
-``n_frames = 1 + (T - n_fft) // hop`` (``center=False``). ``output`` selects
-``"logmag_phase"`` -> (log(|X| + 1e-6), angle) , ``"mag"`` -> |X|, ``"complex"`` -> X.
+``stft_patches(x, n_fft, hop, window=None, center=False, output="logmag_phase")`` is
+``neurosig.kernels.ops.stft_patches`` (same signature, semantics and errors) with two extras:
+``output="mag"`` is accepted as another name for ``"magnitude"``, and ``output="complex"``
+returns the complex spectrum ``X`` (computed by :func:`stft_patches_reference`: the kernels
+write no complex output). x (..., T) -> (..., n_frames, n_fft//2 + 1) frames of a periodic
+Hann window (or ``window``), ``n_frames = 1 + (T' - n_fft) // hop`` with
+``T' = T + 2 * (n_fft // 2)`` when ``center`` (reflect padding, which needs ``T > n_fft // 2``)
+else ``T``. ``output``: ``"logmag_phase"`` -> (log(|X| + 1e-6), angle in (-pi, pi]),
+``"magnitude"``/``"mag"`` -> |X|, ``"complex"`` -> X. Real outputs have the dtype of ``x``
+(computed in float32, float64 for float64 input); ``X`` is complex64 (complex128 for float64).
+
+:func:`stft_patches_reference` is an independent pure-torch implementation (``unfold`` +
+``rfft``) that takes the same arguments, validates them with the same checks and returns the
+same outputs; it is what the kernels are cross-checked against in the tokenizer tests.
 """
 
 from __future__ import annotations
@@ -14,41 +23,51 @@ import math
 
 import torch
 
-from neurosig._utils.errors import NeurosigError
+from neurosig._utils.validation import check_option
+from neurosig.kernels.ops import LOG_EPS, _stft_checks
+from neurosig.kernels.ops import stft_patches as _kernel_stft_patches
 
-LOG_EPS = 1e-6
+OUTPUTS = ("logmag_phase", "magnitude", "mag", "complex")
+_ALIASES = {"mag": "magnitude"}
 
-try:  # the kernels engineer's dispatcher (fused Triton on CUDA, reference elsewhere)
-    from neurosig.kernels.ops import stft_patches as _kernel_stft_patches  # type: ignore
-except Exception:  # pragma: no cover - depends on the kernels package
-    _kernel_stft_patches = None
+
+def _output(output: str) -> str:
+    """The kernels' name for ``output`` ("mag" -> "magnitude"); raises on an unknown one."""
+    check_option(output, OUTPUTS, "output")
+    return _ALIASES.get(output, output)
 
 
 def stft_patches_reference(x, n_fft: int, hop: int, window=None, center: bool = False, output: str = "logmag_phase"):
-    """Pure-torch STFT frames (see module doc)."""
-    if output not in ("logmag_phase", "mag", "complex"):
-        raise NeurosigError(f"output={output!r} is not supported; choose 'logmag_phase', 'mag' or 'complex'.")
+    """Pure-torch STFT frames (see module doc): ``unfold`` + ``rfft``, the same checks as the kernels."""
+    out = _output(output)
+    # the kernels' argument checks (n_fft, hop, window, center, signal length); "complex" is ours
+    window = _stft_checks(x, n_fft, hop, window, center, "magnitude" if out == "complex" else out)
+    compute = torch.float64 if x.dtype == torch.float64 else torch.float32
+    xc = x.to(compute)
     if center:
         pad = n_fft // 2
-        x = torch.nn.functional.pad(x, (pad, pad), mode="reflect" if x.shape[-1] > pad else "constant")
-    if x.shape[-1] < n_fft:
-        raise NeurosigError(f"stft_patches: signal length {x.shape[-1]} is shorter than n_fft={n_fft}; pad the input.")
-    if window is None:
-        window = torch.hann_window(n_fft, periodic=True, dtype=torch.float32, device=x.device)
-    frames = x.float().unfold(-1, n_fft, hop)  # (..., n_frames, n_fft)
-    spec = torch.fft.rfft(frames * window.to(frames), dim=-1)  # (..., n_frames, n_fft//2+1)
-    if output == "complex":
+        lead = xc.shape[:-1]
+        xc = torch.nn.functional.pad(xc.reshape(-1, 1, xc.shape[-1]), (pad, pad), mode="reflect").reshape(*lead, -1)
+    frames = xc.unfold(-1, n_fft, hop)  # (..., n_frames, n_fft)
+    if frames.numel() == 0:  # empty batch: the FFT backends fail on it
+        spec = torch.zeros(frames.shape[:-1] + (n_fft // 2 + 1,), dtype=torch.complex128 if compute == torch.float64 else torch.complex64, device=x.device)
+        spec = spec + xc.sum() * 0  # keeps autograd
+    else:
+        spec = torch.fft.rfft(frames * window.to(compute), dim=-1)  # (..., n_frames, n_fft//2+1)
+    if out == "complex":
         return spec
-    if output == "mag":
-        return spec.abs()
-    return torch.log(spec.abs() + LOG_EPS), torch.angle(spec)
+    mag = spec.abs()
+    if out == "magnitude":
+        return mag.to(x.dtype)
+    return torch.log(mag + LOG_EPS).to(x.dtype), torch.angle(spec).to(x.dtype)
 
 
 def stft_patches(x, n_fft: int, hop: int, window=None, center: bool = False, output: str = "logmag_phase"):
-    """STFT frames through the kernels package when it is installed, else the reference."""
-    if _kernel_stft_patches is not None:
-        return _kernel_stft_patches(x, n_fft, hop, window=window, center=center, output=output)
-    return stft_patches_reference(x, n_fft, hop, window=window, center=center, output=output)
+    """STFT frames through the kernels' dispatcher (``impl="auto"``); ``"complex"`` through the reference."""
+    out = _output(output)
+    if out == "complex":
+        return stft_patches_reference(x, n_fft, hop, window=window, center=center, output=out)
+    return _kernel_stft_patches(x, n_fft, hop, window=window, center=center, output=out)
 
 
 def patch_spectrum(p: torch.Tensor, eps: float = 1e-2):

@@ -145,3 +145,69 @@ def test_head_dim_out_of_kernel_range():
     q, k, v = _qkv(1, 1, 7, 8)
     with pytest.raises(NeurosigError, match="head dim 16..128"):
         attention(q, k, v, impl="triton")
+
+
+@needs_triton
+def test_bf16_under_the_interpreter_is_refused():
+    # The interpreter's bf16 tl.dot is wrong (outputs ~1e8 instead of ~1): refuse, never return it.
+    q, k, v = _qkv(1, 2, 8, 16, dtype=torch.bfloat16)
+    with pytest.raises(NeurosigError, match="does not support bfloat16") as err:
+        attention(q, k, v, impl="triton")
+    assert "\n" not in str(err.value)
+    o = attention(q.half(), k.half(), v.half(), impl="triton")  # the suggested fix works
+    torch.testing.assert_close(o.float(), attention(q.float(), k.float(), v.float(), impl="torch"), **TOL[torch.float16])
+
+
+def _full_mask_reference(q, k, v, mask, causal):
+    """The (B, 1, S, S)-mask formulation the reference used before (kept to pin its results)."""
+    B, H, S, Dh = q.shape
+    allowed = torch.ones(B, 1, S, S, dtype=torch.bool)
+    if mask is not None:
+        allowed = allowed & ~mask[:, None, None, :]
+    if causal:
+        allowed = allowed & torch.ones(S, S, dtype=torch.bool).tril()
+    row_ok = allowed.any(-1, keepdim=True)
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed | ~row_ok)
+    return out * row_ok.to(out.dtype)
+
+
+def test_reference_builds_no_square_mask_unless_causal_with_padding(monkeypatch):
+    # The reference is the benchmark's SDPA baseline and nn.attention's CPU path: causal alone must
+    # use is_causal=True and padding alone a broadcast (B, 1, 1, S) key mask, not a (B, 1, S, S) one.
+    calls = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(q, k, v, attn_mask=None, is_causal=False, **kw):
+        calls.append((None if attn_mask is None else tuple(attn_mask.shape), is_causal))
+        return sdpa(q, k, v, attn_mask=attn_mask, is_causal=is_causal, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    B, H, S, Dh = 2, 3, 9, 16
+    q, k, v = _qkv(B, H, S, Dh)
+    mask = _mask(B, S)
+    attention(q, k, v, causal=True, impl="torch")
+    attention(q, k, v, key_padding_mask=mask, impl="torch")
+    attention(q, k, v, key_padding_mask=mask, causal=True, impl="torch")
+    assert calls == [(None, True), ((B, 1, 1, S), False), ((B, 1, S, S), False)]
+
+
+@pytest.mark.parametrize("causal,masked", [(True, False), (False, True), (True, True)])
+def test_reference_results_equal_the_full_mask_formulation(causal, masked):
+    # Same outputs and gradients, bit for bit, including a fully padded sample (-> 0, no gradient).
+    q, k, v = _qkv(3, 2, 37, 32, seed=4)
+    mask = _mask(3, 37, seed=4) if masked else None
+    do = torch.randn(3, 2, 37, 32, generator=torch.Generator().manual_seed(5))
+    o, grads = _run("torch", q, k, v, mask, causal, do)
+    ts = [t.clone().requires_grad_() for t in (q, k, v)]
+    o_old = _full_mask_reference(*ts, mask, causal)
+    grads_old = torch.autograd.grad(o_old, ts, do)
+    assert torch.equal(o, o_old)
+    assert all(torch.equal(a, b) for a, b in zip(grads, grads_old))
+
+
+@pytest.mark.parametrize("causal", ["no", 1, None])
+def test_causal_must_be_a_bool(causal):
+    q, k, v = _qkv(1, 1, 4, 16)
+    with pytest.raises(NeurosigError, match=r"causal must be a bool \(True or False\), got") as err:
+        attention(q, k, v, causal=causal)
+    assert "\n" not in str(err.value)

@@ -47,8 +47,11 @@ def test_auto_on_cpu_is_the_reference_and_logged_once(records):
 
 
 def test_auto_on_cuda_follows_the_benchmark_flag(monkeypatch):
+    import neurosig.kernels.triton as kt
+
     cuda = torch.device("cuda")  # no tensor is created: _resolve only looks at the device type
     monkeypatch.setattr(ops, "_LOGGED", set())
+    monkeypatch.setattr(kt, "INTERPRETED", False)  # as on a GPU machine (compiled kernels)
     for name in ("stft_patches", "rvq_search", "attention"):
         monkeypatch.setitem(ops.USE_TRITON_ON_CUDA, name, False)
         assert ops._resolve(name, "auto", cuda) == "torch"
@@ -92,3 +95,22 @@ def test_triton_missing_is_a_one_line_error(monkeypatch):
     monkeypatch.setattr(ops, "triton_available", lambda: False)
     with pytest.raises(NeurosigError, match=r"pip install 'neurosig\[triton\]'"):
         ops.rvq_search(torch.randn(4, 3), torch.randn(1, 5, 3), impl="triton")
+
+
+@needs_triton
+def test_interpreter_is_never_used_on_cuda_tensors(monkeypatch):
+    # With TRITON_INTERPRET=1 (as in this test session) a CUDA tensor would go through the CPU
+    # interpreter: "auto" keeps the reference, an explicit "triton" is a one-line error (no CUDA
+    # tensor is created: _resolve only looks at the device type).
+    import neurosig.kernels.triton as kt
+
+    monkeypatch.setattr(kt, "INTERPRETED", True)
+    monkeypatch.setattr(ops, "_LOGGED", set())
+    cuda = torch.device("cuda")
+    for name in ("stft_patches", "rvq_search", "attention"):
+        monkeypatch.setitem(ops.USE_TRITON_ON_CUDA, name, True)
+        assert ops._resolve(name, "auto", cuda) == "torch"
+        with pytest.raises(NeurosigError, match="TRITON_INTERPRET=1 was set") as err:
+            ops._resolve(name, "triton", cuda)
+        assert "\n" not in str(err.value)
+    assert ("attention", "torch") in ops._LOGGED

@@ -112,3 +112,71 @@ def test_codebook_stats_bad_arguments():
         codebook_stats(torch.tensor([0, 5]), torch.randn(2, 3), 4)
     with pytest.raises(NeurosigError, match="codes has N=2 entries but x has N=3"):
         codebook_stats(torch.tensor([0, 1]), torch.randn(3, 3), 4)
+
+
+@pytest.mark.parametrize("impl", ["torch", pytest.param("triton", marks=needs_triton)])
+def test_nan_entry_is_never_chosen_and_nan_vector_gets_code_0(impl):
+    # A NaN distance counts as +inf in both paths (documented; no per-call finiteness check).
+    x, cb = _data(100, 16, 3, 70, seed=5)
+    cb[0, 65, 0] = float("nan")  # one broken entry at level 0
+    x[3, 2] = float("nan")  # one broken vector
+    codes, q = rvq_search(x, cb, impl=impl)
+    assert (codes[:, 0] != 65).all()  # argmin with NaN would pick 65 for every vector
+    assert (codes[3] == 0).all()
+    ok = torch.ones(100, dtype=torch.bool)
+    ok[3] = False
+    codes_clean, _ = rvq_search(x[ok], torch.cat([cb[:, :65], cb[:, 66:]], 1), impl="torch")
+    codes_clean[:, 0] += (codes_clean[:, 0] >= 65).long()  # indices after the removed entry shift by one
+    assert torch.equal(codes[ok][:, 0], codes_clean[:, 0])
+
+
+@needs_triton
+def test_nan_inputs_give_the_same_codes_in_kernel_and_reference():
+    x, cb = _data(100, 16, 3, 70, seed=6)
+    x[3, 2] = float("nan")
+    x[50] = float("inf")
+    cb[0, 65, 0] = float("nan")
+    cb[1, 7, 3] = float("inf")
+    codes, q = rvq_search(x, cb, impl="triton")
+    codes_r, q_r = rvq_search(x, cb, impl="torch")
+    assert torch.equal(codes, codes_r)
+    torch.testing.assert_close(q, q_r, equal_nan=True, rtol=0, atol=1e-6)
+
+
+def test_ema_update_on_an_empty_batch_changes_nothing():
+    g = torch.Generator().manual_seed(7)
+    K, D = 8, 4
+    codebook = torch.randn(K, D, generator=g)
+    before = codebook.clone()
+    ema_c, ema_s = torch.zeros(K), torch.zeros(K, D)  # fresh EMA statistics
+    ema_update(codebook, ema_c, ema_s, torch.zeros(0, dtype=torch.long), torch.zeros(0, D))
+    assert torch.equal(codebook, before)  # was 0/0 = NaN everywhere
+    assert (ema_c == 0).all() and (ema_s == 0).all()
+    ema_c2, ema_s2 = torch.rand(K, generator=g), torch.rand(K, D, generator=g)
+    c2, s2 = ema_c2.clone(), ema_s2.clone()
+    ema_update(codebook, ema_c2, ema_s2, torch.zeros(0, dtype=torch.long), torch.zeros(0, D))
+    assert torch.equal(codebook, before) and torch.equal(ema_c2, c2) and torch.equal(ema_s2, s2)
+
+
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (dict(codebook=torch.randn(8, 5), ema_sums=torch.zeros(8, 5)), "x has D=4 but codebook has D=5"),
+        (dict(ema_counts=torch.zeros(9)), r"ema_counts must have shape \(K,\) = \(8,\)"),
+        (dict(ema_sums=torch.zeros(8, 3)), r"ema_sums must have shape \(K, D\) = \(8, 4\)"),
+        (dict(codebook=torch.randn(8)), "codebook must have 2 dimensions"),
+        (dict(decay="0.9"), r"decay must be a number in \[0, 1\), got '0.9'"),
+        (dict(decay=True), r"decay must be a number in \[0, 1\)"),
+        (dict(decay=1.0), r"decay must be a number in \[0, 1\)"),
+        (dict(eps=0.0), "eps must be a positive number"),
+        (dict(ema_counts=torch.zeros(8, dtype=torch.long)), "ema_counts must be a floating-point tensor"),
+    ],
+)
+def test_ema_update_bad_arguments(change, match):
+    K, D = 8, 4
+    args = dict(codebook=torch.randn(K, D), ema_counts=torch.zeros(K), ema_sums=torch.zeros(K, D),
+                codes=torch.zeros(3, dtype=torch.long), x=torch.randn(3, D), decay=0.99)
+    args.update(change)
+    with pytest.raises(NeurosigError, match=match) as err:
+        ema_update(**args)
+    assert "\n" not in str(err.value)

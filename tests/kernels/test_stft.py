@@ -189,3 +189,82 @@ def test_atan2_polynomial_matches_torch():
     assert out[-4] == pytest.approx(math.pi) and out[-3] == 0.0  # atan2(0, -1) = +pi; atan2(0, 0) = 0
     assert out[-2] == pytest.approx(math.pi / 2) and out[-1] == pytest.approx(-math.pi / 2)
     assert out.double().abs().max() <= math.pi + 1e-6
+
+
+def _grads(x, *args, **kwargs):
+    """d/dx of a random weighting of the outputs, for the kernel and the reference."""
+    out = {}
+    for impl in ("triton", "torch"):
+        xi = x.detach().clone().requires_grad_()
+        o = stft_patches(xi, *args, impl=impl, **kwargs)
+        g = torch.Generator().manual_seed(1)
+        loss = sum((t * torch.randn(t.shape, generator=g)).sum() for t in (o if isinstance(o, tuple) else (o,)))
+        (out[impl],) = torch.autograd.grad(loss, xi)
+    return out["triton"], out["torch"]
+
+
+@needs_triton
+@pytest.mark.parametrize("output", ["logmag_phase", "magnitude"])
+def test_all_zero_channel_gets_zero_gradient_like_the_reference(output):
+    # |X| = 0 on a flat (disconnected) channel: the phase gradient's 1/|X|^2 must not give 0 * inf = NaN.
+    x = _rand((3, 300), seed=8)
+    x[1] = 0.0
+    gk, gr = _grads(x, 64, 32, output=output)
+    assert torch.isfinite(gk).all()
+    assert (gk[1] == 0).all() and (gr[1] == 0).all()
+    torch.testing.assert_close(gk, gr, rtol=1e-3, atol=1e-4 * float(gr.abs().max()))
+
+
+@needs_triton
+def test_huge_magnitudes_do_not_overflow():
+    # |X| > 1.8e19: re^2 + im^2 overflows fp32; torch.stft's abs does not (hypot).
+    x = _rand((2, 300), seed=9) * 2e18  # |X| up to ~1e21
+    lm, ph = stft_patches(x, 64, 32, impl="triton")
+    lr, pr = stft_patches(x, 64, 32, impl="torch")
+    assert torch.isfinite(lm).all() and float(lr.max()) > math.log(1.8e19)
+    _assert_close_spectra(lm, ph, lr, pr, rtol=1e-5)
+    m = stft_patches(x, 64, 32, output="magnitude", impl="triton")
+    mr = stft_patches(x, 64, 32, output="magnitude", impl="torch")
+    torch.testing.assert_close(m, mr, rtol=1e-5, atol=1e-5 * float(mr.max()))
+    # the backward recomputes |X| too. Against a float64 reference: torch's own fp32 angle backward
+    # divides by |X|^2, which overflows here (its phase gradient comes out 0).
+    gk, _ = _grads(x, 64, 32)
+    _, gr = _grads(x.double(), 64, 32)
+    assert torch.isfinite(gk).all() and gk.abs().max() > 0
+    torch.testing.assert_close(gk.double(), gr, rtol=1e-3, atol=1e-4 * float(gr.abs().max()))
+
+
+@pytest.mark.parametrize("impl", ["torch", pytest.param("triton", marks=needs_triton)])
+@pytest.mark.parametrize("center", [False, True])
+def test_empty_batch_returns_empty_outputs(impl, center):
+    x = torch.randn(0, 19, 2000, requires_grad=True)
+    n_frames = 1 + (2000 + (200 if center else 0) - 200) // 100
+    lm, ph = stft_patches(x, 200, 100, center=center, impl=impl)
+    assert lm.shape == ph.shape == (0, 19, n_frames, 101) and lm.dtype == torch.float32
+    m = stft_patches(x, 200, 100, center=center, output="magnitude", impl=impl)
+    assert m.shape == (0, 19, n_frames, 101)
+    (lm.sum() + ph.sum()).backward()  # an empty batch inside a training step must not break backward
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+@needs_triton
+def test_window_that_requires_grad_is_refused_on_the_kernel_path():
+    x = _rand((2, 300), seed=10)
+    w = torch.hann_window(64).requires_grad_()
+    with pytest.raises(NeurosigError, match="window requires grad.*gives the window no gradient") as err:
+        stft_patches(x, 64, 32, window=w, impl="triton")
+    assert "\n" not in str(err.value)
+    lm, _ = stft_patches(x, 64, 32, window=w, impl="torch")  # the reference learns the window
+    (gw,) = torch.autograd.grad(lm.sum(), w)
+    assert gw.abs().sum() > 0
+    with torch.no_grad():  # no gradient wanted: nothing is lost, the kernel runs
+        lk, pk = stft_patches(x, 64, 32, window=w, impl="triton")
+        lr, pr = stft_patches(x, 64, 32, window=w, impl="torch")
+    _assert_close_spectra(lk, pk, lr, pr, rtol=1e-5)
+    stft_patches(x, 64, 32, window=w.detach(), impl="triton")
+
+
+@pytest.mark.parametrize("center", ["yes", 1, None])
+def test_center_must_be_a_bool(center):
+    with pytest.raises(NeurosigError, match=r"center must be a bool \(True or False\), got"):
+        stft_patches(torch.randn(2, 300), 64, 32, center=center)

@@ -11,6 +11,10 @@ codebook tiles (served from L2 across programs).
 Distances are computed in float32 (fp16/bf16 inputs are upcast in registers); on a GPU the fp32
 ``tl.dot`` runs as TF32 on the tensor cores, so near-ties (relative gap below ~1e-3) may pick a
 different, equally near entry than the fp32 reference.
+
+A NaN distance (a NaN in the vector or in the entry) counts as +inf, in the reference too: a NaN
+entry is never chosen, and a vector whose distances are all NaN keeps code 0 (the running
+minimum starts at +inf with index 0 and a strict ``<`` never replaces it).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ def _rvq_kernel(
             ct = tl.load(cb_l + ks[None, :] * D + ds[:, None], mask=d_ok[:, None] & k_ok[None, :], other=0.0)
             nrm = tl.load(norms_ptr + lvl * K + ks, mask=k_ok, other=float("inf"))  # (BLOCK_K,)
             dist = nrm[None, :] - 2.0 * tl.dot(res, ct.to(tl.float32), input_precision=DOT_PREC)  # (BLOCK_N, BLOCK_K)
+            dist = tl.where(dist == dist, dist, float("inf"))  # NaN -> +inf (as the reference): never the minimum
             tmin, targ = tl.min(dist, axis=1, return_indices=True, return_indices_tie_break_left=True)
             better = tmin < best  # strict: an earlier tile wins ties (lowest index)
             best = tl.where(better, tmin, best)

@@ -13,7 +13,10 @@ polynomial, |error| < 1e-6 rad), because libdevice ``atan2`` is missing in the i
 Backward (``torch.autograd.Function``): the transposed matmul in PyTorch. The complex spectrum is
 recomputed from the frames (``frames @ C``, ``frames @ S``), the output gradients are turned into
 ``dRe, dIm``, ``dframes = dRe @ C^T + dIm @ S^T`` and the frames are overlap-added back with
-``index_add_`` (the reflect padding folds back onto the signal). The window gets no gradient.
+``index_add_`` (the reflect padding folds back onto the signal). The window gets no gradient
+(the dispatcher refuses a window that requires grad). ``|X|`` is a scaled hypot in the kernel and
+``torch.hypot`` in the backward, and the backward uses ``X / |X|`` and ``1 / |X|`` (0 where
+``X == 0``, as the reference), never ``1 / |X|^2``, whose square under/overflows in fp32.
 """
 
 from __future__ import annotations
@@ -85,7 +88,11 @@ def _stft_fwd_kernel(
         sb = tl.load(sin_ptr + boff, mask=bmask, other=0.0)  # (BLOCK_K, BLOCK_F) -window * sin
         acc_re = tl.dot(frames, cb, acc_re, input_precision=DOT_PREC)
         acc_im = tl.dot(frames, sb, acc_im, input_precision=DOT_PREC)
-    mag = tl.sqrt(acc_re * acc_re + acc_im * acc_im)
+    # |X| as a scaled hypot: re^2 + im^2 would overflow fp32 for |X| > 1.8e19 (torch's abs does not)
+    hi = tl.maximum(tl.abs(acc_re), tl.abs(acc_im))
+    lo = tl.minimum(tl.abs(acc_re), tl.abs(acc_im))
+    ratio = lo / tl.where(hi > 0.0, hi, 1.0)  # in [0, 1]
+    mag = hi * tl.sqrt(1.0 + ratio * ratio)
     ooff = rows.to(tl.int64)[:, None] * F + fs[None, :]
     omask = row_ok[:, None] & f_ok[None, :]
     if MAG_ONLY:
@@ -184,22 +191,28 @@ class _STFTPatches(torch.autograd.Function):
         x2, cos, sin = ctx.saved_tensors
         n_fft, hop, center, mag_only, n_frames = ctx.cfg
         R, T = x2.shape
+        if R == 0:  # empty batch: nothing to overlap-add (reshape(0, -1) would be ambiguous)
+            return torch.zeros_like(x2), None, None, None, None, None, None
         idx = _frame_index(T, n_fft, hop, n_frames, center, x2.device)  # (n_frames, n_fft)
         frames = x2.float()[:, idx]  # (R, n_frames, n_fft)
         re = frames @ cos  # (R, n_frames, F)
         im = frames @ sin
-        mag = torch.sqrt(re * re + im * im)
-        safe = mag.clamp_min(1e-30)
+        mag = torch.hypot(re, im)  # no overflow of re^2 + im^2 (as the forward)
+        # unit phasor (cos phi, sin phi) = X / |X|, and 0 where X == 0 (the reference's gradient
+        # there is 0). Written with X / |X| and 1 / |X| rather than 1 / |X|^2, whose square
+        # underflows to 0 for |X| < 1e-19 (0 * inf = NaN on an all-zero channel) or overflows.
+        inv = torch.where(mag > 0, 1.0 / mag.clamp_min(torch.finfo(mag.dtype).tiny), torch.zeros_like(mag))
+        c, s = re * inv, im * inv
         if mag_only:
             g = grads[0].float() if grads[0] is not None else torch.zeros_like(mag)
-            d_re, d_im = g * re / safe, g * im / safe
+            d_re, d_im = g * c, g * s
         else:
             g_lm = grads[0].float() if grads[0] is not None else torch.zeros_like(mag)
             g_ph = grads[1].float() if grads[1] is not None else torch.zeros_like(mag)
-            a = g_lm / (safe * (mag + LOG_EPS))  # d log(|X|+eps) / d re = re * a
-            b = g_ph / (safe * safe)  # d atan2(im, re) = (re dIm - im dRe) / |X|^2
-            d_re = re * a - im * b
-            d_im = im * a + re * b
+            a = g_lm / (mag + LOG_EPS)  # d log(|X|+eps) = (c dRe + s dIm) * a
+            b = g_ph * inv  # d atan2(im, re) = (c dIm - s dRe) / |X|; 0 where X == 0
+            d_re = c * a - s * b
+            d_im = s * a + c * b
         d_frames = d_re @ cos.T + d_im @ sin.T  # (R, n_frames, n_fft)
         dx = torch.zeros(R, T, dtype=torch.float32, device=x2.device)
         dx.index_add_(1, idx.reshape(-1), d_frames.reshape(R, -1))  # overlap-add (+ reflect fold)
