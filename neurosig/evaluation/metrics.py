@@ -45,7 +45,8 @@ def classification_metrics(y_true, y_score, n_classes: int | None = None) -> dic
 
     ``y_true`` (n,) int labels in ``[0, n_classes)``; ``y_score`` either class scores
     ``(n, K)`` / positive-class scores ``(n,)`` (floats) or predicted labels (ints).
-    AUROC/AUPRC are NaN when only hard labels are given or only one class is present.
+    AUROC/AUPRC are NaN when only hard labels are given or only one class is present; Cohen's kappa is
+    NaN when labels and predictions are all one class (undefined, as in scikit-learn), never 0.
     """
     from torchmetrics.functional.classification import (
         binary_auroc,
@@ -95,8 +96,8 @@ def classification_metrics(y_true, y_score, n_classes: int | None = None) -> dic
             idx = torch.from_numpy(present)
             out["auroc"] = float(au[idx].mean())
             out["auprc"] = float(ap[idx].mean())
-    if math.isnan(out["cohen_kappa"]):
-        out["cohen_kappa"] = 0.0  # all predictions and labels one class: no agreement beyond chance
+    # all labels and predictions one class: chance agreement is 1 and kappa is 0/0, undefined. torchmetrics gives
+    # NaN here, as scikit-learn does; it stays NaN (JSON null) and group means / bootstrap draws leave it out
     return out
 
 
@@ -104,7 +105,8 @@ def grouped_metrics(y_true, y_score, groups: Sequence, n_classes: int) -> dict[s
     """Per-group aggregation: the metrics of each group (subject, recording), averaged.
 
     Each key is the mean over groups of that group's metric (NaN groups, e.g. AUROC of a group
-    with one class, are skipped). Also returns ``n_groups``.
+    with one class, or kappa of a group whose labels and predictions are all one class, are skipped).
+    Also returns ``n_groups``.
     """
     g = np.asarray(groups)
     y = np.asarray(y_true)

@@ -5,7 +5,7 @@ import pytest
 from sklearn import metrics as skm
 
 from neurosig import NeurosigError
-from neurosig.evaluation import aggregate_seeds, classification_metrics, grouped_metrics
+from neurosig.evaluation import aggregate_seeds, bootstrap_metrics, classification_metrics, grouped_metrics
 
 
 def _probs(rng, n, k):
@@ -130,3 +130,26 @@ def test_bootstrap_metrics_one_subject_and_bad_input(rng):
         bootstrap_metrics(y, p1, 2, groups=[0, 1])
     with pytest.raises(NeurosigError, match="n_boot"):
         bootstrap_metrics(y, p1, 2, n_boot=0)
+
+
+def test_undefined_kappa_is_nan_and_left_out_of_group_means_and_draws():
+    """Labels and predictions all one class: kappa is undefined (scikit-learn: NaN), not 0 (no agreement)."""
+    import warnings
+
+    y0 = np.zeros(6, dtype=np.int64)
+    p0 = np.tile([0.9, 0.1], (6, 1))  # right on every window, but only one class exists in the group
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = skm.cohen_kappa_score(y0, p0.argmax(1))
+    assert math.isnan(ref)
+    assert math.isnan(classification_metrics(y0, p0, 2)["cohen_kappa"])
+    # a defined kappa of one class (predictions vary) stays 0, as scikit-learn
+    assert classification_metrics(y0, np.array([0, 1, 0, 0, 0, 0]), 2)["cohen_kappa"] == pytest.approx(0.0)
+    # group "a": one class, perfect; group "b": both classes, perfect (kappa 1). The mean skips "a"
+    y = np.r_[y0, [0, 1, 0, 1, 0, 1]]
+    p = np.eye(2)[y] * 0.8 + 0.1
+    g = np.repeat(["a", "b"], 6)
+    assert grouped_metrics(y, p, g, 2)["cohen_kappa"] == pytest.approx(1.0)
+    # bootstrap: a draw of "a" twice has no kappa; every other draw is perfect, so the interval is [1, 1]
+    ci = bootstrap_metrics(y, p, 2, groups=g, n_boot=200, seed=0)
+    assert ci["cohen_kappa"] == pytest.approx([1.0, 1.0])
