@@ -76,19 +76,18 @@ def run(args) -> int:
 
     from neurosig._utils.errors import NeurosigError
     from neurosig.datasets.store import ShardStore
-    from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, classification_metrics
-    from neurosig.evaluation.reports import write_json, write_report
     from neurosig.evaluation.splits import load_split
     from neurosig.training.finetune import (
         FinetuneModule,
         WindowTable,
         _loader,
         finetune_and_report,
-        flat_summary,
         load_finetune_config,
         make_encoder,
-        metric_intervals,
         predict,
+        summarize_runs,
+        evaluate_test,
+        write_outputs,
     )
 
     cfg = load_finetune_config(args.config)
@@ -132,20 +131,9 @@ def run(args) -> int:
         module = FinetuneModule(make_encoder(model_dir, cfg), table.n_classes, cfg)
         _load_finetuned(module, path, out, s, meta, encoder)
         prob = predict(module, _loader(table, split["test"], cfg, False, s))
-        y = table.y[split["test"]]
-        runs.append({"metrics": classification_metrics(y, prob, table.n_classes), "y": y, "prob": prob,
-                     "subjects": table.subject[split["test"]]})
-    summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
-    summary.update(seeds=seeds, task=cfg.task)
-    first = runs[0]
-    summary["ci95"] = metric_intervals(first["y"], first["prob"], first["subjects"], table.n_classes, seeds[0])
-    flat = flat_summary(summary)
-    extra = {k: v for k, v in summary.items() if k in ("per_subject", "per_recording", "events")}
-    write_report(out, summary, first["y"], first["prob"], table.class_names or None,
-                 title=f"neurosig fine-tuning: {cfg.task} ({'scratch' if args.scratch else args.model})", extra=extra)
-    write_json(out / "metrics.json", flat)
-    if args.json:
-        write_json(args.json, flat)
+        runs.append({**evaluate_test(table, split["test"], prob, cfg), "split": split})
+    summary = summarize_runs(runs, table, cfg, seeds)
+    flat = write_outputs(out, summary, runs[0], table, cfg, model_dir=model_dir, json_path=args.json)
     _print_metrics(flat)
     print(f"report: {out / 'report.md'}")
     return 0

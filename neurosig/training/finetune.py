@@ -484,16 +484,30 @@ def fit_one_seed(table: WindowTable, config: FinetuneConfig, *, model_dir=None, 
         state = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     prob = predict(module, _loader(table, split["test"], config, False, seed))
-    yte = table.y[split["test"]]
+    out = evaluate_test(table, split["test"], prob, config)
+    out.update(history=losses, split=split, module=module)
+    return out
+
+
+def evaluate_test(table: WindowTable, idx: np.ndarray, prob: np.ndarray, config: FinetuneConfig) -> dict:
+    """Everything measured on one seed's test predictions ``prob`` (rows ``idx`` of ``table``): ``metrics`` (per
+    window), ``per_subject``, ``per_recording``, for seizures ``events``; also ``y`` and ``prob``.
+
+    The one definition behind :func:`fit_one_seed` and ``neurosig finetune test``, so both report the same keys."""
+    idx = np.asarray(idx)
+    K = table.n_classes
+    y = table.y[idx]
     out = {
-        "metrics": classification_metrics(yte, prob, K),
-        "per_subject": grouped_metrics(yte, prob, table.subject[split["test"]], K),
-        "per_recording": grouped_metrics(yte, prob, table.recording[split["test"]], K),
-        "y": yte, "prob": prob, "history": losses, "split": split, "module": module,
+        "metrics": classification_metrics(y, prob, K),
+        "per_subject": grouped_metrics(y, prob, table.subject[idx], K),
+        "per_recording": grouped_metrics(y, prob, table.recording[idx], K),
+        "y": y, "prob": prob,
     }
     if config.task == "seizure":
-        out["events"] = seizure_event_metrics(table, split["test"], prob[:, 1], config.events)
+        out["events"] = seizure_event_metrics(table, idx, prob[:, 1], config.events)
     return out
+
+
 
 
 def seizure_event_metrics(table: WindowTable, idx: np.ndarray, scores: np.ndarray, cfg: EventConfig) -> dict:
@@ -528,17 +542,25 @@ def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], 
     if out_dir is not None:  # the split of the first seed is "the" split of the run
         save_split(Path(out_dir) / "split.json", runs[0]["split"], table.subject, windows=table.fingerprint(), seed=seeds[0],
                    task=config.task, model="scratch" if model_dir is None else os.fspath(model_dir))
+    return {"summary": summarize_runs(runs, table, config, seeds), "runs": runs}
+
+
+GROUPS = ("per_subject", "per_recording", "events")  # the summary's sub-tables (flat keys ``group/key``)
+
+
+def summarize_runs(runs: Sequence[dict], table: WindowTable, config: FinetuneConfig, seeds: Sequence[int]) -> dict:
+    """Mean ± sd over seeds of :func:`evaluate_test` results (each run also holds its ``split``), the first seed's
+    95 % bootstrap intervals, seeds, task and config: what ``finetune fit`` and ``finetune test`` both report."""
     summary = aggregate_seeds([r["metrics"] for r in runs], METRIC_KEYS)
-    summary["per_subject"] = aggregate_seeds([r["per_subject"] for r in runs], METRIC_KEYS)
-    summary["per_recording"] = aggregate_seeds([r["per_recording"] for r in runs], METRIC_KEYS)
-    if config.task == "seizure":
-        summary["events"] = aggregate_seeds([r["events"] for r in runs])
+    for group in GROUPS:
+        if all(group in r for r in runs):
+            summary[group] = aggregate_seeds([r[group] for r in runs], None if group == "events" else METRIC_KEYS)
     summary["seeds"] = list(seeds)
     summary["task"] = config.task
     summary["config"] = dataclasses.asdict(config)
     first = runs[0]
     summary["ci95"] = metric_intervals(first["y"], first["prob"], table.subject[first["split"]["test"]], table.n_classes, seeds[0])
-    return {"summary": summary, "runs": runs}
+    return summary
 
 
 def metric_intervals(y: np.ndarray, prob: np.ndarray, subjects: np.ndarray, n_classes: int, seed: int) -> dict:
@@ -557,7 +579,6 @@ def finetune_and_report(data, config="configs/finetune/classification.yaml", *, 
     ``model_dir=None`` trains the scratch encoder. For ``neurosig quickstart`` and scripts.
     """
     from neurosig.datasets.store import ShardStore
-    from neurosig.evaluation.reports import write_json, write_report
 
     cfg = config if isinstance(config, FinetuneConfig) else load_finetune_config(config)
     if epochs is not None:  # 0 is not "use the config's": FinetuneConfig rejects it in one line
@@ -569,12 +590,20 @@ def finetune_and_report(data, config="configs/finetune/classification.yaml", *, 
     res = run_seeds(table, cfg, list(seeds), model_dir=model_dir, out_dir=out, progress=progress)
     for r, s in zip(res["runs"], seeds):
         torch.save(r["module"].state_dict(), out / f"finetuned_seed{s}.pt")
-    summary = res["summary"]
+    return write_outputs(out, res["summary"], res["runs"][0], table, cfg, model_dir=model_dir, json_path=json_path)
+
+
+def write_outputs(out_dir, summary: dict, first: dict, table: WindowTable, config: FinetuneConfig, *, model_dir=None,
+                  json_path=None) -> dict:
+    """``report.md`` (+ PNGs from the first seed's predictions ``first``) and ``metrics.json`` (and ``json_path``) in
+    ``out_dir`` from a :func:`summarize_runs` summary; returns the flat metrics. Shared by ``finetune fit`` and ``test``."""
+    from neurosig.evaluation.reports import write_json, write_report
+
+    out = Path(out_dir)
     flat = flat_summary(summary)
-    extra = {k: v for k, v in summary.items() if k in ("per_subject", "per_recording", "events")}
-    first = res["runs"][0]
+    extra = {k: summary[k] for k in GROUPS if k in summary}
     write_report(out, summary, first["y"], first["prob"], table.class_names or None,
-                 title=f"neurosig fine-tuning: {cfg.task} ({'scratch' if model_dir is None else model_dir})", extra=extra)
+                 title=f"neurosig fine-tuning: {config.task} ({'scratch' if model_dir is None else model_dir})", extra=extra)
     write_json(out / "metrics.json", flat)
     if json_path:
         write_json(json_path, flat)
@@ -584,7 +613,7 @@ def finetune_and_report(data, config="configs/finetune/classification.yaml", *, 
 def flat_summary(summary: dict) -> dict:
     """Flat JSON: the METRIC_KEYS (+ _std) at top level; per-subject/recording/event under prefixes."""
     out = {k: summary[k] for k in summary if k.split("_std")[0] in METRIC_KEYS}
-    for group in ("per_subject", "per_recording", "events"):
+    for group in GROUPS:
         for k, v in summary.get(group, {}).items():
             out[f"{group}/{k}"] = v
     ci = summary.get("ci95")

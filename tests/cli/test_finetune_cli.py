@@ -121,6 +121,23 @@ def test_test_on_the_same_store_passes_the_fingerprint(run_copy, store):
     assert _test(cfg, store, run) == 0
 
 
+def test_test_writes_the_same_keys_and_figures_as_fit(run_copy, store):
+    # `test` computed only the headline metrics and overwrote metrics.json/report.md without per_subject/*, per_recording/*
+    run, cfg = run_copy
+    fit = json.loads((run / "metrics.json").read_text())
+    assert any(k.startswith("per_subject/") for k in fit) and any(k.startswith("per_recording/") for k in fit)
+    fit_report = (run / "report.md").read_text()
+    assert _test(cfg, store, run) == 0
+    test = json.loads((run / "metrics.json").read_text())
+    assert set(test) == set(fit)
+    for k, v in fit.items():
+        if isinstance(v, float):
+            assert test[k] == pytest.approx(v, abs=1e-6), k
+    report = (run / "report.md").read_text()
+    assert "## per_subject" in report and "## per_recording" in report
+    assert [ln for ln in report.splitlines() if ln.startswith("## ")] == [ln for ln in fit_report.splitlines() if ln.startswith("## ")]
+
+
 def test_old_split_without_fingerprint_still_works_and_is_range_checked(run_copy, store, other_store, capsys, caplog):
     run, cfg = run_copy
     p = run / "split_seed0.json"
