@@ -405,6 +405,7 @@ def make_split(table: WindowTable, config: FinetuneConfig, seed: int) -> dict[st
         train_all = lab[table.split[lab] != "test"]
         subj = table.subject[train_all]
         n_subjects = len(set(subj.tolist()))
+        check_standard_test_split(table, train_all, test)
         if n_subjects >= 3:
             inner = subject_disjoint_split(subj, (1 - config.val_fraction, config.val_fraction), seed=seed, names=("train", "val"))
             train, val = train_all[inner["train"]], train_all[inner["val"]]
@@ -430,6 +431,28 @@ def make_split(table: WindowTable, config: FinetuneConfig, seed: int) -> dict[st
         if len(v) == 0:
             raise NeurosigError(f"split {k!r} is empty ({len(set(table.subject[lab].tolist()))} labelled subjects); add subjects or change finetune.fractions.")
     return split
+
+
+def check_standard_test_split(table: WindowTable, train_all: np.ndarray, test: np.ndarray) -> None:
+    """A store's own ``test`` split must not hold subjects of its other (training/validation) rows.
+
+    Shared subjects raise, naming them and the fix, unless the store has fewer than 3 labelled subjects: a
+    one-subject set (e.g. a BCI competition session split) has no subject-disjoint test, and its split is by
+    session/recording (logged as a warning, as the recording-disjoint split of stores without a test split is)."""
+    shared = sorted(set(table.subject[train_all].tolist()) & set(table.subject[test].tolist()))
+    if not shared:
+        return
+    n_lab = len(set(table.subject[table.y >= 0].tolist()))
+    if n_lab < 3:
+        log_once(log, logging.WARNING, "the store's 'test' split shares subject(s) %s with its training rows and the store has "
+                 "%d labelled subject(s): the test is within-subject (session/recording-disjoint), not subject-disjoint",
+                 ", ".join(shared), n_lab)
+        return
+    more = f" ... ({len(shared)} in all)" if len(shared) > 10 else ""
+    raise NeurosigError(
+        f"the store's 'test' split shares {len(shared)} subject(s) with its train/val rows ({', '.join(shared[:10])}{more}): "
+        "its test figures would score subjects the model trained on; rebuild the store with each subject in one split "
+        "(e.g. the 'split' column of labels.csv for the folder adapter) or leave those subjects' rows out of it.")
 
 
 def _loader(table, idx, config, shuffle, seed):

@@ -263,7 +263,7 @@ def test_single_subject_carve_is_said_once_per_process():
             make_split(table, FinetuneConfig(val_fraction=0.15), seed)
     finally:
         logger.removeHandler(handler)
-    assert [r.getMessage() for r in records] == [key]
+    assert [r.getMessage() for r in records if r.levelno == logging.INFO] == [key]
     # another text (another count) is a new fact: said too
     log = logging.getLogger("neurosig.test_log_once")
     assert nlog.log_once(log, logging.INFO, "x %d", 1) and not nlog.log_once(log, logging.INFO, "x %d", 1)
@@ -317,3 +317,30 @@ def test_training_modes_from_pretrained_dir(tmp_path, monkeypatch, mode):
     assert set(seen) == {(False, mode == "full", True)}  # every training step, after validation epochs too
     after = out["module"].encoder.tokenizer.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_standard_test_split_sharing_subjects_with_train_is_refused():
+    """A store's own test split was never checked: subjects in both train and test were scored as unseen."""
+    items, rec, start = _items(n_subjects=6, per=4)
+    subj = np.array([it["subject"] for it in items])
+    split = np.where(np.isin(subj, ["sub4", "sub5"]), "test", "train")
+    split[(subj == "sub0") & (np.arange(len(subj)) % 4 == 0)] = "test"  # sub0 and sub2 leak one window each
+    split[(subj == "sub2") & (np.arange(len(subj)) % 4 == 1)] = "test"
+    table = WindowTable.from_items(items, recording=rec, start=start, split=split)
+    with pytest.raises(NeurosigError, match=r"'test' split shares 2 subject\(s\) with its train/val rows \(sub0, sub2\).*rebuild the store"):
+        make_split(table, FinetuneConfig(), 0)
+    clean = WindowTable.from_items(items, recording=rec, start=start, split=np.where(np.isin(subj, ["sub4", "sub5"]), "test", "train"))
+    sp = make_split(clean, FinetuneConfig(), 0)
+    assert set(clean.subject[sp["test"]]) == {"sub4", "sub5"}
+
+
+def test_one_subject_standard_split_is_within_subject_with_a_warning(caplog):
+    """A one-subject set (BCI competition session split) has no subject-disjoint test: kept, with a warning."""
+    items = _separable_items(n_subjects=1, per=7)
+    table = WindowTable.from_items(items, split=["train"] * 4 + ["test"] * 3)
+    from neurosig._utils import logging as nlog
+
+    nlog._LOGGED_ONCE.clear()
+    with caplog.at_level("WARNING", logger="neurosig.training.finetune"):
+        sp = make_split(table, FinetuneConfig(val_fraction=0.15), 0)
+    assert len(sp["test"]) == 3 and "within-subject" in caplog.text
