@@ -308,8 +308,102 @@ def expand_inputs(inputs: Iterable[Any] | Any, skipped: list[dict] | None = None
     return specs
 
 
+def _crash_message(path: str, exitcode: int | None) -> str:
+    """One line for a file whose worker process died (OOM kill, segfault, ``os._exit``)."""
+    if exitcode is None:
+        how = "died"
+    elif exitcode < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        how = f"was killed by {name}" + (" (e.g. the kernel's out-of-memory killer)" if exitcode == -9 else "")
+    else:
+        how = f"exited with code {exitcode}" + (" (e.g. killed for memory)" if exitcode == 137 else "")
+    return (f"{path}: the worker process {how} while processing this file; it is recorded as failed and the other "
+            "files went on (rerun to retry it; if it ran out of memory, lower --jobs or chunk_s)")
+
+
+def _new_pool(n: int):
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"), initializer=_worker_init)
+
+
+def _pool_processes(ex) -> list:
+    """The worker processes of a pool (a private attribute of ProcessPoolExecutor; [] if it changes)."""
+    return list((getattr(ex, "_processes", None) or {}).values())
+
+
+def _kill_pool(ex, procs: Iterable[Any] = ()) -> None:
+    """Stop a pool now: cancel what has not started, terminate the workers and wait for them,
+    so that no worker is left writing into the store after the build returns."""
+    procs = {id(p): p for p in [*procs, *_pool_processes(ex)]}.values()
+    try:
+        ex.shutdown(wait=False, cancel_futures=True)
+    except Exception:  # noqa: BLE001 - a broken pool is already shut down
+        pass
+    for p in procs:
+        try:
+            if p.is_alive():
+                p.terminate()
+        except Exception:  # noqa: BLE001
+            pass
+    for p in procs:
+        try:
+            p.join(5)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _run_isolated(suspects: Sequence[tuple], on_error: str):
+    """Run the tasks that were in flight when a worker died one at a time, each in a one-worker
+    pool, so that a second crash names its file. Yields ``(status, payload)``."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    ex = None
+    try:
+        for t in suspects:
+            if ex is None:
+                ex = _new_pool(1)
+            fut = ex.submit(run_one, *t)
+            procs = _pool_processes(ex)
+            try:
+                res = fut.result()
+            except BrokenProcessPool:
+                _kill_pool(ex, procs)  # joins the dead worker: its exit code is known after that
+                ex = None
+                codes = [p.exitcode for p in procs if p.exitcode is not None]
+                res = ("error", (t[0].path, _crash_message(t[0].path, codes[0] if codes else None)))
+                log.debug("%s: worker died (exit codes %s)", t[0].path, codes)
+            yield res
+            if res[0] == "error" and on_error == "raise":
+                return
+    except BaseException:
+        if ex is not None:
+            _kill_pool(ex)
+            ex = None
+        raise
+    finally:
+        if ex is not None:
+            ex.shutdown(wait=True)
+
+
 def _run_process(tasks, jobs, on_error, bar):
-    """Yield ``(status, payload)`` from a spawn-safe process pool (or in-process for jobs=1)."""
+    """Yield ``(status, payload)`` from a spawn-safe process pool (or in-process for jobs=1).
+
+    A worker that dies (killed for memory, a crash in a C extension, ``os._exit``) breaks the
+    whole pool and fails every task in flight without saying which one killed it. The pool is
+    then restarted: the tasks that were in flight are rerun one at a time (a second crash names
+    its file, which is reported as failed; the others finish normally) and the remaining tasks go
+    on in a fresh pool.
+    """
     if jobs <= 1:
         for t in tasks:
             res = run_one(*t)
@@ -317,33 +411,78 @@ def _run_process(tasks, jobs, on_error, bar):
             if res[0] == "error" and on_error == "raise":
                 return
         return
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, wait
+    from concurrent.futures.process import BrokenProcessPool
 
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init) as ex:
-        pending = set()
-        it = iter(tasks)
-        for t in it:  # keep at most 2 x jobs tasks in flight
-            pending.add(ex.submit(run_one, *t))
-            if len(pending) >= 2 * jobs:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            stop = False
-            for f in done:
-                res = f.result()
+    todo = deque(tasks)
+    while todo:
+        suspects: list[tuple] = []
+        ex = _new_pool(jobs)
+        orderly = False  # False: the pool is killed on the way out (crash, interruption, generator closed)
+        try:
+            pending: dict[Any, tuple] = {}  # future -> task, in submission order
+            while todo and len(pending) < 2 * jobs:  # keep at most 2 x jobs tasks in flight
+                t = todo.popleft()
+                pending[ex.submit(run_one, *t)] = t
+            while pending:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                stop = broken = False
+                for f in [f for f in pending if f in done]:  # submission order
+                    t = pending.pop(f)
+                    try:
+                        res = f.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        suspects.append(t)
+                        continue
+                    yield res
+                    if res[0] == "error" and on_error == "raise":
+                        stop = True
+                if stop:
+                    for f in pending:
+                        f.cancel()
+                    orderly = True
+                    return
+                if broken:  # every task still in flight fails the same way: which one died is unknown
+                    suspects.extend(pending.values())
+                    pending.clear()
+                    log.warning("a worker process died (killed for memory?); restarting the pool and rerunning the "
+                                "%d file(s) that were in flight one at a time to find the one that killed it",
+                                len(suspects))
+                    break
+                while todo and len(pending) < 2 * jobs:
+                    t = todo.popleft()
+                    pending[ex.submit(run_one, *t)] = t
+            orderly = not suspects
+        finally:
+            if orderly:
+                ex.shutdown(wait=True)
+            else:
+                _kill_pool(ex)
+        if suspects:
+            for res in _run_isolated(suspects, on_error):
                 yield res
                 if res[0] == "error" and on_error == "raise":
-                    stop = True
-            if stop:
-                for f in pending:
-                    f.cancel()
-                return
-            for t in it:
-                pending.add(ex.submit(run_one, *t))
-                if len(pending) >= 2 * jobs:
-                    break
+                    return
+
+
+def _run_ray(tasks, num_cpus):
+    """Yield ``(status, payload)`` from Ray tasks. ``run_one`` turns every error of a file into a
+    result, so an exception here is Ray's own: the worker died (killed for memory, a crash in a C
+    extension, ``os._exit``; Ray has already retried it once) or the task was lost. That file is
+    reported as failed, naming it; the other tasks go on."""
+    from neurosig.datasets.ray_backend import iter_ray
+
+    for i, res in iter_ray(run_one, tasks, num_cpus=num_cpus, progress=False, return_exceptions=True):
+        if isinstance(res, BaseException):
+            path = tasks[i][0].path
+            msg = " ".join(str(res).split())[:200]
+            log.debug("%s: Ray task failed: %r", path, res)
+            res = ("error", (path, f"{path}: the Ray worker died or the task was lost while processing this file "
+                                   f"({type(res).__name__}: {msg}); it is recorded as failed and the other files went "
+                                   "on (rerun to retry it; if it ran out of memory, give the workers more memory)"))
+        yield res
 
 
 def _worker_init() -> None:
@@ -532,21 +671,14 @@ def build_store(
     try:
         if backend == "ray":
             try:
-                from neurosig.datasets.ray_backend import run_ray
+                from neurosig.datasets.ray_backend import iter_ray  # noqa: F401 - ray importable?
             except ModuleNotFoundError as err:
                 if err.name in ("neurosig.datasets.ray_backend",):
                     raise NeurosigError("backend='ray' needs neurosig.datasets.ray_backend, which is not installed in this version; use backend='process'.") from None
                 if err.name == "ray":
                     raise NeurosigError("backend='ray' needs the ray package; install it with: pip install 'neurosig[ray]'") from None
                 raise
-            try:
-                from neurosig.datasets.ray_backend import iter_ray
-            except ImportError:  # older backend: results at the end, in task order
-                iter_ray = None
-            if iter_ray is not None:
-                results = (res for _i, res in iter_ray(run_one, tasks, num_cpus=jobs if jobs > 1 else None, progress=False))
-            else:
-                results = run_ray(run_one, tasks, num_cpus=jobs if jobs > 1 else None, progress=False)
+            results = _run_ray(tasks, jobs if jobs > 1 else None)
         else:
             results = _run_process(tasks, jobs, on_error, bar)
         for status, payload in results:

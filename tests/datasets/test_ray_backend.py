@@ -3,6 +3,8 @@ the process backend (when the store builder is present)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 ray = pytest.importorskip("ray", reason="ray not installed (pip install 'neurosig[ray]')")
@@ -26,9 +28,16 @@ def rec_files(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+def local_ray(tmp_path_factory):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import crashhook  # workers die (os._exit) on files named *crash*, as if killed for memory
+
+    env = crashhook.install(tmp_path_factory.mktemp("hook"))
+    ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
+             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", **env}})
     yield ray
     ray.shutdown()
 
@@ -93,3 +102,17 @@ def test_cli_backend_ray(local_ray, tmp_path, capsys):
     m = ShardStore(tmp_path / "s").manifest
     assert set(m["subject"]) == {"chb01"} and len(m) == 4 * 3
     assert m[m["source"].str.endswith("chb21_01.edf")].sort_values("start_s")["label"].tolist() == [0, 1, 0]
+
+
+def test_ray_worker_crash_is_a_failed_file_and_the_rest_finish(local_ray, tmp_path):
+    from neurosig.datasets import ShardStore, build_store
+    from neurosig.io.synthetic import synthetic_eeg, write_edf
+
+    cfg = dict(l_freq=1.0, h_freq=40.0, notch=None, resample_sfreq=100.0, window={"length_s": 2.0}, chunk_s=10.0)
+    files = [write_edf(tmp_path / n, ["Fp1", "Cz", "O2"], 100.0, 10, synthetic_eeg(3, 1000, 100.0, seed=i))
+             for i, n in enumerate(["a.edf", "b_crash.edf", "c.edf"])]
+    rep = build_store(files, tmp_path / "st", config=cfg, jobs=1, backend="ray", on_error="warn", progress=False)
+    assert (rep.n_processed, rep.n_failed) == (2, 1)
+    assert rep.errors[0]["source"].endswith("b_crash.edf") and "the Ray worker died" in rep.errors[0]["error"]
+    assert ShardStore(tmp_path / "st").errors().source.str.endswith("b_crash.edf").tolist() == [True]
+    assert sorted(Path(s).name for s in set(ShardStore(tmp_path / "st").manifest.source)) == ["a.edf", "c.edf"]

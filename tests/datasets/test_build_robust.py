@@ -1,0 +1,61 @@
+"""build_store under failure: a worker process that dies, interruption, a second build into
+the same store, relative paths sent to workers, file permissions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from neurosig import NeurosigError
+from neurosig.datasets import ShardStore, build_store
+from neurosig.io.synthetic import synthetic_eeg, write_edf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import crashhook  # noqa: E402
+
+CFG = dict(l_freq=1.0, h_freq=40.0, notch=None, resample_sfreq=100.0, window={"length_s": 2.0}, chunk_s=10.0)
+
+
+def _edf(path: Path, seed: int = 0, seconds: int = 10) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_edf(path, ["Fp1", "Cz", "O2"], 100.0, seconds, synthetic_eeg(3, 100 * seconds, 100.0, seed=seed))
+
+
+def _corpus(d: Path, names) -> list[str]:
+    return [_edf(d / n, seed=i) for i, n in enumerate(names)]
+
+
+@pytest.fixture()
+def crashing_workers(tmp_path, monkeypatch):
+    for k, v in crashhook.install(tmp_path / "hook").items():
+        monkeypatch.setenv(k, v)
+
+
+def test_worker_crash_is_a_failed_file_and_the_rest_finish(tmp_path, crashing_workers):
+    files = _corpus(tmp_path / "in", ["sub-00.edf", "sub-01.edf", "sub-02_crash.edf", "sub-03.edf", "sub-04.edf"])
+    out = tmp_path / "st"
+    rep = build_store(files, out, config=CFG, jobs=2, on_error="warn", progress=False)
+    assert (rep.n_processed, rep.n_failed) == (4, 1)
+    assert [Path(e["source"]).name for e in rep.errors] == ["sub-02_crash.edf"]
+    assert "worker process exited with code 137" in rep.errors[0]["error"] and "\n" not in rep.errors[0]["error"]
+    errs = ShardStore(out).errors()
+    assert len(errs) == 1 and errs.source[0].endswith("sub-02_crash.edf")
+    m = ShardStore(out).manifest
+    assert sorted(Path(s).name for s in set(m.source)) == ["sub-00.edf", "sub-01.edf", "sub-03.edf", "sub-04.edf"]
+    # a rerun is not stuck: the four are cached, the crashing file fails again the same way
+    rep = build_store(files, out, config=CFG, jobs=2, on_error="skip", progress=False)
+    assert (rep.n_cached, rep.n_failed, rep.n_processed) == (4, 1, 0)
+
+
+def test_worker_crash_under_raise_names_the_file(tmp_path, crashing_workers):
+    files = _corpus(tmp_path / "in", ["sub-00.edf", "sub-01.edf", "sub-02_crash.edf", "sub-03.edf"])
+    out = tmp_path / "st"
+    with pytest.raises(NeurosigError) as ei:
+        build_store(files, out, config=CFG, jobs=2, on_error="raise", progress=False)
+    msg = str(ei.value)
+    assert "\n" not in msg and "sub-02_crash.edf: the worker process" in msg
+    assert ShardStore(out).errors().source.str.endswith("sub-02_crash.edf").tolist() == [True]
+    done = {Path(s).name for s in set(ShardStore(out).manifest.source)}
+    assert {"sub-00.edf", "sub-01.edf"} <= done and "sub-02_crash.edf" not in done  # finished parts kept
