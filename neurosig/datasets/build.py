@@ -69,7 +69,7 @@ def part_key(pipeline_hash: str, source_sha256: str, spec: FileSpec) -> str:
     same bytes under different names stay two parts."""
     from neurosig.io.readers import default_subject
 
-    subject = spec.subject if spec.subject is not None else default_subject(spec.path)
+    subject = spec.subject if spec.subject is not None else default_subject(spec.subject_path or spec.path)
     blob = "\x1f".join([pipeline_hash, source_sha256, os.path.basename(spec.path), subject, spec.identity()])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -154,13 +154,20 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
         if all((out / s).exists() for s in shards):
             return PartResult(source=source, key=key, n_windows=len(part["windows"]["offset"]), shards=shards, cached=True,
                               warnings=list(part.get("warnings", [])), seconds=time.perf_counter() - t0)
+    derived = None  # the subject of a spec without one, from the path as typed (FileSpec.subject_path)
+    if spec.subject is None and spec.subject_path:
+        from neurosig.io.readers import default_subject
+
+        derived = default_subject(spec.subject_path)
     if extras.get("adapter"):  # corpus adapters: their channel fixes (TCP montage, duplicates, BIDS sidecars)
         from neurosig.datasets.adapters import read_spec
 
         rec = read_spec(spec, positions=extras.get("positions") or cfg.positions)
+        if derived is not None:
+            rec.subject = derived
     else:
-        rec = pipe.read(path, positions=extras.get("positions"), subject=spec.subject, session=spec.session, run=spec.run,
-                        atlas=atlas, atlas_labels=extras.get("atlas_labels"))
+        rec = pipe.read(path, positions=extras.get("positions"), subject=spec.subject if derived is None else derived,
+                        session=spec.session, run=spec.run, atlas=atlas, atlas_labels=extras.get("atlas_labels"))
     if extras.get("line_freq"):
         rec.info["line_freq"] = float(extras["line_freq"])
     if spec.annotations:
@@ -393,6 +400,25 @@ def _run_isolated(suspects: Sequence[tuple], on_error: str):
     finally:
         if ex is not None:
             ex.shutdown(wait=True)
+
+
+def _absolute(spec: FileSpec) -> FileSpec:
+    """``spec`` with an absolute ``path`` (not resolving symlinks: the file name stays as given).
+    When its subject is derived from the path and the absolute path would give another one (a
+    folder above the typed path named ``sub-XX``), the typed path is kept in ``subject_path``, so
+    the subject and the part key stay what they were."""
+    from dataclasses import replace
+
+    if os.path.isabs(spec.path):
+        return spec
+    path = os.path.abspath(spec.path)
+    keep = spec.subject_path
+    if spec.subject is None and keep is None:
+        from neurosig.io.readers import default_subject
+
+        if default_subject(spec.path) != default_subject(path):
+            keep = spec.path
+    return replace(spec, path=path, subject_path=keep)
 
 
 def _run_process(tasks, jobs, on_error, bar):
@@ -652,7 +678,8 @@ def build_store(
     if not specs:
         raise NeurosigError("build_store: inputs is empty; pass at least one recording file, folder or FileSpec "
                             "(neurosig preprocess INPUT... --out STORE).")
-    out = Path(out)
+    specs = [_absolute(s) for s in specs]  # workers (Ray on other nodes) have their own working directory
+    out = Path(os.path.abspath(os.fspath(out)))
     if out.exists() and not out.is_dir():
         raise NeurosigError(f"--out {os.fspath(out)!r} is a file; pass a folder for the store.")
     check_same_pipeline(out, cfg.hash, specs)  # before anything is written

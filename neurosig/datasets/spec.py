@@ -31,11 +31,18 @@ class FileSpec:
     label: Any = None
     annotations: list | None = None
     extras: dict = field(default_factory=dict)
+    # the path ``subject`` is derived from when it is None, when that is not ``path``: build_store
+    # makes ``path`` absolute before sending it to workers (a Ray worker has another working
+    # directory) and keeps the path as typed here, so a relative input keeps the subject (and the
+    # part key) it always had. Not part of the identity.
+    subject_path: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = os.fspath(self.path)
         if self.subject is not None:
             self.subject = str(self.subject)
+        if self.subject_path is not None:
+            self.subject_path = os.fspath(self.subject_path)
         self.session = str(self.session or "")
         self.run = str(self.run or "")
         self.extras = dict(self.extras or {})
@@ -57,6 +64,7 @@ class FileSpec:
         """A canonical string of everything in the spec that changes the output (for the cache key)."""
         d = asdict(self)
         d.pop("path")
+        d.pop("subject_path")
         return json.dumps(d, sort_keys=True, default=str)
 
 

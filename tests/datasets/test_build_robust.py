@@ -59,3 +59,39 @@ def test_worker_crash_under_raise_names_the_file(tmp_path, crashing_workers):
     assert ShardStore(out).errors().source.str.endswith("sub-02_crash.edf").tolist() == [True]
     done = {Path(s).name for s in set(ShardStore(out).manifest.source)}
     assert {"sub-00.edf", "sub-01.edf"} <= done and "sub-02_crash.edf" not in done  # finished parts kept
+
+
+def test_relative_out_and_inputs_are_sent_to_workers_absolute(tmp_path, monkeypatch):
+    """A Ray worker on another node runs in its own working directory: what it gets must not
+    depend on the driver's. The worker here runs in another directory; the old code wrote the
+    parts there (or did not find the inputs) and reported success."""
+    import neurosig.datasets.build as b
+    from neurosig.datasets import FileSpec, process_file
+
+    cwd = tmp_path / "sub-zz"  # a folder above the typed paths named like a BIDS subject
+    _corpus(cwd / "in", ["a.edf", "b.edf"])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(cwd)
+    seen = []
+    orig = b._run_process
+
+    def in_another_cwd(tasks, *args):
+        seen.extend(tasks)
+        monkeypatch.chdir(elsewhere)
+        yield from orig(tasks, *args)
+
+    monkeypatch.setattr(b, "_run_process", in_another_cwd)
+    rep = build_store(["in"], "st", config=CFG, progress=False)
+    assert rep.n_failed == 0 and rep.n_processed == 2
+    assert all(Path(s.path).is_absolute() and Path(o).is_absolute() for s, _c, o in seen)
+    assert not (elsewhere / "st").exists()
+    m = ShardStore(cwd / "st").manifest
+    assert len(m) == 10 and sorted(set(m.subject)) == ["a", "b"]  # from the typed path, as before (not "zz")
+    # the same part keys and sources as a worker given the typed relative paths in the driver's directory
+    monkeypatch.chdir(cwd)
+    ref = sorted((r.key, r.source) for r in (process_file(FileSpec(p), CFG, "ref") for p in ["in/a.edf", "in/b.edf"]))
+    assert sorted(set(zip(m.part, m.source))) == ref
+    # absolute inputs: unchanged (no subject_path, the file's own path)
+    specs = [b._absolute(FileSpec(str(cwd / "in" / "a.edf")))]
+    assert specs[0].subject_path is None and specs[0].path == str(cwd / "in" / "a.edf")
