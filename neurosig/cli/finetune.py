@@ -20,6 +20,9 @@ def register(sub) -> None:
         a.add_argument("--out", default="runs/finetune", help="run folder (split.json, checkpoints, report.md)")
         a.add_argument("--json", metavar="PATH", help="write the summary metrics as JSON")
         a.add_argument("--epochs", type=int, help="override finetune.epochs")
+        a.add_argument("--allow-pretrain-overlap", action="store_true",
+                       help="with --model: report test subjects the model was pretrained on instead of refusing "
+                            "(sets finetune.allow_pretrain_overlap)")
         a.set_defaults(func=run)
     p.set_defaults(func=lambda a: (p.print_help(), 1)[1])
 
@@ -85,6 +88,7 @@ def run(args) -> int:
         load_finetune_config,
         make_encoder,
         predict,
+        pretrain_overlap,
         summarize_runs,
         evaluate_test,
         write_outputs,
@@ -95,6 +99,8 @@ def run(args) -> int:
         if args.epochs < 1:
             raise NeurosigError(f"--epochs must be >= 1, got {args.epochs} (omit it to use finetune.epochs={cfg.epochs} of {args.config}).")
         cfg = dataclasses.replace(cfg, epochs=int(args.epochs))
+    if getattr(args, "allow_pretrain_overlap", False):
+        cfg = dataclasses.replace(cfg, allow_pretrain_overlap=True)
     if not args.model and not args.scratch:
         raise NeurosigError("pass --model PRETRAINED_DIR (from `neurosig pretrain`) or --scratch.")
     if not Path(args.data).is_dir():
@@ -128,10 +134,11 @@ def run(args) -> int:
         if not path.is_file():
             raise NeurosigError(f"{path} not found; run `neurosig finetune fit ... --out {out}` with --seeds {s} first.")
         split, meta = load_split(out / f"split_seed{s}.json", windows=windows, subjects=table.subject, data=args.data, with_meta=True)
+        overlap = pretrain_overlap(model_dir, table, split, cfg, s)
         module = FinetuneModule(make_encoder(model_dir, cfg), table.n_classes, cfg)
         _load_finetuned(module, path, out, s, meta, encoder)
         prob = predict(module, _loader(table, split["test"], cfg, False, s))
-        runs.append({**evaluate_test(table, split["test"], prob, cfg), "split": split})
+        runs.append({**evaluate_test(table, split["test"], prob, cfg), "split": split, "pretrain_overlap": overlap})
     summary = summarize_runs(runs, table, cfg, seeds)
     flat = write_outputs(out, summary, runs[0], table, cfg, model_dir=model_dir, json_path=args.json)
     _print_metrics(flat)

@@ -15,6 +15,9 @@ from neurosig.models.objectives import MultiLevelHead, block_time_mask, multilev
 from neurosig.nn.pretrained import PretrainedMixin
 
 TOKENIZER_DIR = "tokenizer"
+# which subjects (and recordings) a pretrained model trained on: written by `neurosig pretrain` (fit_pretrain) through
+# save_pretrained(..., pretrain_subjects=), read by `neurosig finetune` to refuse testing on subjects the model has seen
+PRETRAIN_SUBJECTS = "pretrain_subjects.json"
 
 
 def load_any_tokenizer(directory: str | os.PathLike):
@@ -43,6 +46,24 @@ def tokenize_batch(batch: dict, tokenizer, need_embedding: bool = False):
         codes = tokenizer.encode(batch["x"], **kw)  # (B, C, N, L)
         tokens = tokenizer.embed(batch["x"], **kw) if need_embedding else None  # (B, C, N, D)
     return codes, tokens
+
+
+def read_pretrain_subjects(directory: str | os.PathLike) -> dict | None:
+    """The ``pretrain_subjects.json`` record of a pretrained directory, or None when it has none (older exports,
+    models not pretrained on a store); a damaged record is a one-line error."""
+    import json
+
+    p = Path(directory) / PRETRAIN_SUBJECTS
+    if not p.is_file():
+        return None
+    try:
+        doc = json.loads(p.read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("subjects"), list):
+            raise ValueError("no 'subjects' list")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise NeurosigError(f"{os.fspath(p)!r} is damaged ({e}); re-run `neurosig pretrain` to write it, or delete it "
+                            "(the overlap of test and pretraining subjects is then not checked).") from None
+    return doc
 
 
 def pretrained_sfreq(directory: str | os.PathLike) -> float | None:
@@ -192,11 +213,23 @@ class FoundationModel(nn.Module, PretrainedMixin):
         return codes
 
     # ---------------------------------------------------------------- sharing
-    def save_pretrained(self, directory, tokenizer=None, extra=None) -> Path:  # type: ignore[override]
-        """Write config.json + model.safetensors (and the tokenizer into ``directory/tokenizer``)."""
+    def save_pretrained(self, directory, tokenizer=None, extra=None, pretrain_subjects: dict | None = None) -> Path:  # type: ignore[override]
+        """Write config.json + model.safetensors (and the tokenizer into ``directory/tokenizer``).
+
+        ``pretrain_subjects``: the record of what the model trained on (``{"subjects": [global ids], "recordings":
+        [...], ...}``, built by ``neurosig.training.pretrain``) → ``pretrain_subjects.json``. Without it, a record
+        left in ``directory`` by an earlier export is removed: it would describe other training data."""
+        import json
+
+        from neurosig._utils.files import atomic_write_bytes
+
         d = super().save_pretrained(directory, extra=extra)
         if tokenizer is not None:
             tokenizer.save_pretrained(d / TOKENIZER_DIR)
+        if pretrain_subjects is not None:
+            atomic_write_bytes(d / PRETRAIN_SUBJECTS, json.dumps(pretrain_subjects, indent=1, sort_keys=True).encode())
+        else:
+            (d / PRETRAIN_SUBJECTS).unlink(missing_ok=True)
         return d
 
     @classmethod

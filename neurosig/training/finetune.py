@@ -93,6 +93,9 @@ class FinetuneConfig:
     scratch: ScratchEncoderConfig = field(default_factory=ScratchEncoderConfig)
     # data loader workers (0 = main process; CPU runs are faster without worker start-up)
     num_workers: int = 0
+    # --model pretrained on test subjects (its pretrain_subjects.json): an error by default, since the test would
+    # score subjects the backbone has seen; true reports the overlap in metrics.json and report.md instead
+    allow_pretrain_overlap: bool = False
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -142,6 +145,15 @@ class WindowTable:
     split: np.ndarray  # (n,) str, standard split ("train"/"test") or ""
     class_names: list[str] = field(default_factory=list)
     window_id: np.ndarray | None = None  # (n,) str, the store's window ids (what saved split indices refer to)
+    dataset_name: np.ndarray | None = None  # (n,) str, the store's dataset per window (global subject ids; None = unknown)
+    recording_hash: np.ndarray | None = None  # (n,) str, content hash of each window's source file (None = unknown)
+
+    def global_subjects(self) -> np.ndarray:
+        """Subject ids comparable across stores (:func:`neurosig.datasets.leakage.global_subject`: ``tuh:aaaaaaav``)."""
+        from neurosig.datasets.leakage import global_subject
+
+        ds = self.dataset_name if self.dataset_name is not None else [""] * len(self.subject)
+        return np.array([global_subject(d, s) for d, s in zip(ds, self.subject)], dtype=object)
 
     def fingerprint(self) -> dict:
         """:func:`~neurosig.evaluation.splits.window_fingerprint` of the rows (window ids; for in-memory
@@ -187,6 +199,8 @@ class WindowTable:
             window_s=float((m["n_times"] / m["sfreq"]).iloc[0]),
             split=m["split"].fillna("").astype(str).to_numpy() if "split" in m else np.array([""] * len(m)), class_names=names,
             window_id=m["window_id"].astype(str).to_numpy() if "window_id" in m else None,
+            dataset_name=m["dataset"].fillna("").astype(str).to_numpy() if "dataset" in m else None,
+            recording_hash=m["source_hash"].astype(str).to_numpy() if "source_hash" in m else None,
         )
 
     @property
@@ -472,6 +486,7 @@ def fit_one_seed(table: WindowTable, config: FinetuneConfig, *, model_dir=None, 
     """Train on one seed; returns ``{"metrics", "per_subject", "per_recording", "events"?, "y", "prob", "history"}``."""
     L.seed_everything(seed, workers=True, verbose=False)
     split = split or make_split(table, config, seed)
+    overlap = pretrain_overlap(model_dir, table, split, config, seed)
     if out_dir is not None:
         save_split(Path(out_dir) / f"split_seed{seed}.json", split, table.subject, windows=table.fingerprint(), seed=seed,
                    task=config.task, model="scratch" if model_dir is None else os.fspath(model_dir))
@@ -509,7 +524,54 @@ def fit_one_seed(table: WindowTable, config: FinetuneConfig, *, model_dir=None, 
     prob = predict(module, _loader(table, split["test"], config, False, seed))
     out = evaluate_test(table, split["test"], prob, config)
     out.update(history=losses, split=split, module=module)
+    if overlap:
+        out["pretrain_overlap"] = overlap
     return out
+
+
+def pretrain_overlap(model_dir, table: WindowTable, split: dict, config: FinetuneConfig, seed: int) -> dict:
+    """Test subjects of ``split`` that the pretrained ``model_dir`` trained on (its ``pretrain_subjects.json``).
+
+    Returns ``{}`` for ``--scratch``; ``{"checked": False}`` (and a warning) for a model without the record;
+    otherwise ``{"checked": True, "subjects": [...], "n_subjects", "n_test_subjects"}``. An overlap raises a one-line
+    error naming the subjects and the fixes, unless ``config.allow_pretrain_overlap`` (then it is only reported) or
+    the fine-tuning split trains on those subjects itself (a within-subject store) and pretraining saw none of the
+    test recordings (reported, with a warning)."""
+    if model_dir is None:
+        return {}
+    from neurosig.models.foundation import PRETRAIN_SUBJECTS, read_pretrain_subjects
+
+    where = os.fspath(model_dir)
+    rec = read_pretrain_subjects(model_dir)
+    if rec is None:
+        log_once(log, logging.WARNING, "--model %s has no %s (older exports, or models not pretrained by `neurosig pretrain` on a store): "
+                 "cannot check whether the test subjects were seen in pretraining", where, PRETRAIN_SUBJECTS)
+        return {"checked": False}
+    gsub = table.global_subjects()
+    test = np.asarray(split["test"])
+    test_subjects = set(gsub[test].tolist())
+    seen = sorted(test_subjects & {str(x) for x in rec["subjects"]})
+    out = {"checked": True, "subjects": seen, "n_subjects": len(seen), "n_test_subjects": len(test_subjects)}
+    if not seen:
+        return out
+    key = rec.get("recording_key")
+    mine = table.recording_hash if key == "source_hash" else table.recording if key == "source" else None
+    seen_recs = sorted(set(mine[test].tolist()) & {str(x) for x in rec.get("recordings", [])}) if mine is not None else []
+    within = set(seen) <= set(gsub[np.asarray(split["train"])].tolist())
+    shown = ", ".join(seen[:10]) + (f" ... ({len(seen)} in all)" if len(seen) > 10 else "")
+    if config.allow_pretrain_overlap or (within and not seen_recs):
+        why = ("finetune.allow_pretrain_overlap is set" if config.allow_pretrain_overlap else
+               "the fine-tuning split trains on them too (a within-subject store) and pretraining saw none of the test recordings")
+        log_once(log, logging.WARNING, "--model %s was pretrained on %d of the %d test subject(s) of seed %d (%s); reported in "
+                 "metrics.json (%s)", where, len(seen), len(test_subjects), seed, shown, why)
+        return out
+    recs = f", {len(seen_recs)} of its test recordings included" if seen_recs else ""
+    raise NeurosigError(
+        f"--model {where} was pretrained on {len(seen)} of the {len(test_subjects)} test subject(s) of seed {seed} ({shown}{recs}): "
+        "its test figures would score subjects the backbone has seen; give the store a 'test' split when preprocessing "
+        "(pretraining leaves a store's test split out), or pretrain on another store or with these subjects excluded "
+        "(`neurosig preprocess --exclude-subjects-of`), or set finetune.allow_pretrain_overlap: true "
+        "(--allow-pretrain-overlap) to report the overlap in metrics.json instead.")
 
 
 def evaluate_test(table: WindowTable, idx: np.ndarray, prob: np.ndarray, config: FinetuneConfig) -> dict:
@@ -561,14 +623,19 @@ def seizure_event_metrics(table: WindowTable, idx: np.ndarray, scores: np.ndarra
 
 def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], *, model_dir=None, out_dir=None, progress=True) -> dict:
     """Fit each seed; summary = mean ± sd of the test metrics (+ per-subject/recording, events)."""
-    runs = [fit_one_seed(table, config, model_dir=model_dir, seed=s, out_dir=out_dir, progress=progress) for s in seeds]
+    splits = {s: make_split(table, config, s) for s in seeds}
+    for s in seeds:  # every seed's test subjects against the pretraining record before any training
+        pretrain_overlap(model_dir, table, splits[s], config, s)
+    runs = [fit_one_seed(table, config, model_dir=model_dir, seed=s, out_dir=out_dir, split=splits[s], progress=progress)
+            for s in seeds]
     if out_dir is not None:  # the split of the first seed is "the" split of the run
         save_split(Path(out_dir) / "split.json", runs[0]["split"], table.subject, windows=table.fingerprint(), seed=seeds[0],
                    task=config.task, model="scratch" if model_dir is None else os.fspath(model_dir))
     return {"summary": summarize_runs(runs, table, config, seeds), "runs": runs}
 
 
-GROUPS = ("per_subject", "per_recording", "events")  # the summary's sub-tables (flat keys ``group/key``)
+GROUPS = ("per_subject", "per_recording", "events")  # the summary's metric tables (flat keys ``group/key``)
+REPORTED = GROUPS + ("pretrain_overlap",)  # every sub-table of the summary in metrics.json and report.md
 
 
 def summarize_runs(runs: Sequence[dict], table: WindowTable, config: FinetuneConfig, seeds: Sequence[int]) -> dict:
@@ -578,6 +645,10 @@ def summarize_runs(runs: Sequence[dict], table: WindowTable, config: FinetuneCon
     for group in GROUPS:
         if all(group in r for r in runs):
             summary[group] = aggregate_seeds([r[group] for r in runs], None if group == "events" else METRIC_KEYS)
+    if any(r.get("pretrain_overlap") for r in runs):  # --model: test subjects seen in pretraining, over all seeds
+        ov = [r.get("pretrain_overlap") or {"checked": False} for r in runs]
+        seen = sorted({x for o in ov for x in o.get("subjects", [])})
+        summary["pretrain_overlap"] = {"checked": all(o["checked"] for o in ov), "n_subjects": len(seen), "subjects": seen}
     summary["seeds"] = list(seeds)
     summary["task"] = config.task
     summary["config"] = dataclasses.asdict(config)
@@ -624,7 +695,7 @@ def write_outputs(out_dir, summary: dict, first: dict, table: WindowTable, confi
 
     out = Path(out_dir)
     flat = flat_summary(summary)
-    extra = {k: summary[k] for k in GROUPS if k in summary}
+    extra = {k: summary[k] for k in REPORTED if k in summary}
     write_report(out, summary, first["y"], first["prob"], table.class_names or None,
                  title=f"neurosig fine-tuning: {config.task} ({'scratch' if model_dir is None else model_dir})", extra=extra)
     write_json(out / "metrics.json", flat)
@@ -636,7 +707,7 @@ def write_outputs(out_dir, summary: dict, first: dict, table: WindowTable, confi
 def flat_summary(summary: dict) -> dict:
     """Flat JSON: the METRIC_KEYS (+ _std) at top level; per-subject/recording/event under prefixes."""
     out = {k: summary[k] for k in summary if k.split("_std")[0] in METRIC_KEYS}
-    for group in GROUPS:
+    for group in REPORTED:
         for k, v in summary.get(group, {}).items():
             out[f"{group}/{k}"] = v
     ci = summary.get("ci95")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
 
@@ -555,6 +556,25 @@ def check_resume_checkpoint(path: str | os.PathLike) -> None:
                             f"from scratch, or put an intact checkpoint from {os.fspath(p.parent)!r} in its place.")
 
 
+def pretrain_subject_record(store, rows) -> dict:
+    """``pretrain_subjects.json`` of a model pretrained on ``rows`` of ``store``: the global subject ids
+    (:func:`neurosig.datasets.leakage.global_subject`, so TUEG and TUAB ids of one patient match) and the recordings
+    (content hashes, else source paths) of the training windows."""
+    from neurosig.datasets.leakage import global_subject
+
+    m = store.manifest.iloc[np.asarray(rows, dtype=np.int64)]
+    ds = m["dataset"].fillna("").astype(str) if "dataset" in m.columns else [""] * len(m)
+    key = "source_hash" if "source_hash" in m.columns else "source" if "source" in m.columns else None
+    return {
+        "format": 1,
+        "store": os.fspath(getattr(store, "root", "")),
+        "n_windows": int(len(m)),
+        "subjects": sorted({global_subject(d, s) for d, s in zip(ds, m["subject"].astype(str))}),
+        "recording_key": key,
+        "recordings": sorted(set(m[key].astype(str))) if key else [],
+    }
+
+
 def fit_pretrain(
     config: PretrainConfig,
     data,
@@ -624,7 +644,10 @@ def fit_pretrain(
     if tps and tps[0].rate is not None:
         summary["perf/tokens_per_s"] = float(tps[0].rate)
     if trainer.is_global_zero:
-        model.save_pretrained(out / "model", tokenizer=tok, extra={"pretrain": dataclasses.asdict(config)})
+        # what the model trained on, so that `neurosig finetune --model` can refuse to test on those subjects
+        record = pretrain_subject_record(dm.store, dm.indices["train"]) if hasattr(dm, "store") and hasattr(dm, "indices") else None
+        model.save_pretrained(out / "model", tokenizer=tok, extra={"pretrain": dataclasses.asdict(config)},
+                              pretrain_subjects=record)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
 

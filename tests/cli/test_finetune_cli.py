@@ -201,3 +201,35 @@ def test_fit_epochs_and_seeds_are_checked(store, tmp_path, capsys, flags, expect
                "--out", str(tmp_path / "run"), *flags])
     assert rc == 2 and expect in _one_line_error(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_model_pretrained_on_the_test_subjects_is_refused_unless_allowed(store, tmp_path, capsys):
+    # e.g. pretrained on TUEG, which holds TUAB's eval patients under the same ids: the test scored seen subjects
+    from neurosig.datasets import ShardStore
+    from neurosig.models import FoundationModel, foundation_config
+    from neurosig.models._testing import ToyTokenizer
+
+    m = ShardStore(store).manifest
+    test_subject = sorted(set(m.loc[m["split"] == "test", "subject"].astype(str)))[0]
+    tok = ToyTokenizer()
+    pre = FoundationModel(foundation_config("tiny", codebook_sizes=tok.codebook_sizes))
+    pre.save_pretrained(tmp_path / "pre", tokenizer=tok, pretrain_subjects={
+        "format": 1, "subjects": [f"tuh:{test_subject}", "tuh:zzzzzzzz"], "recording_key": "source_hash", "recordings": []})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("finetune:\n  epochs: 1\n  batch_size: 8\n  pooling: mean\n  mode: linear\n")
+    run = tmp_path / "run"
+    fit = ["finetune", "fit", "--config", str(cfg), "--data", str(store), "--model", str(tmp_path / "pre"), "--out", str(run)]
+    assert main(fit) == 2
+    err = _one_line_error(capsys)
+    assert f"tuh:{test_subject}" in err and "--allow-pretrain-overlap" in err and "test' split" in err
+    assert not (run / "metrics.json").exists() and not (run / "finetuned_seed0.pt").exists()
+    assert main(fit + ["--allow-pretrain-overlap"]) == 0
+    got = json.loads((run / "metrics.json").read_text())
+    assert got["pretrain_overlap/subjects"] == [f"tuh:{test_subject}"] and got["pretrain_overlap/checked"] is True
+    capsys.readouterr()
+    before = _written(run)
+    test = ["finetune", "test", "--config", str(cfg), "--data", str(store), "--model", str(tmp_path / "pre"), "--out", str(run)]
+    assert main(test) == 2 and f"tuh:{test_subject}" in _one_line_error(capsys)
+    assert _written(run) == before
+    assert main(test + ["--allow-pretrain-overlap"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["pretrain_overlap/subjects"] == [f"tuh:{test_subject}"]

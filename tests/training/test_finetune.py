@@ -344,3 +344,85 @@ def test_one_subject_standard_split_is_within_subject_with_a_warning(caplog):
     with caplog.at_level("WARNING", logger="neurosig.training.finetune"):
         sp = make_split(table, FinetuneConfig(val_fraction=0.15), 0)
     assert len(sp["test"]) == 3 and "within-subject" in caplog.text
+
+
+def _pretrained_dir(path, subjects=None, recordings=()):
+    """A tiny FoundationModel export; ``subjects`` given → its pretrain_subjects.json record."""
+    from neurosig.models import FoundationModel, foundation_config
+    from neurosig.models._testing import ToyTokenizer
+
+    tok = ToyTokenizer()
+    model = FoundationModel(foundation_config("tiny", codebook_sizes=tok.codebook_sizes))
+    rec = None if subjects is None else {"format": 1, "subjects": sorted(subjects), "recording_key": "source",
+                                         "recordings": sorted(recordings)}
+    model.save_pretrained(path, tokenizer=tok, pretrain_subjects=rec)
+    return path
+
+
+def test_model_pretrained_on_test_subjects_is_refused_before_training(tmp_path, monkeypatch):
+    """A store without a test split: pretraining took every subject, finetune picked test subjects by its own hash."""
+    from neurosig.training import finetune as ft
+
+    items, rec, start = _items(n_subjects=6, per=4)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    test = sorted(set(table.subject[make_split(table, _cfg(), 0)["test"]]))
+    model = _pretrained_dir(tmp_path / "pre", subjects=[f"unknown:sub{i}" for i in range(6)])
+    trained = []
+    monkeypatch.setattr(ft, "make_encoder", lambda *a, **k: trained.append(1))  # nothing may be built or trained
+    with pytest.raises(NeurosigError, match=rf"pretrained on {len(test)} of the {len(test)} test subject\(s\) of seed 0 "
+                       rf"\(unknown:{test[0]}.*exclude-subjects-of.*allow_pretrain_overlap"):
+        run_seeds(table, _cfg(), [0, 1], model_dir=model)
+    with pytest.raises(NeurosigError, match="pretrained on"):
+        fit_one_seed(table, _cfg(), model_dir=model, seed=0, progress=False)
+    assert not trained
+    # a model pretrained on other subjects passes the check and says so
+    clean = _pretrained_dir(tmp_path / "clean", subjects=["unknown:someone-else", "tuh:aaaaaaav"])
+    assert ft.pretrain_overlap(clean, table, make_split(table, _cfg(), 0), _cfg(), 0) == {
+        "checked": True, "subjects": [], "n_subjects": 0, "n_test_subjects": len(test)}
+
+
+def test_allowed_pretrain_overlap_is_reported_in_metrics_and_report(tmp_path):
+    from neurosig.training.finetune import write_outputs
+
+    items, rec, start = _items(n_subjects=6, per=4)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    test = sorted(set(table.subject[make_split(table, _cfg(), 0)["test"]]))
+    model = _pretrained_dir(tmp_path / "pre", subjects=[f"unknown:sub{i}" for i in range(6)])
+    cfg = _cfg(epochs=1, mode="linear", allow_pretrain_overlap=True)
+    res = run_seeds(table, cfg, [0], model_dir=model, progress=False)
+    assert res["summary"]["pretrain_overlap"] == {"checked": True, "n_subjects": len(test), "subjects": [f"unknown:{s}" for s in test]}
+    flat = write_outputs(tmp_path / "run", res["summary"], res["runs"][0], table, cfg, model_dir=model)
+    assert flat["pretrain_overlap/subjects"] == [f"unknown:{s}" for s in test] and flat["pretrain_overlap/checked"] is True
+    assert "## pretrain_overlap" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_model_without_record_warns_that_overlap_cannot_be_checked(tmp_path, caplog):
+    from neurosig._utils import logging as nlog
+    from neurosig.training.finetune import pretrain_overlap
+
+    items, rec, start = _items(n_subjects=6, per=4)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    old = _pretrained_dir(tmp_path / "old")  # exported without a record (older models)
+    nlog._LOGGED_ONCE.clear()
+    with caplog.at_level("WARNING", logger="neurosig.training.finetune"):
+        assert pretrain_overlap(old, table, make_split(table, _cfg(), 0), _cfg(), 0) == {"checked": False}
+    assert "has no pretrain_subjects.json" in caplog.text and "cannot check" in caplog.text
+    (old / "pretrain_subjects.json").write_text("{not json")
+    with pytest.raises(NeurosigError, match="pretrain_subjects.json' is damaged"):
+        pretrain_overlap(old, table, make_split(table, _cfg(), 0), _cfg(), 0)
+    assert pretrain_overlap(None, table, make_split(table, _cfg(), 0), _cfg(), 0) == {}  # --scratch: nothing to check
+
+
+def test_within_subject_store_reports_pretrain_overlap_unless_test_recordings_were_seen(tmp_path):
+    """One-subject set split by session (quickstart): fine-tuning trains on the test subject anyway; pretraining on
+    its training session adds no new leak, pretraining on its test recordings does."""
+    from neurosig.training.finetune import pretrain_overlap
+
+    items = _separable_items(n_subjects=1, per=8)
+    table = WindowTable.from_items(items, recording=["train-sess"] * 4 + ["test-sess"] * 4, split=["train"] * 4 + ["test"] * 4)
+    split = make_split(table, _cfg(), 0)
+    ok = _pretrained_dir(tmp_path / "ok", subjects=["unknown:sub0"], recordings=["train-sess"])
+    assert pretrain_overlap(ok, table, split, _cfg(), 0)["subjects"] == ["unknown:sub0"]
+    seen = _pretrained_dir(tmp_path / "seen", subjects=["unknown:sub0"], recordings=["train-sess", "test-sess"])
+    with pytest.raises(NeurosigError, match="1 of its test recordings included"):
+        pretrain_overlap(seen, table, split, _cfg(), 0)

@@ -259,3 +259,22 @@ def test_progress_bar_counts_steps_of_max_steps(tmp_path, capsys):
     tr = make_trainer(TrainerSpec(), OptimSpec(max_steps=3), tmp_path / "t")
     assert sum(isinstance(c, StepProgressBar) for c in tr.callbacks) == 1
     assert not any(isinstance(c, StepProgressBar) for c in make_trainer(TrainerSpec(), OptimSpec(), tmp_path / "u", enable_progress_bar=False).callbacks)
+
+
+def test_pretraining_records_the_subjects_and_recordings_it_trained_on(tiny_store, tmp_path):
+    """model/pretrain_subjects.json: what `finetune --model` checks its test subjects against."""
+    from neurosig.datasets import ShardStore
+    from neurosig.models.foundation import read_pretrain_subjects
+
+    cfg = _config(objectives=["masked"], max_steps=1)
+    cfg.data = DataSpec(batch_size=4, val_fraction=0.0)
+    fit_pretrain(cfg, tiny_store, tmp_path, tokenizer=ToyTokenizer(), enable_progress_bar=False)
+    rec = read_pretrain_subjects(tmp_path / "model")
+    m = ShardStore(tiny_store).manifest
+    assert rec["subjects"] == ["unknown:s0", "unknown:s1"] and rec["n_windows"] == len(m)
+    assert rec["recording_key"] == "source_hash" and rec["recordings"] == sorted(set(m["source_hash"]))
+    # a data module without a store: nothing to record, and a stale record from an earlier export goes
+    (tmp_path / "b" / "model").mkdir(parents=True)
+    (tmp_path / "b" / "model" / "pretrain_subjects.json").write_text(json.dumps(rec))
+    fit_pretrain(_config(max_steps=1), SyntheticDataModule(8, 8, 4), tmp_path / "b", tokenizer=ToyTokenizer(), enable_progress_bar=False)
+    assert read_pretrain_subjects(tmp_path / "b" / "model") is None
