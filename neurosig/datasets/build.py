@@ -12,6 +12,7 @@ committed (:func:`remove_replaced_parts`), so a failed or killed run never loses
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -511,6 +512,33 @@ def _run_ray(tasks, num_cpus):
         yield res
 
 
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """While a build runs, SIGTERM (``kill``, a scheduler's time limit, ``systemctl stop``) raises
+    KeyboardInterrupt in the driver, as Ctrl-C does, so that the pool is shut down and its workers
+    terminated instead of left running and writing into the store. Only in the main thread (the
+    only one that may set signal handlers); the previous handler is restored afterwards."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"{signal.Signals(signum).name} received")
+
+    try:
+        old = signal.signal(signal.SIGTERM, interrupt)
+    except (ValueError, OSError):  # e.g. not the main interpreter
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old if old is not None else signal.SIG_DFL)
+
+
 def _worker_init() -> None:
     for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(k, "1")
@@ -695,60 +723,68 @@ def build_store(
 
     bar = tqdm(total=len(tasks), unit="file", desc="preprocess", disable=not progress, dynamic_ncols=True)
     first_error: str | None = None
-    try:
-        if backend == "ray":
-            try:
-                from neurosig.datasets.ray_backend import iter_ray  # noqa: F401 - ray importable?
-            except ModuleNotFoundError as err:
-                if err.name in ("neurosig.datasets.ray_backend",):
-                    raise NeurosigError("backend='ray' needs neurosig.datasets.ray_backend, which is not installed in this version; use backend='process'.") from None
-                if err.name == "ray":
-                    raise NeurosigError("backend='ray' needs the ray package; install it with: pip install 'neurosig[ray]'") from None
-                raise
-            results = _run_ray(tasks, jobs if jobs > 1 else None)
-        else:
-            results = _run_process(tasks, jobs, on_error, bar)
-        for status, payload in results:
-            bar.update(1)
-            if status == "ok":
-                report.parts.append(payload)
-                report.n_windows += payload.n_windows
-                if payload.cached:
-                    report.n_cached += 1
-                else:
-                    report.n_processed += 1
-                for w in payload.warnings:
-                    report.warnings.append({"source": payload.source, "warning": w})
-                if payload.n_windows == 0:  # stored, but contributes nothing: say why, not only inside the part
-                    report.n_empty += 1
-                    log.warning("%s: 0 windows (%s)", payload.source,
-                                "; ".join(w for w in payload.warnings if "no windows" in w or "skipped" in w) or "see its part's warnings")
+    results = None
+    with _sigterm_interrupts():  # SIGTERM stops the build as Ctrl-C does (workers terminated, parts kept)
+        try:
+            if backend == "ray":
+                try:
+                    from neurosig.datasets.ray_backend import iter_ray  # noqa: F401 - ray importable?
+                except ModuleNotFoundError as err:
+                    if err.name in ("neurosig.datasets.ray_backend",):
+                        raise NeurosigError("backend='ray' needs neurosig.datasets.ray_backend, which is not installed in this version; use backend='process'.") from None
+                    if err.name == "ray":
+                        raise NeurosigError("backend='ray' needs the ray package; install it with: pip install 'neurosig[ray]'") from None
+                    raise
+                results = _run_ray(tasks, jobs if jobs > 1 else None)
             else:
-                source, msg = payload
-                report.n_failed += 1
-                report.errors.append({"source": source, "error": msg})
-                if on_error == "raise":
-                    first_error = msg
-                    break
-                if on_error == "warn":
-                    log.warning("skipped %s", msg)
-    finally:
-        bar.close()
-        try:  # after the new parts are committed: drop the old parts they replace
-            report.n_replaced = remove_replaced_parts(out, cfg.hash, report.parts, [e["source"] for e in report.errors])
-        except Exception as err:  # noqa: BLE001 - never mask the build's own outcome; the old parts stay
-            log.warning("store %s: could not look for replaced parts (%s: %s); rerun to retry", os.fspath(out),
-                        type(err).__name__, err)
-        if report.n_replaced:
-            log.warning("store %s: replaced %d recording(s) stored before with another source content, label or "
-                        "labels.csv row; their old windows were removed (each recording is stored once)",
-                        os.fspath(out), report.n_replaced)
-        import pandas as pd
+                results = _run_process(tasks, jobs, on_error, bar)
+            for status, payload in results:
+                bar.update(1)
+                if status == "ok":
+                    report.parts.append(payload)
+                    report.n_windows += payload.n_windows
+                    if payload.cached:
+                        report.n_cached += 1
+                    else:
+                        report.n_processed += 1
+                    for w in payload.warnings:
+                        report.warnings.append({"source": payload.source, "warning": w})
+                    if payload.n_windows == 0:  # stored, but contributes nothing: say why, not only inside the part
+                        report.n_empty += 1
+                        log.warning("%s: 0 windows (%s)", payload.source,
+                                    "; ".join(w for w in payload.warnings if "no windows" in w or "skipped" in w) or "see its part's warnings")
+                else:
+                    source, msg = payload
+                    report.n_failed += 1
+                    report.errors.append({"source": source, "error": msg})
+                    if on_error == "raise":
+                        first_error = msg
+                        break
+                    if on_error == "warn":
+                        log.warning("skipped %s", msg)
+        except KeyboardInterrupt:
+            log.warning("store %s: interrupted; the %d file(s) finished are kept, workers still running were stopped "
+                        "(rerun the same command to finish)", os.fspath(out), report.n_processed + report.n_cached)
+            raise
+        finally:
+            if results is not None:  # stop what is still running before the manifest is written
+                results.close()
+            bar.close()
+            try:  # after the new parts are committed: drop the old parts they replace
+                report.n_replaced = remove_replaced_parts(out, cfg.hash, report.parts, [e["source"] for e in report.errors])
+            except Exception as err:  # noqa: BLE001 - never mask the build's own outcome; the old parts stay
+                log.warning("store %s: could not look for replaced parts (%s: %s); rerun to retry", os.fspath(out),
+                            type(err).__name__, err)
+            if report.n_replaced:
+                log.warning("store %s: replaced %d recording(s) stored before with another source content, label or "
+                            "labels.csv row; their old windows were removed (each recording is stored once)",
+                            os.fspath(out), report.n_replaced)
+            import pandas as pd
 
-        atomic_write_text(out / "errors.csv", pd.DataFrame(report.errors, columns=["source", "error"]).to_csv(index=False))
-        consolidate(out)
-        report.seconds = time.perf_counter() - t0
-        atomic_write_text(out / "build_report.json", json.dumps(report.to_dict(), indent=2, default=_json_default))
+            atomic_write_text(out / "errors.csv", pd.DataFrame(report.errors, columns=["source", "error"]).to_csv(index=False))
+            consolidate(out)
+            report.seconds = time.perf_counter() - t0
+            atomic_write_text(out / "build_report.json", json.dumps(report.to_dict(), indent=2, default=_json_default))
     if first_error is not None:
         raise NeurosigError(first_error)
     return report

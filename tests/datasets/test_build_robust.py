@@ -95,3 +95,71 @@ def test_relative_out_and_inputs_are_sent_to_workers_absolute(tmp_path, monkeypa
     # absolute inputs: unchanged (no subject_path, the file's own path)
     specs = [b._absolute(FileSpec(str(cwd / "in" / "a.edf")))]
     assert specs[0].subject_path is None and specs[0].path == str(cwd / "in" / "a.edf")
+
+
+def test_sigterm_stops_the_workers_and_keeps_finished_parts(tmp_path, crashing_workers, monkeypatch):
+    """SIGTERM to the driver of a jobs=2 build: the old code died at once and left the spawned
+    workers running, committing parts into the store after the driver was gone."""
+    import os
+    import signal
+    import subprocess
+    import textwrap
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    files = _corpus(tmp_path / "in", [f"f{i}slow.edf" for i in range(6)])
+    out = tmp_path / "st"
+    monkeypatch.setenv("NEUROSIG_TEST_SLOW", "3")
+    script = textwrap.dedent(f"""
+        from neurosig.datasets import build_store
+        if __name__ == "__main__":
+            build_store({files!r}, {str(out)!r}, config={CFG!r}, jobs=2, progress=False)
+    """)
+    (tmp_path / "drv.py").write_text(script)
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "drv.py")], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    t0 = time.time()
+    while not (list((out / "parts").glob("*.json")) if (out / "parts").exists() else []) and time.time() - t0 < 120:
+        time.sleep(0.05)  # until the first file is committed; two more are in flight
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers, "the pool should be running"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "interrupted" in err and "KeyboardInterrupt" in err
+    gone, alive = psutil.wait_procs(workers, timeout=5)
+    assert not alive, f"workers left running after the driver exited: {alive}"
+    n = len(list((out / "parts").glob("*.json")))
+    assert 1 <= n < 6
+    time.sleep(3.5)  # longer than one slow file: nothing is written any more
+    assert len(list((out / "parts").glob("*.json"))) == n
+    assert len(ShardStore(out)) == 5 * n  # the manifest covers the finished parts
+    assert len(__import__("pandas").read_csv(out / "manifest.csv")) == 5 * n
+
+
+def test_sigterm_handler_only_during_the_build_and_only_in_the_main_thread(tmp_path):
+    import signal
+    import threading
+
+    files = _corpus(tmp_path / "in", ["a.edf"])
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+    import neurosig.datasets.build as b
+
+    orig = b.run_one
+
+    def spy(*a):
+        seen.append(signal.getsignal(signal.SIGTERM))
+        return orig(*a)
+
+    b.run_one = spy
+    try:
+        build_store(files, tmp_path / "st", config=CFG, progress=False)
+        assert seen and seen[0] is not before and callable(seen[0])
+        assert signal.getsignal(signal.SIGTERM) is before
+        errs = []
+        th = threading.Thread(target=lambda: errs.append(build_store(files, tmp_path / "st2", config=CFG, progress=False)))
+        th.start()
+        th.join(60)
+        assert errs and errs[0].n_processed == 1  # no "signal only works in main thread" error
+    finally:
+        b.run_one = orig
