@@ -589,14 +589,29 @@ def evaluate_test(table: WindowTable, idx: np.ndarray, prob: np.ndarray, config:
         "y": y, "prob": prob,
     }
     if config.task == "seizure":
-        out["events"] = seizure_event_metrics(table, idx, prob[:, 1], config.events)
+        out["events"] = seizure_event_metrics(table, idx, seizure_scores(prob, table.class_names), config.events)
     return out
+
+
+BACKGROUND_NAMES = ("bckg", "background", "bg", "normal", "none", "interictal", "non-seizure", "nonseizure", "0")
+
+
+def seizure_scores(prob: np.ndarray, class_names: Sequence[str] = ()) -> np.ndarray:
+    """Ictal score per window: 1 - P(background), with class 0 the background (``bckg`` in the TUSZ and CHB-MIT
+    adapters) and every other class a seizure (type). ``prob[:, 1]`` scored only the first seizure type of a
+    multi-class store (``tusz_types``) while every label >= 1 is a true event. A class 0 whose name does not read as
+    background is logged once."""
+    if class_names and str(class_names[0]).strip().lower() not in BACKGROUND_NAMES:
+        log_once(log, logging.WARNING, "seizure task: class 0 is %r, scored as background (every other class is ictal); "
+                 "relabel the store so that background is class 0 if it is not", str(class_names[0]))
+    return 1.0 - np.asarray(prob, dtype=np.float64)[:, 0]
 
 
 
 
 def seizure_event_metrics(table: WindowTable, idx: np.ndarray, scores: np.ndarray, cfg: EventConfig) -> dict:
-    """Event metrics pooled over the test recordings (events per recording, durations summed)."""
+    """Event metrics pooled over the test recordings (events per recording, durations summed). ``scores``: the
+    ictal score per window (:func:`seizure_scores`); true events are the windows labelled >= 1 (any seizure class)."""
     tot = {"detected": 0.0, "n_true": 0.0, "hits": 0.0, "n_pred": 0.0, "fa": 0.0, "dur": 0.0}
     for rec in np.unique(table.recording[idx]):
         m = table.recording[idx] == rec
@@ -604,7 +619,7 @@ def seizure_event_metrics(table: WindowTable, idx: np.ndarray, scores: np.ndarra
         order = np.argsort(starts)
         starts, s, y = starts[order], scores[m][order], table.y[idx][m][order]
         dur = float(starts.max() - starts.min() + table.window_s)
-        true = labels_to_events(y, starts, table.window_s)
+        true = labels_to_events((y >= 1).astype(np.int64), starts, table.window_s)  # every non-background class
         pred = scores_to_events(s, starts, table.window_s, cfg)
         em = event_metrics(true, pred, dur, cfg)
         tot["detected"] += 0 if math.isnan(em["event_sensitivity"]) else em["event_sensitivity"] * len(true)

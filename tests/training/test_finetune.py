@@ -426,3 +426,21 @@ def test_within_subject_store_reports_pretrain_overlap_unless_test_recordings_we
     seen = _pretrained_dir(tmp_path / "seen", subjects=["unknown:sub0"], recordings=["train-sess", "test-sess"])
     with pytest.raises(NeurosigError, match="1 of its test recordings included"):
         pretrain_overlap(seen, table, split, _cfg(), 0)
+
+
+def test_seizure_events_on_a_multiclass_store_score_every_seizure_type():
+    """tusz_types-like store: a perfect 3-class model (bckg, fnsz, gnsz) got event sensitivity 0.5 from prob[:, 1]."""
+    from neurosig.training.finetune import evaluate_test, seizure_scores
+
+    y = np.zeros(100, int)
+    y[10:14] = 1  # fnsz, 100-140 s
+    y[50:54] = 2  # gnsz, 500-540 s
+    items = [dict(x=np.zeros((1, 10), np.float32), sfreq=1.0, y=int(v), subject="s") for v in y]
+    table = WindowTable.from_items(items, recording=["r"] * 100, start=np.arange(100) * 10.0, class_names=["bckg", "fnsz", "gnsz"])
+    prob = np.eye(3)[y]
+    ev = evaluate_test(table, np.arange(100), prob, FinetuneConfig(task="seizure"))["events"]
+    assert ev["event_sensitivity"] == 1.0 and ev["event_precision"] == 1.0 and ev["false_alarms_per_24h"] == 0.0
+    assert ev["n_true_events"] == 2
+    np.testing.assert_allclose(seizure_scores(prob), (y > 0).astype(float))
+    binary = np.array([[0.7, 0.3], [0.2, 0.8]])
+    np.testing.assert_allclose(seizure_scores(binary), binary[:, 1])  # binary stores: unchanged
