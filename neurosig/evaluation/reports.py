@@ -156,7 +156,11 @@ def write_report(
     if y_true is not None and prob is not None:
         y = np.asarray(y_true).astype(int)
         p = np.asarray(prob, dtype=np.float64)
-        names = list(class_names) if class_names else [str(k) for k in range(p.shape[1])]
+        names = [str(n) for n in class_names] if class_names else [str(k) for k in range(p.shape[1])]
+        if len(names) > p.shape[1]:
+            raise NeurosigError(f"write_report: {len(names)} class names for {p.shape[1]} probability columns; pass one name "
+                                "per class, in label order.")
+        names += [f"class {k}" for k in range(len(names), p.shape[1])]  # unnamed classes above the last name
         cm = confusion_matrix(y, p.argmax(1), p.shape[1])
         plot_confusion(cm, names, out / "confusion.png")
         plot_roc(y, p, names, out / "roc.png")

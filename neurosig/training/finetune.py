@@ -189,10 +189,7 @@ class WindowTable:
         rec = m["source"].astype(str).to_numpy() if "source" in m else m["subject"].astype(str).to_numpy()
         start_col = "start_s" if "start_s" in m else "start" if "start" in m else None
         start = m[start_col].to_numpy(dtype=np.float64) if start_col else m.groupby(rec).cumcount().to_numpy() * (m["n_times"] / m["sfreq"]).to_numpy()
-        names: list[str] = []
-        if "label_name" in m:
-            pairs = m[m["label"] >= 0][["label", "label_name"]].drop_duplicates().sort_values("label")
-            names = [str(n) for n in pairs["label_name"]]
+        names = store_class_names(store)
         return cls(
             dataset=WindowDataset(store), y=m["label"].to_numpy(dtype=np.int64), subject=m["subject"].astype(str).to_numpy(),
             recording=rec, start=np.asarray(start, dtype=np.float64),
@@ -207,6 +204,34 @@ class WindowTable:
     def n_classes(self) -> int:
         lab = self.y[self.y >= 0]
         return max(2, int(lab.max()) + 1 if len(lab) else 2, len(self.class_names))
+
+
+def store_class_names(store) -> list[str]:
+    """Class names by label index: the store's full vocabulary, not only the labels present. Index k is named by the
+    manifest (``label_name`` of rows labelled k) or else by the ``window.event_labels`` of the pipelines that built the
+    store (its part records); an index named nowhere below the highest one is ``"class k"``. A store without any names
+    gives ``[]``."""
+    m = store.manifest
+    names: dict[int, str] = {}
+    if "label_name" in m:
+        pairs = m[m["label"] >= 0][["label", "label_name"]].drop_duplicates()
+        for k, n in zip(pairs["label"].astype(int), pairs["label_name"].fillna("").astype(str)):
+            if n and k not in names:
+                names[k] = n
+    if "part" in m and "pipeline_hash" in m and hasattr(store, "part_info"):
+        # one part per pipeline: window.event_labels belongs to the pipeline (its hash), the labels absent from the
+        # manifest (a stage no subject of this store reached) are only there
+        for key in m.drop_duplicates("pipeline_hash")["part"].astype(str):
+            try:
+                window = (store.part_info(key).get("provenance") or {}).get("pipeline", {}).get("window") or {}
+            except (NeurosigError, OSError, ValueError, AttributeError):
+                continue
+            for n, k in (window.get("event_labels") or {}).items():
+                names.setdefault(int(k), str(n))
+    if not names:
+        return []
+    top = max(max(names), int(m["label"].max()) if len(m) else -1)
+    return [names.get(k, f"class {k}") for k in range(top + 1)]
 
 
 class _ListDataset(Dataset):

@@ -95,3 +95,18 @@ def test_report_files(tmp_path, rng):
         assert (tmp_path / f).stat().st_size > 1000
     j = write_json(tmp_path / "m.json", {"auroc": float("nan"), "x": np.float32(1.5)})
     assert json.loads(j.read_text()) == {"auroc": None, "x": 1.5}
+
+
+def test_report_names_unnamed_classes_and_refuses_too_many_names(tmp_path):
+    import numpy as np
+    import pytest
+
+    from neurosig import NeurosigError
+    from neurosig.evaluation.reports import write_report
+
+    y = np.array([0, 1, 2, 2, 0, 1])
+    prob = np.eye(3)[y] * 0.9 + 0.03
+    write_report(tmp_path, {"balanced_accuracy": 1.0}, y, prob, ["a", "b"])  # the third class was an IndexError
+    assert (tmp_path / "roc.png").is_file()
+    with pytest.raises(NeurosigError, match="4 class names for 3 probability columns"):
+        write_report(tmp_path, {"balanced_accuracy": 1.0}, y, prob, ["a", "b", "c", "d"])

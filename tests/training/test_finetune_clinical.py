@@ -61,3 +61,18 @@ def test_sleep_staging_sleepedf(tmp_path):
     out = fit_one_seed(table, cfg, seed=0, progress=False, split=split)
     assert out["prob"].shape == (len(out["split"]["test"]), table.n_classes)
     assert np.allclose(out["prob"].sum(1), 1.0, atol=1e-5)
+
+
+def test_class_names_come_from_the_store_vocabulary_not_the_labels_present(tmp_path, monkeypatch):
+    """No N1 epoch in the store: names were [W, N2, N3, REM] for 5 classes (a mislabelled confusion matrix, then an
+    IndexError in the report and no metrics.json)."""
+    from neurosig.evaluation.reports import write_report
+
+    monkeypatch.setattr(miniatures, "SLEEP_HYPNOGRAM", tuple(h for h in miniatures.SLEEP_HYPNOGRAM if h[0] != "Sleep stage 1"))
+    table = WindowTable.from_store(_store("sleepedf", tmp_path))
+    assert 1 not in set(table.y.tolist()) and 4 in set(table.y.tolist())
+    assert table.class_names == ["W", "N1", "N2", "N3", "REM"] and table.n_classes == 5
+    y = table.y[table.y >= 0]
+    prob = np.eye(5)[y] * 0.9 + 0.02
+    write_report(tmp_path / "rep", {"balanced_accuracy": 1.0}, y, prob, table.class_names)
+    assert (tmp_path / "rep" / "confusion.png").is_file() and (tmp_path / "rep" / "roc.png").is_file()
