@@ -512,6 +512,57 @@ def _run_ray(tasks, num_cpus):
         yield res
 
 
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def _store_lock(out: Path):
+    """Hold an exclusive lock on ``out/.lock`` (``fcntl.flock``, non-blocking) while building: a
+    second build into the same store would delete the first one's ``.tmp-*`` shards as leftovers
+    of a killed run. The lock goes with the process (also on ``kill -9``); the file stays (never
+    read as part of the store). Where ``fcntl`` is missing (Windows) nothing is locked."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = out / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            try:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            except OSError:
+                holder = ""
+            raise NeurosigError(
+                f"store {os.fspath(out)!r} is being built by another process{f' ({holder})' if holder else ''}: two "
+                f"builds into one store would delete each other's unfinished files; wait for it to finish (rerun then "
+                f"skips what it did) or write to another --out (lock: {path})."
+            ) from None
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {_hostname()}".encode(), 0)
+        except OSError:
+            pass
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _hostname() -> str:
+    import socket
+
+    try:
+        return socket.gethostname()
+    except OSError:  # pragma: no cover
+        return "?"
+
+
 @contextlib.contextmanager
 def _sigterm_interrupts():
     """While a build runs, SIGTERM (``kill``, a scheduler's time limit, ``systemctl stop``) raises
@@ -711,6 +762,14 @@ def build_store(
     if out.exists() and not out.is_dir():
         raise NeurosigError(f"--out {os.fspath(out)!r} is a file; pass a folder for the store.")
     check_same_pipeline(out, cfg.hash, specs)  # before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    with _store_lock(out):  # one build per store: another one's .tmp files are not leftovers
+        return _build_locked(specs, out, cfg, jobs=jobs, on_error=on_error, backend=backend, progress=progress,
+                             skipped=skipped)
+
+
+def _build_locked(specs, out: Path, cfg: PipelineConfig, *, jobs, on_error, backend, progress, skipped) -> BuildReport:
+    """The body of :func:`build_store`, run while ``out/.lock`` is held."""
     (out / "parts").mkdir(parents=True, exist_ok=True)
     (out / "shards").mkdir(parents=True, exist_ok=True)
     clean_temporaries(out)

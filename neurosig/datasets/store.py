@@ -5,6 +5,7 @@ Layout of a store directory::
     store.json            format marker + the parts the consolidated manifest covers
     manifest.csv          one row per window (columns: see MANIFEST_COLUMNS)
     errors.csv            files that failed, and why (written by build_store)
+    .lock                 held (flock) by the build writing the store; not data
     parts/<key>.json      one per processed input file: its windows, channels, positions,
                           bad channels, warnings, provenance. Written last: it is the commit mark.
     shards/<key>-00000.npy  float32 arrays (n_windows, C, T), model units

@@ -163,3 +163,34 @@ def test_sigterm_handler_only_during_the_build_and_only_in_the_main_thread(tmp_p
         assert errs and errs[0].n_processed == 1  # no "signal only works in main thread" error
     finally:
         b.run_one = orig
+
+
+def test_second_build_into_the_same_store_is_refused(tmp_path):
+    """Another build holds out/.lock: the old code went on and deleted its .tmp shards."""
+    import fcntl
+    import os
+
+    files = _corpus(tmp_path / "in", ["a.edf", "b.edf"])
+    out = tmp_path / "st"
+    build_store(files[:1], out, config=CFG, progress=False)
+    assert (out / ".lock").exists()
+    fd = os.open(out / ".lock", os.O_RDWR)  # a build in another process: lock held, a .tmp shard in progress
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    tmp = out / "shards" / ".tmp-abc-00000-1.npy"
+    tmp.write_bytes(b"x")
+    try:
+        with pytest.raises(NeurosigError) as ei:
+            build_store(files, out, config=CFG, progress=False)
+        msg = str(ei.value)
+        assert "\n" not in msg and f"store {str(out)!r} is being built by another process" in msg and "--out" in msg
+        assert tmp.exists()  # the other build's unfinished shard is left alone
+    finally:
+        os.close(fd)
+    tmp.unlink()
+    rep = build_store(files, out, config=CFG, progress=False)  # released: builds again
+    assert (rep.n_cached, rep.n_processed) == (1, 1)
+    fd = os.open(out / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the build released it on return
+    os.close(fd)
+    s = ShardStore(out)  # the lock file is not part of the store
+    assert len(s) == 10 and set(s.manifest.part) == {p.stem for p in (out / "parts").glob("*.json")}
