@@ -28,3 +28,22 @@ def test_mode_is_checked(tmp_path):
     with pytest.raises(ValueError, match="mode must be"):
         with files.atomic_open(tmp_path / "x", "a"):
             pass
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_permissions_follow_the_umask_like_open(tmp_path, umask):
+    """mkstemp makes 0o600 files: manifest.csv, store.json and parts were private while the shards
+    beside them (plain open()) were 0o644."""
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        assert files.current_umask() == umask
+        files.atomic_write_text(tmp_path / "m.csv", "a")
+        with open(tmp_path / "plain.npy", "wb") as fh:
+            fh.write(b"x")
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "m.csv").stat().st_mode)
+    assert mode == 0o666 & ~umask == stat.S_IMODE((tmp_path / "plain.npy").stat().st_mode)

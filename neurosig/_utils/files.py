@@ -1,7 +1,10 @@
 """Crash-safe file writes: temporary file in the same folder, fsync, ``os.replace``.
 
 A process killed mid-write leaves only a ``.tmp-*`` file (never a truncated target that looks
-complete); the previous version of the target survives any failure before the rename.
+complete); the previous version of the target survives any failure before the rename. The file
+gets the permissions ``open()`` would give it (``0o666`` less the umask), not ``mkstemp``'s
+private ``0o600``: a store or checkpoint written this way is readable by whoever may read its
+folder, like the files written with plain ``open()`` beside it.
 """
 
 from __future__ import annotations
@@ -9,10 +12,28 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO, Iterator
 
 TMP_PREFIX = ".tmp-"
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (``/proc/self/status``);
+    elsewhere set and restored at once under a lock."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
 
 
 @contextlib.contextmanager
@@ -24,6 +45,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~current_umask())  # as open() would create it, not mkstemp's 0o600
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()

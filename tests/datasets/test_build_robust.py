@@ -194,3 +194,20 @@ def test_second_build_into_the_same_store_is_refused(tmp_path):
     os.close(fd)
     s = ShardStore(out)  # the lock file is not part of the store
     assert len(s) == 10 and set(s.manifest.part) == {p.stem for p in (out / "parts").glob("*.json")}
+
+
+def test_store_files_share_the_shards_permissions(tmp_path):
+    import os
+    import stat
+
+    files = _corpus(tmp_path / "in", ["a.edf"])
+    old = os.umask(0o022)
+    try:
+        build_store(files, tmp_path / "st", config=CFG, progress=False)
+    finally:
+        os.umask(old)
+    st = tmp_path / "st"
+    modes = {p.relative_to(st).parts[0]: stat.S_IMODE(p.stat().st_mode)
+             for p in [st / "manifest.csv", st / "store.json", st / "errors.csv", st / "build_report.json",
+                       *st.glob("parts/*.json"), *st.glob("shards/*.npy")]}
+    assert set(modes.values()) == {0o644}, modes
