@@ -263,26 +263,34 @@ def collate(items: Sequence[dict]) -> dict:
 
 
 class ContextDataset(Dataset):
-    """Sleep staging: item i carries epochs i-k..i+k of the same recording (missing → zeros)."""
+    """Sleep staging: item i carries the epochs at ``start ± k × window_s`` of the same recording, k = 1..context.
+
+    Neighbours are looked up by time, not by position in the table: epochs dropped from the store (``Movement time``,
+    ``Sleep stage ?``) leave holes, and the epoch beside a hole is not the neighbour. A neighbour that is not in the
+    table (a hole or a recording edge) is zeros with ``ctx_mask`` False."""
 
     def __init__(self, table: WindowTable, indices: np.ndarray, context: int):
         self.table, self.indices, self.k = table, np.asarray(indices), context
-        order = np.lexsort((table.start, table.recording))
-        self.pos = {int(j): p for p, j in enumerate(order)}
-        self.order = order
+        self.step = float(table.window_s)
+        # (recording, start in ms) → row; ms keys absorb float noise in start times
+        self.at = {(str(r), int(round(t * 1000))): j for j, (r, t) in enumerate(zip(table.recording, table.start.tolist()))}
 
     def __len__(self):
         return len(self.indices)
 
+    def neighbours(self, j: int) -> list[int | None]:
+        """Rows of the epochs at offsets -k..k of row ``j`` (None where the recording has no such epoch)."""
+        r, t = str(self.table.recording[j]), float(self.table.start[j])
+        return [self.at.get((r, int(round((t + off * self.step) * 1000)))) for off in range(-self.k, self.k + 1)]
+
     def __getitem__(self, i):
         j = int(self.indices[i])
         item = dict(self.table.dataset[j])
-        p = self.pos[j]
         xs, mask = [], []
-        for off in range(-self.k, self.k + 1):
-            q = p + off
-            ok = 0 <= q < len(self.order) and self.table.recording[self.order[q]] == self.table.recording[j]
-            xs.append(np.asarray(self.table.dataset[int(self.order[q])]["x"]) if ok else np.zeros_like(np.asarray(item["x"])))
+        for q in self.neighbours(j):
+            ok = q is not None
+            xs.append(np.asarray(item["x"]) if q == j else np.asarray(self.table.dataset[q]["x"]) if ok
+                      else np.zeros_like(np.asarray(item["x"])))
             mask.append(ok)
         item["ctx_x"] = xs
         item["ctx_mask"] = np.array(mask)

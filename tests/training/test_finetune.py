@@ -444,3 +444,20 @@ def test_seizure_events_on_a_multiclass_store_score_every_seizure_type():
     np.testing.assert_allclose(seizure_scores(prob), (y > 0).astype(float))
     binary = np.array([[0.7, 0.3], [0.2, 0.8]])
     np.testing.assert_allclose(seizure_scores(binary), binary[:, 1])  # binary stores: unchanged
+
+
+def test_sleep_context_neighbours_are_looked_up_by_time_not_position():
+    """Epochs dropped from a night (Movement time, '?') leave holes: the epoch at 120 s had the one at 60 s as its -1."""
+    from neurosig.training.finetune import ContextDataset
+
+    starts = [0.0, 30.0, 60.0, 120.0, 150.0, 0.0, 30.0]  # 90 s dropped; a second recording starts over
+    recs = ["a"] * 5 + ["b"] * 2
+    items = [dict(x=np.full((1, 30), float(i), np.float32), sfreq=1.0, y=0, subject="s") for i in range(len(starts))]
+    table = WindowTable.from_items(items, recording=recs, start=starts)
+    ds = ContextDataset(table, np.arange(len(items)), 2)
+    it = ds[3]  # a at 120 s: -2 = 60 s (row 2), -1 = 90 s (dropped), +1 = 150 s (row 4), +2 = 180 s (none)
+    assert it["ctx_mask"].tolist() == [True, False, True, True, False]
+    assert [float(x[0, 0]) for x in it["ctx_x"]] == [2.0, 0.0, 3.0, 4.0, 0.0]
+    it = ds[5]  # b at 0 s: never a's epochs
+    assert it["ctx_mask"].tolist() == [False, False, True, True, False]
+    assert [float(x[0, 0]) for x in it["ctx_x"]] == [0.0, 0.0, 5.0, 6.0, 0.0]

@@ -76,3 +76,16 @@ def test_class_names_come_from_the_store_vocabulary_not_the_labels_present(tmp_p
     prob = np.eye(5)[y] * 0.9 + 0.02
     write_report(tmp_path / "rep", {"balanced_accuracy": 1.0}, y, prob, table.class_names)
     assert (tmp_path / "rep" / "confusion.png").is_file() and (tmp_path / "rep" / "roc.png").is_file()
+
+
+def test_sleep_context_skips_the_dropped_movement_epoch(tmp_path):
+    """The miniature night drops 'Movement time' at 180-210 s: the N2 epoch at 210 s has no -1 neighbour."""
+    from neurosig.training.finetune import ContextDataset
+
+    table = WindowTable.from_store(_store("sleepedf", tmp_path))
+    rec = table.recording[0]
+    row = {float(t): j for j, t in enumerate(table.start) if table.recording[j] == rec}
+    assert 180.0 not in row and {150.0, 210.0, 240.0} <= set(row)
+    it = ContextDataset(table, np.arange(len(table.y)), 1)[row[210.0]]
+    assert it["ctx_mask"].tolist() == [False, True, True]
+    np.testing.assert_array_equal(it["ctx_x"][2], table.dataset[row[240.0]]["x"])
