@@ -21,7 +21,8 @@ def register(sub) -> None:
     p.add_argument("--adapter", metavar="NAME", help="corpus adapter (neurosig.datasets.ADAPTERS); INPUT is then the corpus root")
     p.add_argument("--atlas", metavar="FILE", help="parcel atlas (3D label NIfTI) for fMRI inputs")
     p.add_argument("--backend", choices=("process", "ray"), default="process", help="parallel backend")
-    p.add_argument("--dataset", metavar="NAME", help="dataset name written in the manifest")
+    p.add_argument("--dataset", metavar="NAME", help="dataset name written in the manifest (replaces the adapter's; "
+                   "a TUH/CHB-MIT/Sleep-EDF corpus keeps a name the leakage guard knows)")
     p.add_argument("--json", metavar="PATH", help="write the build report as JSON")
     p.add_argument("--exclude-subjects-of", action="append", metavar="STORE", default=None,
                    help="leave out every subject of this (evaluation) store, e.g. TUAB patients from a TUEG "
@@ -48,13 +49,15 @@ def run(args) -> int:
     if args.exclude_subjects_of:  # cross-corpus leakage guard
         from neurosig.datasets.leakage import exclude_from_inputs
 
-        inputs, dropped = exclude_from_inputs(args.inputs, args.exclude_subjects_of, adapter=args.adapter, dataset=cfg.dataset)
+        inputs, dropped = exclude_from_inputs(args.inputs, args.exclude_subjects_of, adapter=args.adapter, dataset=cfg.dataset,
+                                              rename=args.dataset)
         adapter = None
         for name, paths in dropped.items():
             print(f"left out {len(paths)} file(s) whose subjects are in {name}")
     report = build_store(inputs, args.out, config=cfg, jobs=args.jobs, on_error=args.on_error,
                          positions=args.positions, backend=args.backend, adapter=adapter,
-                         progress=not getattr(args, "quiet", False) and sys.stderr.isatty(), atlas=args.atlas)
+                         progress=not getattr(args, "quiet", False) and sys.stderr.isatty(), atlas=args.atlas,
+                         dataset=args.dataset or None)
     store = ShardStore(args.out)
     print(f"store {args.out}: {len(store)} windows from {report.n_files - report.n_failed} file(s) "
           f"({report.n_processed} processed, {report.n_cached} already done, {report.n_failed} failed) "

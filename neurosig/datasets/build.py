@@ -403,6 +403,38 @@ def _run_isolated(suspects: Sequence[tuple], on_error: str):
             ex.shutdown(wait=True)
 
 
+def set_dataset(specs: Sequence[FileSpec], dataset: str | None, flag: str = "--dataset") -> list[FileSpec]:
+    """Name every spec's dataset ``dataset`` in the manifest (``neurosig preprocess --dataset``):
+    it replaces the name an adapter wrote into ``extras["dataset"]`` (which used to win over
+    ``PipelineConfig.dataset``, so ``--adapter tuab --dataset mytuab`` still wrote ``tuab``). A spec
+    without a name keeps none: the config's ``dataset`` names it, as before (its part key is
+    unchanged). A name that takes a corpus out of its subject namespace (TUH, CHB-MIT, Sleep-EDF:
+    :data:`neurosig.datasets.leakage.SUBJECT_NAMESPACES`) is refused: the leakage guard would no
+    longer match its patients with the other corpora's."""
+    if not dataset:
+        return list(specs)
+    from dataclasses import replace
+
+    from neurosig.datasets.leakage import SUBJECT_NAMESPACES, global_subject
+
+    out = []
+    for s in specs:
+        old = s.extras.get("dataset")
+        if old is None or str(old) == dataset:
+            out.append(s)
+            continue
+        ns = SUBJECT_NAMESPACES.get(str(old).lower())
+        if ns is not None and global_subject(dataset, "x") != global_subject(str(old), "x"):
+            same = sorted(k for k, v in SUBJECT_NAMESPACES.items() if v == ns)
+            raise NeurosigError(
+                f"{flag} {dataset!r} would rename the {old!r} corpus, but the leakage guard knows its subjects by that "
+                f"name ({old!r} → {ns}:<subject>), so a store named {dataset!r} would no longer be matched with the other "
+                f"{ns} corpora; leave {flag} out (the manifest says {old!r}) or use one of: {', '.join(same)}."
+            )
+        out.append(replace(s, extras={**s.extras, "dataset": dataset}))
+    return out
+
+
 def _absolute(spec: FileSpec) -> FileSpec:
     """``spec`` with an absolute ``path`` (not resolving symlinks: the file name stays as given).
     When its subject is derived from the path and the absolute path would give another one (a
@@ -715,6 +747,7 @@ def build_store(
     adapter: Any = None,
     progress: bool = True,
     atlas: str | os.PathLike | None = None,
+    dataset: str | None = None,
 ) -> BuildReport:
     """Preprocess ``inputs`` (files, folders, :class:`FileSpec`) into the shard store ``out``.
 
@@ -726,6 +759,8 @@ def build_store(
     processes. backend: "process" or "ray" (``neurosig.datasets.ray_backend.run_ray``).
     adapter: a registry name or an object with ``files(root) -> list[FileSpec]``; each input is
     then a corpus root. atlas: NIfTI atlas for fMRI inputs that do not name their own.
+    dataset: the dataset name in the manifest for every file, replacing the adapter's (see
+    :func:`set_dataset`) and ``config.dataset``.
     """
     from dataclasses import replace
 
@@ -739,6 +774,8 @@ def build_store(
     cfg = _as_config(config)
     if positions is not None:
         cfg = replace(cfg, positions=os.fspath(positions))
+    if dataset:
+        cfg = replace(cfg, dataset=str(dataset))
     if adapter is not None:
         from neurosig.datasets.registry import get_adapter
 
@@ -757,6 +794,7 @@ def build_store(
     if not specs:
         raise NeurosigError("build_store: inputs is empty; pass at least one recording file, folder or FileSpec "
                             "(neurosig preprocess INPUT... --out STORE).")
+    specs = set_dataset(specs, dataset)
     specs = [_absolute(s) for s in specs]  # workers (Ray on other nodes) have their own working directory
     out = Path(os.path.abspath(os.fspath(out)))
     if out.exists() and not out.is_dir():

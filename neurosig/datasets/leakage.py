@@ -144,10 +144,11 @@ def check_store_splits(store: Any) -> dict[str, int]:
 
 
 def exclude_from_inputs(inputs: Any, evaluation: Iterable[Any], *, adapter: Any = None,
-                        dataset: str = "") -> tuple[list, dict[str, list[str]]]:
+                        dataset: str = "", rename: str | None = None) -> tuple[list, dict[str, list[str]]]:
     """List ``inputs`` (with ``adapter`` when given) as FileSpecs and drop the subjects of the
     ``evaluation`` stores (paths); used by ``neurosig preprocess --exclude-subjects-of STORE``.
-    Specs without a dataset name get ``dataset``."""
+    Specs without a dataset name get ``dataset``; ``rename`` (``--dataset``) replaces the names
+    the adapter gave (:func:`neurosig.datasets.build.set_dataset`)."""
     from neurosig.datasets.build import expand_inputs
     from neurosig.datasets.spec import FileSpec
 
@@ -160,6 +161,10 @@ def exclude_from_inputs(inputs: Any, evaluation: Iterable[Any], *, adapter: Any 
     else:
         specs = expand_inputs(inputs)
     specs = [s if isinstance(s, FileSpec) else FileSpec(os.fspath(s)) for s in specs]
+    if rename:
+        from neurosig.datasets.build import set_dataset
+
+        specs = set_dataset(specs, rename)
     for s in specs:
         if not s.extras.get("dataset") and dataset:
             s.extras["dataset"] = dataset

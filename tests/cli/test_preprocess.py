@@ -43,3 +43,28 @@ def test_preprocess_cli_errors(tmp_path, capsys):
     rc = main(["-q", "preprocess", f, str(tmp_path / "nope.edf"), "--out", str(tmp_path / "st2"), "--positions", "none",
                "--on-error", "skip", "--config", "preprocess/debug.yaml"])
     assert rc == 0 and "1 failed" in capsys.readouterr().out
+
+
+def test_preprocess_dataset_flag_names_adapter_stores(tmp_path, capsys):
+    """--dataset with --adapter: the adapter's name used to win in the manifest while the flag
+    still changed the pipeline hash (a rerun without it was refused)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "datasets"))
+    import miniatures
+
+    root = miniatures.make_folder(tmp_path / "corpus", n=2, seconds=10.0)
+    out = tmp_path / "st"
+    args = ["-q", "preprocess", str(root), "--adapter", "folder", "--out", str(out), "--positions", "none",
+            "--dataset", "mine"]
+    assert main(args) == 0
+    m = ShardStore(out).manifest
+    assert set(m.dataset) == {"mine"} and len(m) > 0
+    assert main(args) == 0 and "2 already done" in capsys.readouterr().out  # the same command reruns as cached
+    # a TUH corpus renamed out of the TUH namespace would escape the leakage guard: refused, one line
+    tuab = miniatures.make_tuab(tmp_path / "tuab", n_per_group=1, seconds=20.0)
+    rc = main(["preprocess", str(tuab), "--adapter", "tuab", "--out", str(tmp_path / "t"), "--dataset", "mytuab"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "--dataset 'mytuab'" in err[0] and "leave --dataset out" in err[0]
+    assert not (tmp_path / "t").exists()  # nothing written
