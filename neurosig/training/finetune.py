@@ -147,6 +147,33 @@ class WindowTable:
     window_id: np.ndarray | None = None  # (n,) str, the store's window ids (what saved split indices refer to)
     dataset_name: np.ndarray | None = None  # (n,) str, the store's dataset per window (global subject ids; None = unknown)
     recording_hash: np.ndarray | None = None  # (n,) str, content hash of each window's source file (None = unknown)
+    # seizure truth: {recording: [(onset_s, offset_s), ...]} of the annotated (non-background) events, given in memory;
+    # from a store they are read from its part records (``store`` and ``part``, the part key per window) when kept
+    events: dict | None = None
+    store: object | None = None
+    part: np.ndarray | None = None
+
+    def true_events(self, recording: str) -> list[tuple[float, float]] | None:
+        """Annotated non-background events (label >= 1) of ``recording`` as ``[(onset_s, offset_s)]``, or None when
+        the data keeps no annotation intervals (then only the window labels tell where seizures are)."""
+        if self.events is not None:
+            return [(float(a), float(b)) for a, b in self.events.get(str(recording), [])]
+        if self.store is None or self.part is None:
+            return None
+        keys = sorted(set(self.part[self.recording == recording].tolist()))
+        out: list[tuple[float, float]] = []
+        for key in keys:
+            info = self.store.part_info(str(key))
+            ann = info.get("annotations")
+            if ann is None:
+                return None
+            window = ((info.get("provenance") or {}).get("pipeline") or {}).get("window") or {}
+            table = {str(k): int(v) for k, v in (window.get("event_labels") or {}).items()}
+            from neurosig.preprocessing.windows import match_event_labels
+
+            names = match_event_labels((a[2] for a in ann), table, str(key)) if table else {}
+            out += [(float(on), float(on) + float(dur)) for on, dur, desc in ann if desc in names and table[names[desc]] >= 1]
+        return sorted(out)
 
     def global_subjects(self) -> np.ndarray:
         """Subject ids comparable across stores (:func:`neurosig.datasets.leakage.global_subject`: ``tuh:aaaaaaav``)."""
@@ -163,7 +190,10 @@ class WindowTable:
         return window_fingerprint(ids)
 
     @classmethod
-    def from_items(cls, items: Sequence[dict], *, recording=None, start=None, split=None, class_names=None) -> "WindowTable":
+    def from_items(cls, items: Sequence[dict], *, recording=None, start=None, split=None, class_names=None,
+                   events: dict | None = None) -> "WindowTable":
+        """``events``: annotated seizure intervals per recording (``{recording: [(onset_s, offset_s)]}``), the truth of
+        the seizure task; without them true events are rebuilt from the window labels."""
         n = len(items)
         if n == 0:
             raise NeurosigError("no windows given; the task needs at least one labelled window.")
@@ -176,7 +206,7 @@ class WindowTable:
             start=np.asarray(start if start is not None else np.zeros(n), dtype=np.float64),
             window_s=float(T / float(items[0]["sfreq"])),
             split=np.asarray(split if split is not None else [""] * n).astype(str),
-            class_names=list(class_names or []),
+            class_names=list(class_names or []), events=events,
         )
 
     @classmethod
@@ -197,6 +227,8 @@ class WindowTable:
             split=m["split"].fillna("").astype(str).to_numpy() if "split" in m else np.array([""] * len(m)), class_names=names,
             window_id=m["window_id"].astype(str).to_numpy() if "window_id" in m else None,
             dataset_name=m["dataset"].fillna("").astype(str).to_numpy() if "dataset" in m else None,
+            store=store if hasattr(store, "part_info") else None,
+            part=m["part"].astype(str).to_numpy() if "part" in m else None,
             recording_hash=m["source_hash"].astype(str).to_numpy() if "source_hash" in m else None,
         )
 
@@ -644,15 +676,28 @@ def seizure_scores(prob: np.ndarray, class_names: Sequence[str] = ()) -> np.ndar
 
 def seizure_event_metrics(table: WindowTable, idx: np.ndarray, scores: np.ndarray, cfg: EventConfig) -> dict:
     """Event metrics pooled over the test recordings (events per recording, durations summed). ``scores``: the
-    ictal score per window (:func:`seizure_scores`); true events are the windows labelled >= 1 (any seizure class)."""
+    ictal score per window (:func:`seizure_scores`).
+
+    True events are the annotated seizure intervals (:meth:`WindowTable.true_events`) overlapping the windowed part of
+    each recording. Where the data keeps none, they are rebuilt from the window labels >= 1 (any seizure class): a
+    window is labelled by the annotation at its centre, so a seizure shorter than a window that falls between two
+    centres is missed and the sensitivity is overstated (a warning says so; ``true_events_from`` records which)."""
     tot = {"detected": 0.0, "n_true": 0.0, "hits": 0.0, "n_pred": 0.0, "fa": 0.0, "dur": 0.0}
+    sources = set()
     for rec in np.unique(table.recording[idx]):
         m = table.recording[idx] == rec
         starts = table.start[idx][m]
         order = np.argsort(starts)
         starts, s, y = starts[order], scores[m][order], table.y[idx][m][order]
-        dur = float(starts.max() - starts.min() + table.window_s)
-        true = labels_to_events((y >= 1).astype(np.int64), starts, table.window_s)  # every non-background class
+        lo, hi = float(starts.min()), float(starts.max() + table.window_s)
+        dur = hi - lo
+        annotated = table.true_events(rec)
+        if annotated is None:
+            sources.add("window_labels")
+            true = labels_to_events((y >= 1).astype(np.int64), starts, table.window_s)  # every non-background class
+        else:
+            sources.add("annotations")
+            true = [(max(a, lo), min(b, hi)) for a, b in annotated if b > lo and a < hi]
         pred = scores_to_events(s, starts, table.window_s, cfg)
         em = event_metrics(true, pred, dur, cfg)
         tot["detected"] += 0 if math.isnan(em["event_sensitivity"]) else em["event_sensitivity"] * len(true)
@@ -661,11 +706,16 @@ def seizure_event_metrics(table: WindowTable, idx: np.ndarray, scores: np.ndarra
         tot["n_pred"] += len(pred)
         tot["fa"] += em["false_alarms"]
         tot["dur"] += dur
+    if "window_labels" in sources:
+        log_once(log, logging.WARNING, "seizure events: the data keeps no annotated event intervals, so true events are rebuilt "
+                 "from window labels (the label at each window's centre): a seizure shorter than a window that falls between "
+                 "two centres is missed and event sensitivity is overstated")
     return {
         "event_sensitivity": tot["detected"] / tot["n_true"] if tot["n_true"] else math.nan,
         "event_precision": tot["hits"] / tot["n_pred"] if tot["n_pred"] else math.nan,
         "false_alarms_per_24h": tot["fa"] / (tot["dur"] / 3600) * 24 if tot["dur"] else math.nan,
         "n_true_events": tot["n_true"],
+        "true_events_from": "+".join(sorted(sources)),
     }
 
 
@@ -693,6 +743,8 @@ def summarize_runs(runs: Sequence[dict], table: WindowTable, config: FinetuneCon
     for group in GROUPS:
         if all(group in r for r in runs):
             summary[group] = aggregate_seeds([r[group] for r in runs], None if group == "events" else METRIC_KEYS)
+            # text entries (events/true_events_from) are the same for every seed: kept as they are
+            summary[group].update({k: v for k, v in runs[0][group].items() if isinstance(v, str)})
     if any(r.get("pretrain_overlap") for r in runs):  # --model: test subjects seen in pretraining, over all seeds
         ov = [r.get("pretrain_overlap") or {"checked": False} for r in runs]
         seen = sorted({x for o in ov for x in o.get("subjects", [])})

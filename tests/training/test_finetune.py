@@ -461,3 +461,28 @@ def test_sleep_context_neighbours_are_looked_up_by_time_not_position():
     it = ds[5]  # b at 0 s: never a's epochs
     assert it["ctx_mask"].tolist() == [False, False, True, True, False]
     assert [float(x[0, 0]) for x in it["ctx_x"]] == [0.0, 0.0, 5.0, 6.0, 0.0]
+
+
+def test_short_seizure_between_window_centres_is_scored_against_its_annotation(caplog):
+    """An 8 s seizure at 96-104 s covers no 10 s window's centre (95 s, 105 s): every window is labelled background,
+    the seizure vanished from the truth and a detector that never fires there lost nothing."""
+    from neurosig._utils import logging as nlog
+    from neurosig.evaluation.events import EventConfig
+    from neurosig.training.finetune import seizure_event_metrics
+
+    starts = np.arange(20) * 10.0
+    items = [dict(x=np.zeros((1, 10), np.float32), sfreq=1.0, y=0, subject="s") for _ in starts]
+    silent = np.zeros(20)  # never fires
+    table = WindowTable.from_items(items, recording=["r"] * 20, start=starts, events={"r": [(96.0, 104.0)]})
+    ev = seizure_event_metrics(table, np.arange(20), silent, EventConfig(tolerance_s=0.0))
+    assert ev["n_true_events"] == 1 and ev["event_sensitivity"] == 0.0 and ev["true_events_from"] == "annotations"
+    hit = silent.copy()
+    hit[9] = 0.9  # the window 90-100 s overlaps the seizure
+    assert seizure_event_metrics(table, np.arange(20), hit, EventConfig(tolerance_s=0.0))["event_sensitivity"] == 1.0
+    # without annotation intervals the truth comes from the window labels, and a warning says what that misses
+    bare = WindowTable.from_items(items, recording=["r"] * 20, start=starts)
+    nlog._LOGGED_ONCE.clear()
+    with caplog.at_level("WARNING", logger="neurosig.training.finetune"):
+        ev = seizure_event_metrics(bare, np.arange(20), silent, EventConfig(tolerance_s=0.0))
+    assert ev["n_true_events"] == 0 and ev["true_events_from"] == "window_labels"
+    assert "rebuilt from window labels" in caplog.text and "overstated" in caplog.text

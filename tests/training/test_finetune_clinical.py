@@ -89,3 +89,21 @@ def test_sleep_context_skips_the_dropped_movement_epoch(tmp_path):
     it = ContextDataset(table, np.arange(len(table.y)), 1)[row[210.0]]
     assert it["ctx_mask"].tolist() == [False, True, True]
     np.testing.assert_array_equal(it["ctx_x"][2], table.dataset[row[240.0]]["x"])
+
+
+def test_seizure_truth_is_read_from_annotation_intervals_kept_in_the_store(tmp_path):
+    """A store whose part records keep the file's annotations (``annotations``: [onset_s, duration_s, description])
+    gives the annotated seizures as the truth, mapped through the pipeline's window.event_labels; one without gives
+    None (window labels are then the truth)."""
+    import json
+
+    store = _store("chbmit", tmp_path)
+    table = WindowTable.from_store(store)
+    rec = table.recording[0]
+    assert table.true_events(rec) is None  # the store keeps no intervals
+    key = str(table.part[0])
+    p = store.root / "parts" / f"{key}.json"
+    doc = json.loads(p.read_text())
+    doc["annotations"] = [[0.0, 96.0, "bckg"], [96.0, 8.0, "seizure"], [104.0, 16.0, "bckg"], [50.0, 1.0, "note"]]
+    p.write_text(json.dumps(doc))
+    assert WindowTable.from_store(ShardStore(store.root)).true_events(rec) == [(96.0, 104.0)]
