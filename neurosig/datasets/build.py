@@ -799,6 +799,10 @@ def build_store(
     out = Path(os.path.abspath(os.fspath(out)))
     if out.exists() and not out.is_dir():
         raise NeurosigError(f"--out {os.fspath(out)!r} is a file; pass a folder for the store.")
+    if backend == "ray":  # before anything is written
+        from neurosig._utils.optional import require
+
+        require("ray", "backend='ray' (--backend ray)")
     check_same_pipeline(out, cfg.hash, specs)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     with _store_lock(out):  # one build per store: another one's .tmp files are not leftovers
@@ -824,15 +828,7 @@ def _build_locked(specs, out: Path, cfg: PipelineConfig, *, jobs, on_error, back
     with _sigterm_interrupts():  # SIGTERM stops the build as Ctrl-C does (workers terminated, parts kept)
         try:
             if backend == "ray":
-                try:
-                    from neurosig.datasets.ray_backend import iter_ray  # noqa: F401 - ray importable?
-                except ModuleNotFoundError as err:
-                    if err.name in ("neurosig.datasets.ray_backend",):
-                        raise NeurosigError("backend='ray' needs neurosig.datasets.ray_backend, which is not installed in this version; use backend='process'.") from None
-                    if err.name == "ray":
-                        raise NeurosigError("backend='ray' needs the ray package; install it with: pip install 'neurosig[ray]'") from None
-                    raise
-                results = _run_ray(tasks, jobs if jobs > 1 else None)
+                results = _run_ray(tasks, jobs)  # --jobs N: a private local instance with N CPUs
             else:
                 results = _run_process(tasks, jobs, on_error, bar)
             for status, payload in results:

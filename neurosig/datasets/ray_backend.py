@@ -24,13 +24,22 @@ log = get_logger("datasets.ray")
 
 
 def init_ray(address: str | None = None, num_cpus: int | None = None):
-    """Connect to (``address``) or start a local Ray instance; returns the ``ray`` module.
+    """Connect to (``address``, else ``RAY_ADDRESS``) or start a private local Ray instance with
+    ``num_cpus`` CPUs; returns the ``ray`` module.
 
-    Reuses a running connection. Worker processes get ``OMP_NUM_THREADS=1`` so that N tasks on
+    Without an address the instance is always a new private one (``address="local"``), never a
+    cluster that ``ray start`` left running on this machine. Reuses a connection this process
+    already has, with a warning when its CPU count is not ``num_cpus`` (Ray cannot be resized:
+    call ``ray.shutdown()`` first). Worker processes get ``OMP_NUM_THREADS=1`` so that N tasks on
     N cores do not oversubscribe the CPU with BLAS threads.
     """
     ray = require("ray", "the Ray backend (--backend ray)")
     if ray.is_initialized():
+        if num_cpus is not None:
+            have = int(ray.cluster_resources().get("CPU", 0))
+            if have != int(num_cpus):
+                log.warning("Ray is already running in this process with %d CPU(s); num_cpus=%d (--jobs) is ignored. "
+                            "Call ray.shutdown() first to start an instance with %d", have, int(num_cpus), int(num_cpus))
         return ray
     kwargs: dict[str, Any] = {
         "include_dashboard": False,
@@ -40,16 +49,19 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         kwargs["address"] = address
+        if num_cpus is not None and int(num_cpus) > 1:
+            log.warning("num_cpus=%d (--jobs) is ignored when connecting to an existing cluster (address=%s): "
+                        "the cluster's own CPUs are used", int(num_cpus), address)
+    else:
+        kwargs["address"] = "local"  # a private instance, not whatever `ray start` left on this machine
         if num_cpus is not None:
-            log.warning("num_cpus is ignored when connecting to an existing cluster (address=%s)", address)
-    elif num_cpus is not None:
-        kwargs["num_cpus"] = int(num_cpus)
+            kwargs["num_cpus"] = int(num_cpus)
     try:
         ray.init(**kwargs)
     except ConnectionError as err:
         raise NeurosigError(
-            f"cannot connect to the Ray cluster at address={address!r} ({err}); start it with "
-            "`ray start --head` or leave --ray-address unset for a local instance."
+            f"cannot connect to the Ray cluster at address={address!r} ({' '.join(str(err).split())[:200]}); start it "
+            "with `ray start --head`, or unset the RAY_ADDRESS environment variable for a private local instance."
         ) from None
     return ray
 

@@ -211,3 +211,95 @@ def test_store_files_share_the_shards_permissions(tmp_path):
              for p in [st / "manifest.csv", st / "store.json", st / "errors.csv", st / "build_report.json",
                        *st.glob("parts/*.json"), *st.glob("shards/*.npy")]}
     assert set(modes.values()) == {0o644}, modes
+
+
+class _FakeRay:
+    """Just enough of the ``ray`` module for init_ray: records ray.init's arguments."""
+
+    def __init__(self, initialized=False, cpus=4, fail=None):
+        self.calls, self._init, self._cpus, self._fail = [], initialized, cpus, fail
+
+    def is_initialized(self):
+        return self._init
+
+    def init(self, **kw):
+        self.calls.append(kw)
+        if self._fail:
+            raise self._fail
+        self._init = True
+
+    def cluster_resources(self):
+        return {"CPU": float(self._cpus)}
+
+
+def _logged():
+    import logging
+
+    class H(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    h = H()
+    logging.getLogger("neurosig").addHandler(h)
+    return h
+
+
+def test_ray_missing_is_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    files = _corpus(tmp_path / "in", ["a.edf"])
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(NeurosigError) as ei:
+        build_store(files, tmp_path / "st", config=CFG, backend="ray", progress=False)
+    assert "\n" not in str(ei.value) and "pip install 'neurosig[ray]'" in str(ei.value)
+    assert not (tmp_path / "st").exists()  # the old code left an empty store skeleton
+
+
+def test_ray_init_private_instance_cpus_and_messages(monkeypatch):
+    import neurosig.datasets.ray_backend as rb
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    fake = _FakeRay()
+    monkeypatch.setattr(rb, "require", lambda *a: fake)
+    rb.init_ray(None, 1)  # --jobs 1 is one CPU, in a private instance (not a `ray start` cluster on this machine)
+    assert fake.calls[-1]["num_cpus"] == 1 and fake.calls[-1]["address"] == "local"
+    h = _logged()
+    try:
+        fake._cpus = 1
+        rb.init_ray(None, 3)  # a second build with another --jobs reuses the running instance: said, not silent
+        assert any("already running in this process with 1 CPU(s); num_cpus=3" in m for m in h.messages)
+        n = len(h.messages)
+        rb.init_ray(None, 1)
+        assert len(h.messages) == n  # the same CPU count: nothing to say
+    finally:
+        __import__("logging").getLogger("neurosig").removeHandler(h)
+    monkeypatch.setenv("RAY_ADDRESS", "head:6379")
+    fake = _FakeRay(fail=ConnectionError("no cluster"))
+    monkeypatch.setattr(rb, "require", lambda *a: fake)
+    with pytest.raises(NeurosigError) as ei:
+        rb.init_ray(None, 1)
+    msg = str(ei.value)
+    assert "head:6379" in msg and "RAY_ADDRESS" in msg and "--ray-address" not in msg
+    assert "num_cpus" not in fake.calls[-1]
+
+
+def test_build_store_gives_ray_jobs_cpus(tmp_path, monkeypatch):
+    import types
+
+    import neurosig.datasets.ray_backend as rb
+
+    seen = []
+
+    def fake_iter(fn, tasks, *, num_cpus=None, **kw):
+        seen.append(num_cpus)
+        for i, t in enumerate(tasks):
+            yield i, fn(*t)
+
+    monkeypatch.setitem(sys.modules, "ray", sys.modules.get("ray") or types.ModuleType("ray"))
+    monkeypatch.setattr(rb, "iter_ray", fake_iter)
+    files = _corpus(tmp_path / "in", ["a.edf"])
+    build_store(files, tmp_path / "st", config=CFG, backend="ray", jobs=1, progress=False)
+    build_store(files, tmp_path / "st2", config=CFG, backend="ray", jobs=3, progress=False)
+    assert seen == [1, 3]  # the old code gave Ray every core for --jobs 1
