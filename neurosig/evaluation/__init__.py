@@ -8,6 +8,7 @@ from neurosig.evaluation.metrics import (
     classification_metrics,
     confusion_matrix,
     grouped_metrics,
+    recording_level_metrics,
 )
 from neurosig.evaluation.reports import write_json, write_report
 from neurosig.evaluation.splits import (
@@ -19,6 +20,7 @@ from neurosig.evaluation.splits import (
 
 __all__ = [
     "METRIC_KEYS", "classification_metrics", "grouped_metrics", "aggregate_seeds", "bootstrap_metrics", "confusion_matrix",
+    "recording_level_metrics",
     "EventConfig", "scores_to_events", "event_metrics", "labels_to_events",
     "subject_disjoint_split", "check_disjoint_subjects", "save_split", "load_split",
     "write_json", "write_report",

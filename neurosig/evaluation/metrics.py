@@ -122,6 +122,35 @@ def grouped_metrics(y_true, y_score, groups: Sequence, n_classes: int) -> dict[s
     return out
 
 
+def recording_level_metrics(y_true, y_score, recordings: Sequence, n_classes: int) -> dict[str, float]:
+    """Metrics across recordings for labels given per recording (TUAB normal/abnormal): each recording's class
+    probabilities are the mean of its windows', its label the one label of its windows, and the METRIC_KEYS are
+    computed over the recordings (the usual TUAB protocol). Per-recording means are meaningless there: each
+    recording holds one class. Also returns ``n_recordings``. A recording whose windows carry two labels raises."""
+    r = np.asarray(recordings)
+    y = np.asarray(y_true).astype(np.int64).reshape(-1)
+    s = np.asarray(y_score, dtype=np.float64)
+    if len(r) != len(y) or len(s) != len(y):
+        raise NeurosigError(f"recordings ({len(r)}), y_true ({len(y)}) and y_score ({len(s)}) must have one entry per window.")
+    if s.ndim == 1:
+        if n_classes != 2:
+            raise NeurosigError(f"y_score is 1-D (binary scores) but n_classes={n_classes}; pass (n, {n_classes}) class probabilities.")
+        s = np.stack([1.0 - s, s], axis=1)
+    ids, inv = np.unique(r, return_inverse=True)
+    labels = np.full(len(ids), -1, dtype=np.int64)
+    prob = np.zeros((len(ids), s.shape[1]))
+    for k in range(len(ids)):
+        m = inv == k
+        ys = np.unique(y[m])
+        if len(ys) != 1:
+            raise NeurosigError(f"recording {str(ids[k])!r} holds windows of labels {ys.tolist()}; recording-level metrics need "
+                                "one label per recording (labels given per recording, as TUAB's).")
+        labels[k], prob[k] = ys[0], s[m].mean(0)
+    out = classification_metrics(labels, prob, n_classes)
+    out["n_recordings"] = int(len(ids))
+    return out
+
+
 def percentile_interval(values, level: float) -> list[float]:
     """The central ``level`` percentile interval ``[lo, hi]`` of bootstrap draws (NaN, NaN when there are none)."""
     if not len(values):

@@ -33,7 +33,14 @@ from torch.utils.data import DataLoader, Dataset
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger, log_once
 from neurosig.evaluation.events import EventConfig, event_metrics, labels_to_events, scores_to_events
-from neurosig.evaluation.metrics import METRIC_KEYS, aggregate_seeds, bootstrap_metrics, classification_metrics, grouped_metrics
+from neurosig.evaluation.metrics import (
+    METRIC_KEYS,
+    aggregate_seeds,
+    bootstrap_metrics,
+    classification_metrics,
+    grouped_metrics,
+    recording_level_metrics,
+)
 from neurosig.evaluation.splits import check_disjoint_subjects, save_split, subject_disjoint_split, window_fingerprint
 from neurosig.training.callbacks import frozen_parts_in_eval
 from neurosig.models.heads import POOLINGS, ClassificationHead, PatchEncoder, SleepContextHead
@@ -152,6 +159,16 @@ class WindowTable:
     events: dict | None = None
     store: object | None = None
     part: np.ndarray | None = None
+
+    def labels_per_recording(self) -> bool:
+        """True when every recording's labelled windows share one label (labels given per recording, as TUAB's), in a
+        table of at least two recordings: per-recording means then compare each recording with itself."""
+        lab = self.y >= 0
+        if not lab.any():
+            return False
+        rec, y = self.recording[lab], self.y[lab]
+        pairs = set(zip(rec.tolist(), y.tolist()))
+        return len(pairs) == len(set(rec.tolist())) >= 2
 
     def true_events(self, recording: str) -> list[tuple[float, float]] | None:
         """Annotated non-background events (label >= 1) of ``recording`` as ``[(onset_s, offset_s)]``, or None when
@@ -653,6 +670,8 @@ def evaluate_test(table: WindowTable, idx: np.ndarray, prob: np.ndarray, config:
         "per_recording": grouped_metrics(y, prob, table.recording[idx], K),
         "y": y, "prob": prob,
     }
+    if config.task == "classification" and table.labels_per_recording():
+        out["recording_level"] = recording_level_metrics(y, prob, table.recording[idx], K)
     if config.task == "seizure":
         out["events"] = seizure_event_metrics(table, idx, seizure_scores(prob, table.class_names), config.events)
     return out
@@ -732,7 +751,7 @@ def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], 
     return {"summary": summarize_runs(runs, table, config, seeds), "runs": runs}
 
 
-GROUPS = ("per_subject", "per_recording", "events")  # the summary's metric tables (flat keys ``group/key``)
+GROUPS = ("per_subject", "per_recording", "recording_level", "events")  # the summary's metric tables (flat ``group/key``)
 REPORTED = GROUPS + ("pretrain_overlap",)  # every sub-table of the summary in metrics.json and report.md
 
 

@@ -36,6 +36,7 @@ def test_fit_then_test(store, tmp_path):
     for k in ("balanced_accuracy", "cohen_kappa", "weighted_f1", "auroc", "auprc"):
         assert k in m and f"{k}_std" in m
     assert m["n_seeds"] == 2
+    assert "recording_level/auroc" in m and "recording_level/balanced_accuracy" in m  # TUAB: labels per recording
     for f in ("split.json", "report.md", "confusion.png", "roc.png", "calibration.png", "finetuned_seed1.pt"):
         assert (out / f).exists(), f
     rc = main(["finetune", "test", "--config", str(cfg), "--data", str(store), "--scratch", "--seeds", "0,1",

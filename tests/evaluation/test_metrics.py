@@ -153,3 +153,26 @@ def test_undefined_kappa_is_nan_and_left_out_of_group_means_and_draws():
     # bootstrap: a draw of "a" twice has no kappa; every other draw is perfect, so the interval is [1, 1]
     ci = bootstrap_metrics(y, p, 2, groups=g, n_boot=200, seed=0)
     assert ci["cohen_kappa"] == pytest.approx([1.0, 1.0])
+
+
+def test_recording_level_metrics_average_window_probabilities_per_recording():
+    """TUAB: one label per recording. Per-recording means compare each recording with itself (kappa NaN, AUROC null);
+    the protocol averages each recording's window probabilities and scores across recordings."""
+    from neurosig.evaluation import recording_level_metrics
+
+    y = np.repeat([0, 0, 0, 1, 1, 1], 4)
+    rec = np.repeat([f"r{i}" for i in range(6)], 4)
+    p1 = np.where(y == 1, 0.6, 0.4)
+    p1[0], p1[12] = 0.55, 0.45  # one wrong window in r0 and r3: the recording means stay right
+    prob = np.stack([1 - p1, p1], axis=1)
+    per = grouped_metrics(y, prob, rec, 2)
+    assert math.isnan(per["auroc"]) and per["cohen_kappa"] == 0.0  # nothing a group can rank or agree on
+    got = recording_level_metrics(y, prob, rec, 2)
+    ref_p = np.array([p1[rec == f"r{i}"].mean() for i in range(6)])
+    ref_y = np.array([0, 0, 0, 1, 1, 1])
+    assert got["n_recordings"] == 6
+    assert got["auroc"] == pytest.approx(skm.roc_auc_score(ref_y, ref_p), abs=1e-6) and got["auroc"] == pytest.approx(1.0)
+    assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(ref_y, ref_p > 0.5))
+    assert got["cohen_kappa"] == pytest.approx(skm.cohen_kappa_score(ref_y, (ref_p > 0.5).astype(int)))
+    with pytest.raises(NeurosigError, match="recording 'r0' holds windows of labels"):
+        recording_level_metrics(np.r_[1, y[1:]], prob, rec, 2)

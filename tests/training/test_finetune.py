@@ -486,3 +486,24 @@ def test_short_seizure_between_window_centres_is_scored_against_its_annotation(c
         ev = seizure_event_metrics(bare, np.arange(20), silent, EventConfig(tolerance_s=0.0))
     assert ev["n_true_events"] == 0 and ev["true_events_from"] == "window_labels"
     assert "rebuilt from window labels" in caplog.text and "overstated" in caplog.text
+
+
+def test_recording_labels_get_recording_level_metrics_in_the_summary():
+    from neurosig.training.finetune import evaluate_test, summarize_runs
+
+    items, rec, start = _items(n_subjects=6, per=4)
+    for i, it in enumerate(items):
+        it["y"] = int(rec[i][-1]) % 2  # one label per recording (TUAB)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    assert table.labels_per_recording()
+    idx = np.arange(len(items))
+    prob = np.eye(2)[table.y] * 0.8 + 0.1
+    out = evaluate_test(table, idx, prob, _cfg())
+    assert out["recording_level"]["auroc"] == 1.0 and out["recording_level"]["n_recordings"] == 6
+    summary = summarize_runs([{**out, "split": {"test": idx}}], table, _cfg(), [0])
+    flat = flat_summary(summary)
+    assert flat["recording_level/balanced_accuracy"] == 1.0 and flat["recording_level/auroc"] == 1.0
+    # window labels that vary within a recording (sleep, seizures): no recording-level table
+    mixed = WindowTable.from_items(_items(n_subjects=6, per=4)[0], recording=rec, start=start)
+    assert not mixed.labels_per_recording()
+    assert "recording_level" not in evaluate_test(mixed, idx, np.eye(2)[mixed.y], _cfg())
