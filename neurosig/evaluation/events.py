@@ -3,7 +3,8 @@
 Policy (all from :class:`EventConfig`):
 1. windows whose score ≥ ``threshold`` are positive; each positive window covers
    ``[start, start + window_s)``;
-2. positive intervals closer than ``merge_gap_s`` are merged into one event;
+2. positive intervals at most ``merge_gap_s`` apart (gap <= ``merge_gap_s``; adjacent windows, gap 0, always) are
+   merged into one event;
 3. events shorter than ``min_duration_s`` are dropped;
 4. a true event is *detected* when a predicted event overlaps it, after widening the true event
    by ``tolerance_s`` on both sides; a predicted event that overlaps no (widened) true event is a
@@ -23,7 +24,7 @@ from neurosig._utils.errors import NeurosigError
 @dataclass
 class EventConfig:
     threshold: float = 0.5  # window score at which a window counts as ictal (probabilities)
-    merge_gap_s: float = 10.0  # seizures are rarely < 10 s apart; closer detections are one event
+    merge_gap_s: float = 10.0  # seizures are rarely < 10 s apart; detections at most this far apart are one event
     min_duration_s: float = 0.0  # 0 keeps single-window detections; raise to suppress blips
     tolerance_s: float = 30.0  # onset annotations are imprecise by tens of seconds in clinical data
 

@@ -752,6 +752,7 @@ def run_seeds(table: WindowTable, config: FinetuneConfig, seeds: Sequence[int], 
 
 
 GROUPS = ("per_subject", "per_recording", "recording_level", "events")  # the summary's metric tables (flat ``group/key``)
+COUNT_KEYS = ("n_groups", "n_recordings")  # the unit counts of per_subject/per_recording and recording_level
 REPORTED = GROUPS + ("pretrain_overlap",)  # every sub-table of the summary in metrics.json and report.md
 
 
@@ -764,6 +765,10 @@ def summarize_runs(runs: Sequence[dict], table: WindowTable, config: FinetuneCon
             summary[group] = aggregate_seeds([r[group] for r in runs], None if group == "events" else METRIC_KEYS)
             # text entries (events/true_events_from) are the same for every seed: kept as they are
             summary[group].update({k: v for k, v in runs[0][group].items() if isinstance(v, str)})
+            for k in COUNT_KEYS:  # how many test subjects/recordings the means are over: kept, not averaged away
+                if all(k in r[group] for r in runs):
+                    counts = [int(r[group][k]) for r in runs]
+                    summary[group][k] = counts[0] if len(set(counts)) == 1 else float(np.mean(counts))
     if any(r.get("pretrain_overlap") for r in runs):  # --model: test subjects seen in pretraining, over all seeds
         ov = [r.get("pretrain_overlap") or {"checked": False} for r in runs]
         seen = sorted({x for o in ov for x in o.get("subjects", [])})

@@ -44,3 +44,12 @@ def test_event_bad_inputs():
         event_metrics([], [], 0.0)
     with pytest.raises(NeurosigError, match="same length"):
         scores_to_events([0.1, 0.2], [0.0], 1.0)
+
+
+def test_merge_gap_is_inclusive_as_documented():
+    """docs/finetune.md and the module say 'at most merge_gap_s apart': a gap equal to it merges, a longer one not."""
+    starts = np.arange(10) * 2.0
+    s = np.zeros(10)
+    s[[1, 4]] = 0.9  # [2, 4) and [8, 10): gap 4 s
+    assert scores_to_events(s, starts, 2.0, EventConfig(merge_gap_s=4.0)) == [(2.0, 10.0)]
+    assert scores_to_events(s, starts, 2.0, EventConfig(merge_gap_s=3.9)) == [(2.0, 4.0), (8.0, 10.0)]

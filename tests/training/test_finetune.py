@@ -507,3 +507,20 @@ def test_recording_labels_get_recording_level_metrics_in_the_summary():
     mixed = WindowTable.from_items(_items(n_subjects=6, per=4)[0], recording=rec, start=start)
     assert not mixed.labels_per_recording()
     assert "recording_level" not in evaluate_test(mixed, idx, np.eye(2)[mixed.y], _cfg())
+
+
+def test_group_counts_are_kept_in_metrics_and_report(tmp_path):
+    """per_subject/n_groups was dropped by the seed aggregation: metrics.json and report.md did not say over how many
+    test subjects/recordings the means were taken."""
+    from neurosig.training.finetune import evaluate_test, summarize_runs, write_outputs
+
+    items, rec, start = _items(n_subjects=6, per=4)
+    table = WindowTable.from_items(items, recording=rec, start=start)
+    idx = np.arange(12)  # three subjects
+    prob = np.eye(2)[table.y[idx]] * 0.8 + 0.1
+    runs = [{**evaluate_test(table, idx, prob, _cfg()), "split": {"test": idx}} for _ in range(2)]
+    summary = summarize_runs(runs, table, _cfg(), [0, 1])
+    flat = write_outputs(tmp_path, summary, runs[0], table, _cfg())
+    assert flat["per_subject/n_groups"] == 3 and flat["per_recording/n_groups"] == 3
+    report = (tmp_path / "report.md").read_text()
+    assert report.split("## per_subject")[1].split("##")[0].count("| n_groups | 3 |") == 1
