@@ -59,9 +59,9 @@ def run(args) -> int:
                          progress=not getattr(args, "quiet", False) and sys.stderr.isatty(), atlas=args.atlas,
                          dataset=args.dataset or None)
     store = ShardStore(args.out)
-    print(f"store {args.out}: {len(store)} windows from {report.n_files - report.n_failed} file(s) "
-          f"({report.n_processed} processed, {report.n_cached} already done, {report.n_failed} failed) "
-          f"in {report.seconds:.1f} s ({report.files_per_s:.2f} files/s)")
+    print(f"store {args.out}: {report.n_files} file(s): {report.n_processed} processed (+{report.n_windows_added} "
+          f"windows), {report.n_cached} already done, {report.n_failed} failed, in {report.seconds:.1f} s "
+          f"({report.files_per_s:.2f} files/s, every listed file counted); the store holds {len(store)} windows")
     if report.n_failed:
         print(f"failed files are listed in {args.out}/errors.csv")
     if getattr(report, "n_empty", 0):  # read without error but cut into no window (e.g. no event matched)

@@ -370,6 +370,20 @@ def _kill_pool(ex, procs: Iterable[Any] = ()) -> None:
             pass
 
 
+def _drain(futures: Sequence[Any]):
+    """Results of futures already running when a build stops (on_error="raise"), as they finish:
+    they commit their parts, so the report and the manifest must count them. A pool that breaks
+    meanwhile ends them (nothing of theirs is committed)."""
+    from concurrent.futures import CancelledError, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    for f in as_completed(futures):
+        try:
+            yield f.result()
+        except (BrokenProcessPool, CancelledError):
+            continue
+
+
 def _run_isolated(suspects: Sequence[tuple], on_error: str):
     """Run the tasks that were in flight when a worker died one at a time, each in a one-worker
     pool, so that a second crash names its file. Yields ``(status, payload)``."""
@@ -498,9 +512,11 @@ def _run_process(tasks, jobs, on_error, bar):
                     yield res
                     if res[0] == "error" and on_error == "raise":
                         stop = True
-                if stop:
+                if stop:  # on_error="raise": start nothing more; what is running finishes and is reported
                     for f in pending:
                         f.cancel()
+                    for res in _drain([f for f in pending if not f.cancelled()]):
+                        yield res
                     orderly = True
                     return
                 if broken:  # every task still in flight fails the same way: which one died is unknown
@@ -526,14 +542,18 @@ def _run_process(tasks, jobs, on_error, bar):
                     return
 
 
-def _run_ray(tasks, num_cpus):
+def _run_ray(tasks, num_cpus, on_error: str = "warn"):
     """Yield ``(status, payload)`` from Ray tasks. ``run_one`` turns every error of a file into a
     result, so an exception here is Ray's own: the worker died (killed for memory, a crash in a C
     extension, ``os._exit``; Ray has already retried it once) or the task was lost. That file is
-    reported as failed, naming it; the other tasks go on."""
+    reported as failed, naming it; the other tasks go on. Under on_error="raise" the first failure
+    stops the submission and cancels the tasks in flight; those that finish anyway are yielded, so
+    nothing is committed after the manifest is written."""
     from neurosig.datasets.ray_backend import iter_ray
 
-    for i, res in iter_ray(run_one, tasks, num_cpus=num_cpus, progress=False, return_exceptions=True):
+    failed = []
+    for i, res in iter_ray(run_one, tasks, num_cpus=num_cpus, progress=False, return_exceptions=True,
+                           stop=lambda: bool(failed) and on_error == "raise"):
         if isinstance(res, BaseException):
             path = tasks[i][0].path
             msg = " ".join(str(res).split())[:200]
@@ -541,6 +561,8 @@ def _run_ray(tasks, num_cpus):
             res = ("error", (path, f"{path}: the Ray worker died or the task was lost while processing this file "
                                    f"({type(res).__name__}: {msg}); it is recorded as failed and the other files went "
                                    "on (rerun to retry it; if it ran out of memory, give the workers more memory)"))
+        if res[0] == "error":
+            failed.append(i)
         yield res
 
 
@@ -828,7 +850,7 @@ def _build_locked(specs, out: Path, cfg: PipelineConfig, *, jobs, on_error, back
     with _sigterm_interrupts():  # SIGTERM stops the build as Ctrl-C does (workers terminated, parts kept)
         try:
             if backend == "ray":
-                results = _run_ray(tasks, jobs)  # --jobs N: a private local instance with N CPUs
+                results = _run_ray(tasks, jobs, on_error)  # --jobs N: a private local instance with N CPUs
             else:
                 results = _run_process(tasks, jobs, on_error, bar)
             for status, payload in results:
@@ -840,6 +862,7 @@ def _build_locked(specs, out: Path, cfg: PipelineConfig, *, jobs, on_error, back
                         report.n_cached += 1
                     else:
                         report.n_processed += 1
+                        report.n_windows_added += payload.n_windows
                     for w in payload.warnings:
                         report.warnings.append({"source": payload.source, "warning": w})
                     if payload.n_windows == 0:  # stored, but contributes nothing: say why, not only inside the part
@@ -850,9 +873,9 @@ def _build_locked(specs, out: Path, cfg: PipelineConfig, *, jobs, on_error, back
                     source, msg = payload
                     report.n_failed += 1
                     report.errors.append({"source": source, "error": msg})
-                    if on_error == "raise":
-                        first_error = msg
-                        break
+                    if on_error == "raise":  # the backend stops; what was running is still counted
+                        first_error = first_error or msg
+                        continue
                     if on_error == "warn":
                         log.warning("skipped %s", msg)
         except KeyboardInterrupt:

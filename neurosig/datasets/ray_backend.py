@@ -85,6 +85,7 @@ def iter_ray(
     return_exceptions: bool = False,
     max_in_flight: int | None = None,
     desc: str = "files",
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(task index, result)`` as Ray tasks finish (completion order).
 
@@ -92,7 +93,9 @@ def iter_ray(
     ``max_in_flight`` tasks (default 2 × cluster CPUs) are submitted at a time. A failed task
     yields its exception (the original, not Ray's wrapper) with ``return_exceptions=True``,
     else it is raised after the remaining tasks are cancelled. Closing the generator early
-    (e.g. ``break``) cancels what is still running.
+    (e.g. ``break``) cancels what is still running. ``stop()``, asked after each result, ends
+    the run in order: nothing more is submitted, the tasks in flight are cancelled and waited
+    for, and those that finished anyway are still yielded (cancelled ones are not).
     """
     if num_cpus is not None and (isinstance(num_cpus, bool) or not isinstance(num_cpus, int) or num_cpus < 1):
         raise NeurosigError(f"num_cpus must be a positive integer or None, got {num_cpus!r}.")
@@ -117,23 +120,35 @@ def iter_ray(
     bar = tqdm(total=len(tasks), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
     pending: dict[Any, int] = {}
     nxt = 0
+    stopping = False
     try:
         while nxt < len(tasks) or pending:
-            while nxt < len(tasks) and len(pending) < limit:
+            while not stopping and nxt < len(tasks) and len(pending) < limit:
                 pending[submit(nxt)] = nxt
                 nxt += 1
+            if not pending:
+                break
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
                 i = pending.pop(ref)
                 try:
                     result = ray.get(ref)
                 except Exception as err:  # noqa: BLE001 - per-file isolation
+                    if stopping and isinstance(err, ray.exceptions.TaskCancelledError):
+                        continue  # cancelled by stop(): not a result
                     err = _unwrap(ray, err)
                     if not return_exceptions:
                         raise err from None
                     result = err
                 bar.update(1)
                 yield i, result
+                if not stopping and stop is not None and stop():
+                    stopping = True
+                    for r in pending:
+                        try:
+                            ray.cancel(r)
+                        except Exception:  # noqa: BLE001 - already finished
+                            pass
     finally:
         for ref in pending:
             try:

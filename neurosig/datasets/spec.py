@@ -92,7 +92,8 @@ class BuildReport:
     n_failed: int = 0
     n_replaced: int = 0  # files stored before under an older cache key whose old part this run removed
     n_empty: int = 0  # files processed (or cached) that gave 0 windows (e.g. no annotation matched event_labels)
-    n_windows: int = 0
+    n_windows: int = 0  # windows of every file of this run that is in the store (processed now or before)
+    n_windows_added: int = 0  # windows of the files processed in this run (not those already done)
     seconds: float = 0.0
     errors: list[dict] = field(default_factory=list)  # {"source", "error"} per failed file
     warnings: list[dict] = field(default_factory=list)  # {"source", "warning"}
@@ -100,6 +101,7 @@ class BuildReport:
 
     @property
     def files_per_s(self) -> float:
+        """Every file of the run (processed, already done and failed) per second of the run."""
         return self.n_files / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict:

@@ -303,3 +303,52 @@ def test_build_store_gives_ray_jobs_cpus(tmp_path, monkeypatch):
     build_store(files, tmp_path / "st", config=CFG, backend="ray", jobs=1, progress=False)
     build_store(files, tmp_path / "st2", config=CFG, backend="ray", jobs=3, progress=False)
     assert seen == [1, 3]  # the old code gave Ray every core for --jobs 1
+
+
+def _parts_manifest_report(out: Path):
+    import json
+
+    import pandas as pd
+
+    on_disk = {p.stem for p in (out / "parts").glob("*.json")}
+    in_manifest = set(pd.read_csv(out / "manifest.csv", dtype=str)["part"])
+    rep = json.loads((out / "build_report.json").read_text())
+    return on_disk, in_manifest, rep
+
+
+def test_raise_with_jobs_waits_for_running_files_before_the_manifest(tmp_path, crashing_workers, monkeypatch):
+    """--on-error raise --jobs 2: the files already running used to commit their parts after the
+    manifest and the report were written (the report said 0 processed, the manifest missed them)."""
+    import time
+
+    monkeypatch.setenv("NEUROSIG_TEST_SLOW", "2")
+    d = tmp_path / "in"
+    files = _corpus(d, [f"f{i}slow.edf" for i in range(1, 5)])
+    (d / "a_broken.edf").write_bytes(b"not an EDF file" * 20)
+    out = tmp_path / "st"
+    with pytest.raises(NeurosigError, match="a_broken.edf"):
+        build_store([str(d / "a_broken.edf"), *files], out, config=CFG, jobs=2, on_error="raise", progress=False)
+    on_disk, in_manifest, rep = _parts_manifest_report(out)
+    assert rep["n_failed"] == 1 and rep["n_processed"] == len(on_disk) >= 1
+    assert on_disk == in_manifest
+    time.sleep(2.5)  # longer than a slow file: no worker is left to commit anything
+    assert {p.stem for p in (out / "parts").glob("*.json")} == on_disk
+
+
+def test_cli_summary_counts_this_runs_windows(tmp_path, capsys):
+    from neurosig.cli.main import main
+
+    d = tmp_path / "in"
+    _corpus(d, ["a.edf", "b.edf"])
+    out = str(tmp_path / "st")
+    args = ["-q", "preprocess", str(d), "--out", out, "--positions", "none", "--config", "preprocess/debug.yaml"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    n = len(ShardStore(out))
+    assert f"2 processed (+{n} windows)" in first and f"the store holds {n} windows" in first
+    _edf(d / "c.edf", seed=7, seconds=20)
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    added = len(ShardStore(out)) - n
+    assert added > 0 and f"1 processed (+{added} windows), 2 already done" in again
+    assert f"the store holds {n + added} windows" in again and "every listed file counted" in again

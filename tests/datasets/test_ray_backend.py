@@ -116,3 +116,26 @@ def test_ray_worker_crash_is_a_failed_file_and_the_rest_finish(local_ray, tmp_pa
     assert rep.errors[0]["source"].endswith("b_crash.edf") and "the Ray worker died" in rep.errors[0]["error"]
     assert ShardStore(tmp_path / "st").errors().source.str.endswith("b_crash.edf").tolist() == [True]
     assert sorted(Path(s).name for s in set(ShardStore(tmp_path / "st").manifest.source)) == ["a.edf", "c.edf"]
+
+
+def test_ray_raise_stops_and_reports_what_finished(local_ray, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from neurosig import NeurosigError
+    from neurosig.datasets import build_store
+    from neurosig.io.synthetic import synthetic_eeg, write_edf
+
+    cfg = dict(l_freq=1.0, h_freq=40.0, notch=None, resample_sfreq=100.0, window={"length_s": 2.0}, chunk_s=10.0)
+    (tmp_path / "a_broken.edf").write_bytes(b"not an EDF file" * 20)
+    files = [str(tmp_path / "a_broken.edf")] + [
+        write_edf(tmp_path / f"f{i}slow.edf", ["Fp1", "Cz", "O2"], 100.0, 10, synthetic_eeg(3, 1000, 100.0, seed=i))
+        for i in range(3)]
+    out = tmp_path / "st"
+    with pytest.raises(NeurosigError, match="a_broken.edf"):
+        build_store(files, out, config=cfg, jobs=1, backend="ray", on_error="raise", progress=False)
+    on_disk = {p.stem for p in (out / "parts").glob("*.json")}
+    rep = json.loads((out / "build_report.json").read_text())
+    assert rep["n_failed"] == 1 and rep["n_processed"] == len(on_disk) < 3  # stopped: not every file was run
+    assert set(pd.read_csv(out / "manifest.csv", dtype=str)["part"]) == on_disk
