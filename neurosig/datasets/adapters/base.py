@@ -160,6 +160,16 @@ def fill_background(annotations: list, duration: float, background: str) -> list
     return out
 
 
+def unknown_labels_warning(path, unknown: dict[str, list[float]], known: str, fate: str) -> str:
+    """One line for annotation labels an adapter does not know (``{label: [count, seconds]}``),
+    naming the file, each label with how often and how long it occurs, what is known and what
+    became of them; recorded in the spec's ``extras["warnings"]`` (the build report)."""
+    shown = ", ".join(f"{k!r} ({int(n)}x, {sec:g} s)" for k, (n, sec) in sorted(unknown.items())[:8])
+    more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+    return (f"{path}: annotation label(s) not in the vocabulary: {shown}{more}; known: {known}. Those segments are "
+            f"{fate}; fix the annotation file or map the labels if they are a spelling of known ones")
+
+
 def label_index(name: str, names: Sequence[str], where: str) -> int:
     """Index of ``name`` in the vocabulary ``names`` (one-line error naming ``where``)."""
     try:

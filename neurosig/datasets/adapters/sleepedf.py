@@ -9,7 +9,10 @@ PSG signals: ``EEG Fpz-Cz`` and ``EEG Pz-Oz`` (100 Hz), ``EOG horizontal`` (100 
 respiration/EMG/temperature at 1 Hz (cassette) that are not picked. Hypnograms are EDF+
 annotation-only files scored in 30 s epochs by the Rechtschaffen & Kales rules with
 descriptions ``Sleep stage W|1|2|3|4|R|?`` and ``Movement time``. Labels follow AASM:
-W, N1, N2, N3 (R&K stages 3 and 4 merged), REM; ``?`` and movement time are excluded.
+W, N1, N2, N3 (R&K stages 3 and 4 merged), REM; ``?`` and movement time are excluded. Hypnograms
+rescored by the AASM rules spell the stages ``Sleep stage N1|N2|N3`` (as the EDF+ scorings of the
+PhysioNet HMC sleep-staging database do); those map to the same labels. Any other description is
+left out with a warning in the build report naming the hypnogram and the descriptions.
 Cassette nights hold many hours of wake; ``trim_wake_min`` keeps only that much wake before
 the first and after the last sleep epoch (30 min is the common recipe; ``None`` keeps all).
 """
@@ -20,7 +23,7 @@ import re
 from pathlib import Path
 
 from neurosig._utils.errors import NeurosigError
-from neurosig.datasets.adapters.base import Adapter, make_spec
+from neurosig.datasets.adapters.base import Adapter, log, make_spec, unknown_labels_warning
 
 STAGES = ("W", "N1", "N2", "N3", "REM")
 RK_TO_AASM = {
@@ -30,15 +33,24 @@ RK_TO_AASM = {
     "Sleep stage 3": "N3",
     "Sleep stage 4": "N3",
     "Sleep stage R": "REM",
-    # excluded: "Sleep stage ?", "Movement time"
+    # AASM spellings (hypnograms rescored by the AASM rules, e.g. PhysioNet's HMC EDF+ scorings)
+    "Sleep stage N1": "N1",
+    "Sleep stage N2": "N2",
+    "Sleep stage N3": "N3",
 }
+EXCLUDED = ("Sleep stage ?", "Movement time")  # unscored epochs and movement: left out on purpose, no warning
 EPOCH_S = 30.0
 PICKS = ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal")
 _NAME = re.compile(r"^(?P<study>SC4|ST7)(?P<subject>\d\d)(?P<night>\d)(?P<rest>\w)\w-PSG$")
 
 
-def hypnogram_epochs(path: Path, *, trim_wake_min: float | None = 30.0) -> list[tuple[float, float, str]]:
-    """Read a hypnogram EDF+ and return 30 s epochs ``(onset_s, 30.0, stage)`` in AASM labels."""
+def hypnogram_epochs(path: Path, *, trim_wake_min: float | None = 30.0,
+                     unknown: dict[str, list[float]] | None = None) -> list[tuple[float, float, str]]:
+    """Read a hypnogram EDF+ and return 30 s epochs ``(onset_s, 30.0, stage)`` in AASM labels.
+
+    Descriptions that are neither a stage nor excluded on purpose (:data:`EXCLUDED`) give no
+    epoch; when ``unknown`` is a dict, each is recorded there as ``{description: [count, seconds]}``.
+    """
     import mne
 
     try:
@@ -48,8 +60,12 @@ def hypnogram_epochs(path: Path, *, trim_wake_min: float | None = 30.0) -> list[
     epochs: list[tuple[float, float, str]] = []
     for onset, duration, desc in zip(ann.onset, ann.duration, ann.description):
         stage = RK_TO_AASM.get(desc.strip())
-        if stage is None:
-            continue  # movement time, unscored (?), lights, etc.
+        if stage is None:  # movement time, unscored (?): on purpose; anything else is said
+            if unknown is not None and desc.strip() not in EXCLUDED:
+                got = unknown.setdefault(desc.strip(), [0, 0.0])
+                got[0] += 1
+                got[1] += float(duration)
+            continue
         n = int(round(duration / EPOCH_S))
         epochs.extend((float(onset) + i * EPOCH_S, EPOCH_S, stage) for i in range(n))
     if trim_wake_min is not None:
@@ -98,12 +114,18 @@ class SleepEDFAdapter(Adapter):
                     f"sleepedf: no hypnogram '{psg.name[:7]}?-Hypnogram.edf' beside {psg.name}; "
                     "download the PSG/hypnogram pair together."
                 )
-            epochs = hypnogram_epochs(hyp, trim_wake_min=self.trim_wake_min)
+            unknown: dict[str, list[float]] = {}
+            epochs = hypnogram_epochs(hyp, trim_wake_min=self.trim_wake_min, unknown=unknown)
             study = "SC" if m.group("study") == "SC4" else "ST"
             extras = self._extras(
                 split="", picks=list(PICKS), ch_types={"EOG horizontal": "eog"},
                 window_s=EPOCH_S, hypnogram=str(hyp), study=study,
             )
+            if unknown:
+                extras["warnings"] = [unknown_labels_warning(
+                    hyp, unknown, "Sleep stage W/1/2/3/4/R (R&K) or N1/N2/N3 (AASM); 'Sleep stage ?' and 'Movement time' "
+                    "are left out on purpose", "left out (no window)")]
+                log.warning("%s", extras["warnings"][0])
             specs.append(
                 make_spec(psg, subject=f"{study}{m.group('subject')}", session=f"night{m.group('night')}",
                           run="", label=None, annotations=epochs, extras=extras)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.validation import check_option
-from neurosig.datasets.adapters.base import Adapter, fill_background, label_index, make_spec
+from neurosig.datasets.adapters.base import Adapter, fill_background, label_index, log, make_spec, unknown_labels_warning
 
 # The TCP (temporal central parasagittal) montage: 22 bipolar pairs in the published order;
 # TUEV .rec channel indices 0..21 refer to this order.
@@ -263,18 +263,28 @@ class TUSZAdapter(Adapter):
     def default_config(self) -> dict:
         return {**self._annotation_window(10.0), "reference": "bipolar_tcp"}
 
-    def annotations(self, edf_path: Path) -> list[tuple[float, float, str]]:
-        if self.labels == "binary":
-            ann_path = edf_path.with_suffix(".csv_bi")
-            rows = read_tusz_csv(ann_path) if ann_path.exists() else []
-            return [(s, e - s, lab) for _, s, e, lab, _ in rows if lab in TUSZ_BINARY]
-        ann_path = edf_path.with_suffix(".csv")
+    def annotations(self, edf_path: Path, unknown: dict[str, list[float]] | None = None) -> list[tuple[float, float, str]]:
+        """The term-level ``(onset, duration, label)`` segments of a file. Rows whose label is
+        not in the vocabulary give no segment (their windows stay unlabelled, -1; in ``types``
+        mode they are not filled with background either: an unknown label may be a seizure);
+        when ``unknown`` is a dict, each such label is recorded there as ``[rows, seconds]``."""
+        vocab = TUSZ_BINARY if self.labels == "binary" else TUSZ_TYPES
+        ann_path = edf_path.with_suffix(".csv_bi" if self.labels == "binary" else ".csv")
         rows = read_tusz_csv(ann_path) if ann_path.exists() else []
+        if unknown is not None:
+            for _, s, e, lab, _ in rows:
+                if lab not in vocab:
+                    got = unknown.setdefault(lab, [0, 0.0])
+                    got[0] += 1
+                    got[1] += e - s
+        if self.labels == "binary":
+            return [(s, e - s, lab) for _, s, e, lab, _ in rows if lab in TUSZ_BINARY]
         # channel-based rows → one term segment per (start, stop, seizure type); background is
         # what no seizure covers (extras["background"]), since bckg rows span whole channels
-        segs = sorted({(s, e, lab) for _, s, e, lab, _ in rows if lab in TUSZ_TYPES and lab != "bckg"})
+        segs = sorted({(s, e, lab) for _, s, e, lab, _ in rows if lab != "bckg"})
         duration = tusz_duration(ann_path) if ann_path.exists() else 0.0
-        return fill_background([(s, e - s, lab) for s, e, lab in segs], duration, "bckg")
+        filled = fill_background([(s, e - s, lab) for s, e, lab in segs], duration, "bckg")
+        return [a for a in filled if a[2] in TUSZ_TYPES]
 
     def files(self, root):
         root = self._root(root)
@@ -286,12 +296,20 @@ class TUSZAdapter(Adapter):
                 continue
             for path in sorted(folder.rglob("*.edf")):
                 patient, session, token = _parse_name(path, self.name)
-                ann = self.annotations(path)
+                unknown: dict[str, list[float]] = {}
+                ann = self.annotations(path, unknown)
                 extras = self._extras(split=_SPLITS[split_dir], **tcp_extras(path))
                 extras["label_names"] = list(self.label_names)
                 extras["tusz_montage"] = path.parent.name
                 extras["background"] = "bckg"
                 extras["warnings"] = header_date_warning(path)
+                if unknown:
+                    ann_file = path.with_suffix(".csv_bi" if self.labels == "binary" else ".csv")
+                    fate = ("unlabelled (-1)" if self.labels == "binary" else
+                            "unlabelled (-1), not background: they may be seizures")
+                    extras["warnings"] = extras["warnings"] + [unknown_labels_warning(
+                        ann_file, unknown, " ".join(self.label_names) + f" (tusz labels={self.labels!r})", fate)]
+                    log.warning("%s", extras["warnings"][-1])
                 has_seiz = any(lab != "bckg" for *_, lab in ann)
                 specs.append(
                     make_spec(path, subject=patient, session=session, run=token,

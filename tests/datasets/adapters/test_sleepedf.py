@@ -54,3 +54,29 @@ def test_missing_hypnogram_and_bad_names(tmp_path, sleepedf_root):
         SleepEDFAdapter().files(tmp_path)
     with pytest.raises(NeurosigError, match="trim_wake_min"):
         SleepEDFAdapter(trim_wake_min=-1)
+
+
+def test_aasm_spellings_kept_and_unknown_descriptions_warned(tmp_path, sleepedf_root):
+    """'Sleep stage N2'-style (AASM) hypnograms lost most epochs without a word; any description
+    the adapter does not know is now named in the build report."""
+    import shutil
+
+    from neurosig.datasets import build_store
+
+    root = tmp_path / "sc"
+    (root / "sleep-cassette").mkdir(parents=True)
+    shutil.copy(sleepedf_root / "sleep-cassette" / "SC4001E0-PSG.edf", root / "sleep-cassette")
+    write_annotation_edf(root / "sleep-cassette" / "SC4001EC-Hypnogram.edf", [
+        (0.0, 120.0, "Sleep stage W"), (120.0, 60.0, "Sleep stage N1"), (180.0, 90.0, "Sleep stage N2"),
+        (270.0, 120.0, "Sleep stage N3"), (390.0, 90.0, "Sleep stage R"), (480.0, 60.0, "Sleep stage X"),
+        (540.0, 30.0, "Sleep stage ?"), (570.0, 30.0, "Movement time")])
+    spec = SleepEDFAdapter().files(root)[0]
+    assert [a[2] for a in spec.annotations] == ["W"] * 4 + ["N1"] * 2 + ["N2"] * 3 + ["N3"] * 4 + ["REM"] * 3
+    warns = spec.extras["warnings"]
+    assert len(warns) == 1 and "SC4001EC-Hypnogram.edf" in warns[0] and "'Sleep stage X' (1x, 60 s)" in warns[0]
+    unknown = warns[0].split("; known:")[0]
+    assert "Movement time" not in unknown and "Sleep stage ?" not in unknown  # left out on purpose: not warned
+    rep = build_store(root, tmp_path / "st", adapter="sleepedf", progress=False)
+    assert any("'Sleep stage X'" in w["warning"] for w in rep.warnings)
+    # the published R&K spellings alone: no warning
+    assert "warnings" not in SleepEDFAdapter().files(sleepedf_root)[0].extras

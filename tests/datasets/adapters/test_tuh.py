@@ -143,3 +143,26 @@ def test_tusz_montage_without_ears_records_missing_pairs(tmp_path):
     assert len(rec.ch_names) == 20 and "A1-T3" not in rec.ch_names
     assert rec.info["missing_channels"] == ["A1-T3", "T4-A2"]
     assert rec.ch_names == [c for c in TCP_CHANNELS if c not in ("A1-T3", "T4-A2")]
+
+
+def test_tusz_unknown_labels_are_warned_not_dropped_silently(tmp_path, tusz_root):
+    """A 'sz' row (not a TUSZ label) used to vanish: its windows unlabelled, no word anywhere;
+    in types mode an unknown seizure label was even filled in as background."""
+    import shutil
+
+    root = tmp_path / "tusz"
+    shutil.copytree(tusz_root, root)
+    edf = sorted((root / "edf" / "train").rglob("*.edf"))[0]  # fnsz from 30 to 70 s
+    for suffix, old in ((".csv_bi", ",seiz,"), (".csv", ",fnsz,")):
+        p = edf.with_suffix(suffix)
+        p.write_text(p.read_text().replace(old, ",sz,"))
+    spec = TUSZAdapter().files(root)[0]
+    assert [a[2] for a in spec.annotations] == ["bckg", "bckg"]  # the seizure row is not a known label
+    w = [x for x in spec.extras["warnings"] if "not in the vocabulary" in x]
+    assert len(w) == 1 and edf.with_suffix(".csv_bi").name in w[0] and "'sz' (1x, 40 s)" in w[0]
+    types = TUSZAdapter(labels="types").files(root)[0]
+    assert [(a[0], a[2]) for a in types.annotations] == [(0.0, "bckg"), (70.0, "bckg")]  # 30-70 s: not background
+    w = [x for x in types.extras["warnings"] if "not in the vocabulary" in x]
+    assert len(w) == 1 and edf.with_suffix(".csv").name in w[0] and "'sz' (2x, 80 s)" in w[0] and "not background" in w[0]
+    # the published labels: no such warning
+    assert not [x for s in TUSZAdapter().files(tusz_root) for x in s.extras["warnings"] if "vocabulary" in x]
