@@ -232,6 +232,9 @@ def process_file(spec: FileSpec | str, pipeline_config: PipelineConfig | dict | 
         "bad_channels": sorted(plan.steps.get("bad_channels", {})),
         "warnings": list(plan.warnings),
         "meas_date": rec.info.get("meas_date", ""),
+        # the file's annotations [onset_s, duration_s, description] on the windows' time axis (continuous
+        # recordings): the truth of event-level scoring (a seizure shorter than a window is kept here)
+        "annotations": None if epochs else [[float(o), float(d), str(desc)] for o, d, desc in rec.annotations],
         "provenance": prov,
         "windows": windows,
     }

@@ -91,8 +91,12 @@ def classification_metrics(y_true, y_score, n_classes: int | None = None) -> dic
             out["auprc"] = float(binary_average_precision(p[:, 1], yt))
         else:
             # one-vs-rest macro over the classes present in y_true (as scikit-learn does)
-            au = multiclass_auroc(p, yt, num_classes=n_classes, average="none")
-            ap = multiclass_average_precision(p, yt, num_classes=n_classes, average="none")
+            import warnings
+
+            with warnings.catch_warnings():  # classes absent from y_true are computed, warned about, then left out below
+                warnings.filterwarnings("ignore", message=".*(No positive samples|No negative samples).*")
+                au = multiclass_auroc(p, yt, num_classes=n_classes, average="none")
+                ap = multiclass_average_precision(p, yt, num_classes=n_classes, average="none")
             idx = torch.from_numpy(present)
             out["auroc"] = float(au[idx].mean())
             out["auprc"] = float(ap[idx].mean())

@@ -80,7 +80,10 @@ def plot_roc(y_true: np.ndarray, prob: np.ndarray, class_names: Sequence[str], p
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:  # no class has both positives and negatives in y_true: no curve can be drawn
+        ax.set_title("no ROC: the test labels hold one class", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -100,10 +100,15 @@ def test_seizure_truth_is_read_from_annotation_intervals_kept_in_the_store(tmp_p
     store = _store("chbmit", tmp_path)
     table = WindowTable.from_store(store)
     rec = table.recording[0]
-    assert table.true_events(rec) is None  # the store keeps no intervals
+    # the store builder keeps each file's annotations: the miniature's seizures (chb01_03 40-76 s, chb21_01 two)
+    truth = {"chb01_01.edf": [], "chb01_03.edf": [(40.0, 76.0)], "chb01_04.edf": [], "chb21_01.edf": [(10.0, 20.0), (90.0, 100.0)]}
+    assert {r.split("/")[-1]: table.true_events(r) for r in set(table.recording.tolist())} == truth
     key = str(table.part[0])
     p = store.root / "parts" / f"{key}.json"
     doc = json.loads(p.read_text())
     doc["annotations"] = [[0.0, 96.0, "bckg"], [96.0, 8.0, "seizure"], [104.0, 16.0, "bckg"], [50.0, 1.0, "note"]]
     p.write_text(json.dumps(doc))
     assert WindowTable.from_store(ShardStore(store.root)).true_events(rec) == [(96.0, 104.0)]
+    del doc["annotations"]  # a store made before parts kept annotations
+    p.write_text(json.dumps(doc))
+    assert WindowTable.from_store(ShardStore(store.root)).true_events(rec) is None
