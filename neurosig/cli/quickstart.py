@@ -352,7 +352,13 @@ def step_pretrain(ctx: QuickstartContext) -> None:
     s = fit_pretrain(cfg, ctx.store_path, out, tokenizer=ctx.tokenizer, max_steps=steps, enable_progress_bar=False)
     # the same architecture at its initial weights (same seed, before any step): the probe baseline
     init = build_model(cfg.model, ctx.tokenizer, seed=cfg.trainer.seed)
-    init.save_pretrained(out / "init_model", tokenizer=ctx.tokenizer, extra={"note": "initial weights of the quickstart model (no pretraining)"})
+    # its record is the pretrained model's: the backbone saw nothing, but the shared tokenizer was fitted on those rows
+    from neurosig.models.foundation import read_pretrain_subjects
+
+    seen = read_pretrain_subjects(out / "model")
+    init.save_pretrained(out / "init_model", tokenizer=ctx.tokenizer, extra={"note": "initial weights of the quickstart model (no pretraining)"},
+                         pretrain_subjects=None if seen is None else {**seen, "note": "backbone at its initial weights; the tokenizer "
+                                                                      "(shared with ../model) was fitted on these subjects' training rows"})
     curve = _loss_curve(out)
     uni = s.get("unigram/mean")
     fig = _plot_loss_curve(curve, uni, out / "figures" / "loss.png")

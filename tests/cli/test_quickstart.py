@@ -103,6 +103,11 @@ def test_quickstart_trains_tokenizer_model_and_finetunes_on_toy(toy, tmp_path, c
     assert (out / "pretrain" / "figures" / "loss.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "pretrain" / "init_model" / "model.safetensors").is_file()
     assert (out / "pretrain" / "model" / "model.safetensors").is_file()
+    # the baseline's leakage record is the pretrained model's (their tokenizer is shared), so finetune can check it
+    from neurosig.models.foundation import read_pretrain_subjects
+
+    seen, init_seen = read_pretrain_subjects(out / "pretrain" / "model"), read_pretrain_subjects(out / "pretrain" / "init_model")
+    assert seen["subjects"] and init_seen["subjects"] == seen["subjects"] and init_seen["recordings"] == seen["recordings"]
     assert (out / "pretrain" / "model" / "tokenizer" / "config.json").is_file()
     assert ft["dataset"] == "Toy" and 0.0 <= ft["balanced_accuracy"] <= 1.0 and ft["seeds"] == [0]
     # the same probe on the initial weights, and the logistic-regression yardstick for both
