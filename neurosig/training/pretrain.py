@@ -221,6 +221,17 @@ def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
 
 
+def tokenize_fp32(batch: dict, tokenizer, need_embedding: bool = False):
+    """``tokenize_batch`` in float32 with autocast off: the codes are the training targets, and under
+    ``bf16-mixed`` Lightning runs the steps inside autocast, where a third of the codes differed from the
+    float32 codes used at validation, for the unigram baseline and at inference."""
+    from neurosig.models import tokenize_batch
+
+    x = batch["x"]
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return tokenize_batch({**batch, "x": x.float()}, tokenizer, need_embedding)
+
+
 class PretrainModule(L.LightningModule):
     """Frozen tokenizer + FoundationModel; logs ``train/*`` and ``val/*`` losses."""
 
@@ -241,9 +252,7 @@ class PretrainModule(L.LightningModule):
         return self
 
     def _losses(self, batch, generator):
-        from neurosig.models import tokenize_batch
-
-        codes, tokens = tokenize_batch(batch, self.tokenizer, self.need_embedding)  # (B, C, N, L)
+        codes, tokens = tokenize_fp32(batch, self.tokenizer, self.need_embedding)  # (B, C, N, L)
         ch_mask = batch.get("ch_mask")
         self.last_tokens = int((ch_mask.sum() if ch_mask is not None else codes.shape[0] * codes.shape[1]) * codes.shape[2])
         return self.model.compute_losses(codes, batch.get("pos"), batch.get("ch_type"), ch_mask, tokens=tokens, generator=generator)
@@ -414,14 +423,12 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
 @torch.no_grad()
 def estimate_unigram(tokenizer, loader, max_batches: int = 50) -> dict[str, float]:
     """Entropy of the code marginals over up to ``max_batches`` batches (the unigram baseline)."""
-    from neurosig.models import tokenize_batch
-
     counts = [torch.zeros(k, dtype=torch.float64) for k in tokenizer.codebook_sizes]
     n = 0
     for i, batch in enumerate(loader):
         if i >= max_batches:
             break
-        codes, _ = tokenize_batch(batch, tokenizer)
+        codes, _ = tokenize_fp32(batch, tokenizer)
         ch = batch.get("ch_mask")
         N = codes.shape[2]
         sel = (ch[:, :, None].expand(-1, -1, N) if ch is not None else torch.ones(codes.shape[:3], dtype=torch.bool)).reshape(-1)

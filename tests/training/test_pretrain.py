@@ -278,3 +278,28 @@ def test_pretraining_records_the_subjects_and_recordings_it_trained_on(tiny_stor
     (tmp_path / "b" / "model" / "pretrain_subjects.json").write_text(json.dumps(rec))
     fit_pretrain(_config(max_steps=1), SyntheticDataModule(8, 8, 4), tmp_path / "b", tokenizer=ToyTokenizer(), enable_progress_bar=False)
     assert read_pretrain_subjects(tmp_path / "b" / "model") is None
+
+
+def test_training_codes_under_bf16_autocast_equal_the_float32_codes():
+    """Lightning runs training steps inside autocast under bf16-mixed; the tokenizer's codes (the targets) must be
+    the float32 ones that validation, the unigram baseline and inference use."""
+    from neurosig.models import foundation_config, tokenize_batch
+    from neurosig.models._testing import collate_items, synthetic_windows
+    from neurosig.tokenizers import build_tokenizer
+    from neurosig.training.pretrain import PretrainModule, tokenize_fp32
+
+    torch.manual_seed(0)
+    tok = build_tokenizer("rvq", {"patch_len": 25, "n_levels": 2, "codebook_size": 64, "code_dim": 8,
+                                  "branch_channels": 4, "hidden": 16, "sfreq": 200.0, "sensors": {"name_free": True}}).eval()
+    batch = collate_items(synthetic_windows(16, 4, 100, 0))
+    ref, _ = tokenize_batch(batch, tok)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        plain, _ = tokenize_batch(batch, tok)
+        ours, _ = tokenize_fp32(batch, tok)
+        module = PretrainModule(FoundationModel(foundation_config("tiny", codebook_sizes=tok.codebook_sizes)), tok)
+        seen = {}
+        module.model.compute_losses = lambda codes, *a, **k: seen.setdefault("codes", codes)
+        module._losses(batch, torch.Generator().manual_seed(0))
+    assert (plain != ref).any(), "bf16 autocast no longer changes this tokenizer's codes: the test checks nothing"
+    assert torch.equal(ours, ref)
+    assert torch.equal(seen["codes"], ref)
