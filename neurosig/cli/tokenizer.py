@@ -40,7 +40,8 @@ def register(sub) -> None:
                    help="auto: the store's test split, else the fit's validation rows")
     r.add_argument("--max-windows", type=int, default=2000)
     r.add_argument("--batch-size", type=int, default=32)
-    r.add_argument("--seed", type=int, default=0, help="seed of the validation split (as in fit)")
+    r.add_argument("--seed", type=int, default=None,
+                   help="seed of the validation split (default: the one the fit recorded in the tokenizer's config.json)")
     r.set_defaults(func=run_report)
     p.set_defaults(func=lambda args: (p.print_help(), 1)[1])
 
@@ -105,31 +106,45 @@ def run_report(args) -> int:
 
     from neurosig._utils.errors import NeurosigError
     from neurosig.tokenizers import load_tokenizer
-    from neurosig.training.tokenizer import held_out_rows, reconstruction_report, store_batches
+    from neurosig._utils.logging import get_logger
+    from neurosig.training.tokenizer import fit_split_settings, held_out_rows, reconstruction_report, store_batches, val_rows
 
     _positive(args.batch_size, "--batch-size")
     _positive(args.max_windows, "--max-windows")
     tok = load_tokenizer(args.model)
     store = _store(args.data)
+    fit, why = fit_split_settings(args.model)  # the split the fit ran with (extra.fit.split of config.json)
+    if args.seed is not None:
+        fit["seed"] = args.seed
+    kw = {k: fit[k] for k in ("seed", "val_fraction", "exclude_splits", "datasets")}
     if args.split == "auto":
-        rows, split = held_out_rows(store, seed=args.seed)
+        rows, split = held_out_rows(store, **kw)
     elif args.split == "all":
         rows, split = np.arange(len(store)), "all"
+    elif args.split == "test":
+        rows, split = np.flatnonzero((store.manifest["split"] == "test").to_numpy()) if "split" in store.manifest.columns else np.arange(0), "test"
+        if "test" not in fit["exclude_splits"]:
+            get_logger("cli.tokenizer").warning("--split test: the fit did not exclude the store's test split "
+                                                "(exclude_splits %s), so these windows may have been trained on.", fit["exclude_splits"])
     else:
-        man = store.manifest
-        if args.split == "test":
-            rows = np.flatnonzero((man["split"] == "test").to_numpy())
-        else:
-            from neurosig.training.data import split_eligible_rows
-
-            rows = np.asarray(split_eligible_rows(man, exclude_splits=("test",), datasets=None, val_fraction=0.1, seed=args.seed)["val"])
-        split = args.split
+        rows, split = val_rows(store, **kw), "val"
+    if split == "val":
+        if why is not None:
+            get_logger("cli.tokenizer").warning(
+                "the fit's held-out rows cannot be reconstructed: %s; the 'val' rows below (val_fraction %g, seed %d) may include "
+                "windows the tokenizer trained on; refit the tokenizer, or use a store with a test split.", why, kw["val_fraction"], kw["seed"])
+        elif fit.get("n_windows") not in (None, len(store)):
+            get_logger("cli.tokenizer").warning(
+                "the tokenizer was fitted on a store of %d windows, --data %s has %d: its validation rows are not this store's; "
+                "the 'val' rows below may include windows the tokenizer trained on.", fit["n_windows"], args.data, len(store))
     if len(rows) == 0:
         raise NeurosigError(f"--split {args.split}: the store {args.data!r} has no such windows; choose another split.")
     figures = args.figures or (os.path.join(os.path.dirname(os.path.abspath(args.json)), "figures") if args.json else None)
     res = reconstruction_report(tok, store_batches(store, rows, args.batch_size), max_windows=args.max_windows, figures=figures,
                                 n_windows=len(rows))
     res["split"] = split
+    if split == "val":
+        res["val_fraction"], res["split_seed"] = float(kw["val_fraction"]), int(kw["seed"])
     res["model"] = os.fspath(args.model)
     res["model_type"] = tok.model_type
     keys = ["pcc", "nmse", "baseline/pcc", "baseline/nmse", "codebook_usage", "perplexity", "dead_codes"]

@@ -190,7 +190,8 @@ def fit_tokenizer(
         "loss_last": float(np.mean(h[-k:])) if h else math.nan,
         "loss_curve": h,
     }
-    tok.save_pretrained(out, extra={"fit": {"optim": asdict(optim), "data": asdict(data_spec), "steps": len(h)}})
+    tok.save_pretrained(out, extra={"fit": {"optim": asdict(optim), "data": asdict(data_spec), "steps": len(h),
+                                            "split": split_record(data, data_spec, trainer.seed)}})
     (out / "fit_summary.json").write_text(json.dumps(summary, indent=2))
     # debug: `neurosig tokenizer fit` prints this result itself; pretrain fit logs where its tokenizer went
     log.debug("tokenizer %s: %d steps, loss %.4f -> %.4f; exported to %s", kind, len(h), summary["loss_first"], summary["loss_last"], out)
@@ -198,16 +199,69 @@ def fit_tokenizer(
 
 
 # ----------------------------------------------------------------------------- evaluation
-def held_out_rows(store, seed: int = 0, val_fraction: float = 0.1) -> tuple[np.ndarray, str]:
-    """Rows never trained on: the store's ``test`` split if it has one, else the validation rows
-    that :class:`StoreDataModule` carves out with the same seed."""
+def split_record(data, spec: DataSpec, seed: int) -> dict:
+    """What ``neurosig tokenizer report`` needs to rebuild the fit's held-out rows (written to
+    ``config.json`` as ``extra.fit.split``): the settings :func:`split_eligible_rows` ran with, or
+    ``{"source": "datamodule"}`` when the caller's own DataModule chose the rows."""
+    if isinstance(data, L.LightningDataModule):
+        return {"source": "datamodule"}
+    return {"source": "store", "val_fraction": float(spec.val_fraction), "seed": int(seed),
+            "exclude_splits": list(spec.exclude_splits), "datasets": list(spec.datasets) if spec.datasets else None,
+            "n_windows": len(data) if not isinstance(data, (str, os.PathLike)) else _store_len(data)}
+
+
+def _store_len(path) -> int | None:
+    try:
+        from neurosig.datasets.store import ShardStore
+
+        return len(ShardStore(path))
+    except Exception:  # the record is informative only
+        return None
+
+
+def fit_split_settings(tokenizer_dir) -> tuple[dict, str | None]:
+    """The split settings a tokenizer in ``tokenizer_dir`` was fitted with, and ``None``; or the
+    best guess (``extra.fit.data``'s fields, seed 0) and why the held-out rows cannot be
+    reconstructed exactly (older folders, a DataModule fit, a folder not written by ``fit_tokenizer``)."""
+    from neurosig.tokenizers import Tokenizer
+
+    meta = Tokenizer.read_config(tokenizer_dir)
+    fit = (meta.get("extra") or {}).get("fit") or {}
+    rec = fit.get("split")
+    if isinstance(rec, dict) and rec.get("source") == "store":
+        return {k: rec.get(k, d) for k, d in (("val_fraction", 0.1), ("seed", 0), ("exclude_splits", ["test"]),
+                                              ("datasets", None), ("n_windows", None))}, None
+    data = fit.get("data") or {}
+    guess = {"val_fraction": float(data.get("val_fraction", 0.1)), "seed": 0,
+             "exclude_splits": list(data.get("exclude_splits", ["test"])), "datasets": data.get("datasets"), "n_windows": None}
+    cfg = os.path.join(os.fspath(tokenizer_dir), "config.json")
+    if isinstance(rec, dict):
+        why = f"{cfg} says the fit's rows came from the caller's own DataModule"
+    elif fit:
+        why = f"{cfg} has no extra.fit.split record (fitted by neurosig {meta.get('neurosig_version', '?')}, before the split was recorded)"
+    else:
+        why = f"{cfg} has no extra.fit record (not written by fit_tokenizer)"
+    return guess, why
+
+
+def held_out_rows(store, seed: int = 0, val_fraction: float = 0.1, exclude_splits=("test",),
+                  datasets=None) -> tuple[np.ndarray, str]:
+    """Rows never trained on: the store's ``test`` split if it has one and the fit excluded it, else
+    the validation rows that :class:`StoreDataModule` carved out with the fit's settings (pass the
+    ones :func:`fit_split_settings` reads from the tokenizer folder)."""
     man = store.manifest
-    if "split" in man.columns and (man["split"] == "test").any():
+    if "test" in exclude_splits and "split" in man.columns and (man["split"] == "test").any():
         return np.flatnonzero((man["split"] == "test").to_numpy()), "test"
+    return val_rows(store, seed=seed, val_fraction=val_fraction, exclude_splits=exclude_splits, datasets=datasets), "val"
+
+
+def val_rows(store, *, seed: int, val_fraction: float, exclude_splits=("test",), datasets=None) -> np.ndarray:
+    """The fit's validation rows (:func:`split_eligible_rows` with the fit's settings)."""
     from neurosig.training.data import split_eligible_rows
 
-    rows = split_eligible_rows(man, exclude_splits=("test",), datasets=None, val_fraction=val_fraction, seed=seed)
-    return np.asarray(rows["val"]), "val"
+    rows = split_eligible_rows(store.manifest, exclude_splits=tuple(exclude_splits), datasets=datasets,
+                               val_fraction=val_fraction, seed=seed)
+    return np.asarray(rows["val"])
 
 
 def store_batches(store, rows: np.ndarray, batch_size: int = 32) -> Iterable[dict]:
