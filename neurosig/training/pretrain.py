@@ -602,6 +602,9 @@ def fit_pretrain(
     ``ckpt_path="last"`` resumes.
     """
     out = Path(out_dir)
+    if max_steps is not None and int(max_steps) != config.optim.max_steps:
+        # the run's length (--max-steps) is the schedule's: warm-up/cosine span it, and the export records it
+        config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, max_steps=int(max_steps)))
     if ckpt_path is not None:  # before any tokenizer fit or write: a damaged checkpoint fails here, in one line
         resume_from = out / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
         if resume_from.is_file():

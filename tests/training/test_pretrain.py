@@ -303,3 +303,22 @@ def test_training_codes_under_bf16_autocast_equal_the_float32_codes():
     assert (plain != ref).any(), "bf16 autocast no longer changes this tokenizer's codes: the test checks nothing"
     assert torch.equal(ours, ref)
     assert torch.equal(seen["codes"], ref)
+
+
+class LrRecorder(L.Callback):
+    def __init__(self):
+        self.lrs = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+
+def test_max_steps_override_sizes_the_schedule_and_is_recorded(tmp_path):
+    rec = LrRecorder()
+    cfg = _config(objectives=("masked",), max_steps=40)  # lr 3e-3, warm-up 5, cosine to 0.1 at step 40
+    fit_pretrain(cfg, SyntheticDataModule(n_train=32, n_val=8, batch_size=8), tmp_path, tokenizer=ToyTokenizer(),
+                 max_steps=10, callbacks=[rec], enable_progress_bar=False)
+    o = cfg.optim
+    assert rec.lrs == pytest.approx([o.lr * lr_lambda(s, o.warmup_steps, 10, o.min_lr_ratio) for s in range(10)])
+    meta = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert meta["extra"]["pretrain"]["optim"]["max_steps"] == 10
