@@ -59,6 +59,13 @@ class Backbone(nn.Module):
                     f"codes must have shape (B, C, N, L={self.n_levels}), got {tuple(inputs.shape)}; the tokenizer does not match this model."
                 )
             inputs = inputs.long()
+            ks = torch.tensor(self.config.codebook_sizes, device=inputs.device)
+            if bool((inputs >= ks).any()):  # one sync; an out-of-range code would be a raw IndexError (a device assert on CUDA)
+                top = [int(inputs[..., l].max()) for l in range(self.n_levels)]
+                raise NeurosigError(
+                    f"codes exceed the model's vocabulary: max code per level {top}, codebook_sizes {self.config.codebook_sizes}; "
+                    "the tokenizer does not match this model (use the one it was trained with)."
+                )
             return sum(emb(inputs[..., l].clamp(min=0)) for l, emb in enumerate(self.code_embed))  # (B, C, N, d)
         if self.config.input != "embedding":
             raise NeurosigError("this backbone takes integer codes (input='codes'); pass tokenizer.encode(...) output, not float embeddings.")

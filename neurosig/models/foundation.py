@@ -82,6 +82,45 @@ def pretrained_sfreq(directory: str | os.PathLike) -> float | None:
     return float(sf) if isinstance(sf, (int, float)) and not isinstance(sf, bool) else None  # a malformed config fails at loading
 
 
+TOKENIZER_FINGERPRINT = "tokenizer_fingerprint"  # extra.<this> of a model's config.json: which tokenizer it was saved with
+
+
+def tokenizer_fingerprint(tokenizer) -> dict:
+    """``{"model_type", "codebook_sizes", "sha256"}`` of a tokenizer; the hash covers its weights
+    (names, dtypes, shapes, values) and its config, so a re-exported copy of the same tokenizer matches."""
+    import dataclasses
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    cfg = getattr(tokenizer, "config", None)
+    if dataclasses.is_dataclass(cfg):
+        h.update(json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str).encode())
+    for k, v in sorted(tokenizer.state_dict().items()):
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return {"model_type": getattr(tokenizer, "model_type", type(tokenizer).__name__),
+            "codebook_sizes": [int(k) for k in tokenizer.codebook_sizes], "sha256": h.hexdigest()}
+
+
+def check_tokenizer_matches(model, tokenizer, source: str = "model") -> None:
+    """Raise a one-line error when ``tokenizer``'s vocabulary (codebook sizes, hence levels) or, for
+    ``input='embedding'``, its ``embed_dim`` is not the one ``model`` was built for."""
+    bb = model.config.backbone
+    ks = [int(k) for k in getattr(tokenizer, "codebook_sizes", [])]
+    if ks != list(bb.codebook_sizes):
+        raise NeurosigError(
+            f"{source}: the tokenizer does not match the model: its codebook_sizes are {ks} ({len(ks)} level(s)), the model's "
+            f"{list(bb.codebook_sizes)} ({len(bb.codebook_sizes)} level(s)); use the tokenizer the model was trained with."
+        )
+    if bb.input == "embedding" and int(getattr(tokenizer, "embed_dim", -1)) != bb.embed_dim:
+        raise NeurosigError(
+            f"{source}: the tokenizer does not match the model: its embed_dim is {getattr(tokenizer, 'embed_dim', None)}, "
+            f"the model's {bb.embed_dim}; use the tokenizer the model was trained with."
+        )
+
+
 class FoundationModel(nn.Module, PretrainedMixin):
     """Backbone with masked-token and/or next-token heads over the tokenizer's vocabulary."""
 
@@ -223,6 +262,9 @@ class FoundationModel(nn.Module, PretrainedMixin):
 
         from neurosig._utils.files import atomic_write_bytes
 
+        if tokenizer is not None:
+            check_tokenizer_matches(self, tokenizer, source="save_pretrained(tokenizer=...)")
+            extra = {**(extra or {}), TOKENIZER_FINGERPRINT: tokenizer_fingerprint(tokenizer)}
         d = super().save_pretrained(directory, extra=extra)
         if tokenizer is not None:
             tokenizer.save_pretrained(d / TOKENIZER_DIR)
@@ -241,6 +283,13 @@ class FoundationModel(nn.Module, PretrainedMixin):
         if not tdir.is_dir():
             raise NeurosigError(f"{os.fspath(d)!r} has no {TOKENIZER_DIR}/ folder; save with model.save_pretrained(dir, tokenizer=tok).")
         tok = load_any_tokenizer(tdir)
+        check_tokenizer_matches(model, tok, source=repr(os.fspath(d)))
+        meta = cls.read_config(d)
+        want = ((meta.get("extra") or {}).get(TOKENIZER_FINGERPRINT) or {}).get("sha256")
+        if want is not None and want != tokenizer_fingerprint(tok)["sha256"]:
+            raise NeurosigError(f"{os.fspath(d)!r}: {TOKENIZER_DIR}/ holds another tokenizer than the model was saved with "
+                                f"(weights+config fingerprint {tokenizer_fingerprint(tok)['sha256'][:12]} vs {want[:12]} in config.json); "
+                                f"put back the tokenizer it was trained with.")
         return model, tok
 
     def n_parameters(self, backbone_only: bool = False) -> int:

@@ -251,3 +251,25 @@ def test_next_objective_on_one_patch_windows_has_no_targets():
     out["loss"].backward()  # still differentiable (DDP needs every parameter in the graph)
     out2 = m.compute_losses(tok.encode(torch.randn(2, 3, 60)))
     assert float(out2["next/n_targets"]) == 2 * 3 * 2
+
+
+def test_load_refuses_a_tokenizer_that_does_not_match(tmp_path):
+    """A model folder whose tokenizer/ has other codebook sizes or levels, or other weights than the
+    model was saved with, is a one-line error at load naming the folder (was a raw IndexError later)."""
+    from neurosig.models._testing import ToyTokenizerConfig
+
+    tok = ToyTokenizer()
+    m = _model(tok).eval()
+    m.save_pretrained(tmp_path / "m", tokenizer=tok)
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["extra"]["tokenizer_fingerprint"]["codebook_sizes"] == [16, 16]
+    FoundationModel.load(tmp_path / "m")
+    ToyTokenizer(ToyTokenizerConfig(n_bins=32)).save_pretrained(tmp_path / "m" / "tokenizer")  # more codes per level
+    with pytest.raises(NeurosigError, match=r"m': the tokenizer does not match the model: its codebook_sizes are \[32, 32\]") as e:
+        FoundationModel.load(tmp_path / "m")
+    assert "\n" not in str(e.value)
+    ToyTokenizer(ToyTokenizerConfig(mean_range=5.0)).save_pretrained(tmp_path / "m" / "tokenizer")  # same sizes, other tokenizer
+    with pytest.raises(NeurosigError, match=r"m': tokenizer/ holds another tokenizer than the model was saved with"):
+        FoundationModel.load(tmp_path / "m")
+    # Python callers passing codes of another vocabulary get the same kind of message, not an IndexError
+    with pytest.raises(NeurosigError, match=r"codes exceed the model's vocabulary: max code per level \[20, 0\]"):
+        m.backbone(torch.tensor([20, 0]).reshape(1, 1, 1, 2))
