@@ -9,6 +9,8 @@ from neurosig._utils.channels import CH_TYPES
 from neurosig._utils.errors import NeurosigError
 
 OBJECTIVES = ("masked", "next")
+# the loss each objective adds to the total (FoundationModel.compute_losses); loss_weights keys must be among these
+LOSS_KEYS = {"masked": "mlm/ce", "next": "next/ce"}
 INPUT_KINDS = ("codes", "embedding")
 
 
@@ -114,7 +116,15 @@ class FoundationConfig:
             raise NeurosigError(f"FoundationConfig.mask_ratio must be in (0, 1), got {self.mask_ratio!r}; 0.5 is the usual value.")
         if not isinstance(self.mask_block, int) or self.mask_block < 1:
             raise NeurosigError(f"FoundationConfig.mask_block must be an integer >= 1, got {self.mask_block!r}.")
-        self.loss_weights = {str(k): float(v) for k, v in dict(self.loss_weights).items()}
+        if not isinstance(self.loss_weights, dict):
+            raise NeurosigError(f"FoundationConfig.loss_weights must be a mapping like {{'mlm/ce': 1.0}}, got {self.loss_weights!r}.")
+        unknown = sorted(str(k) for k in self.loss_weights if k not in LOSS_KEYS.values())
+        if unknown:
+            raise NeurosigError(f"model.loss_weights: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(LOSS_KEYS.values())}.")
+        try:
+            self.loss_weights = {str(k): float(v) for k, v in self.loss_weights.items()}
+        except (TypeError, ValueError):
+            raise NeurosigError(f"model.loss_weights values must be numbers, got {self.loss_weights!r}.") from None
 
 
 def foundation_config(preset: str = "tiny", *, codebook_sizes=None, embed_dim: int = 0, backbone: dict | None = None, **kwargs) -> FoundationConfig:

@@ -273,3 +273,11 @@ def test_load_refuses_a_tokenizer_that_does_not_match(tmp_path):
     # Python callers passing codes of another vocabulary get the same kind of message, not an IndexError
     with pytest.raises(NeurosigError, match=r"codes exceed the model's vocabulary: max code per level \[20, 0\]"):
         m.backbone(torch.tensor([20, 0]).reshape(1, 1, 1, 2))
+
+
+def test_unknown_loss_weight_keys_are_refused():
+    """A misspelt loss weight (mlm/cee) was ignored silently, leaving the real term at weight 1."""
+    with pytest.raises(NeurosigError, match=r"^model.loss_weights: unknown key\(s\) mlm/cee; valid keys: mlm/ce, next/ce\.$"):
+        foundation_config("tiny", codebook_sizes=[8], loss_weights={"mlm/cee": 0.5})
+    cfg = foundation_config("tiny", codebook_sizes=[8], loss_weights={"mlm/ce": 0.5})
+    assert cfg.loss_weights == {"mlm/ce": 0.5}
