@@ -121,6 +121,20 @@ def check_tokenizer_matches(model, tokenizer, source: str = "model") -> None:
         )
 
 
+def check_generate_args(*, n_steps=None, temperature=None, top_k=None, names: dict[str, str] | None = None) -> None:
+    """Validate :meth:`FoundationModel.generate`'s sampling arguments (one-line errors); ``names``
+    maps an argument to how the caller spells it (e.g. ``{"top_k": "--top-k"}`` for the CLI)."""
+    import math
+
+    nm = {"n_steps": "n_steps", "temperature": "temperature", "top_k": "top_k", **(names or {})}
+    for key, v in (("n_steps", n_steps), ("top_k", top_k)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "n_steps" else 1)):
+            lo = "an integer >= 0" if key == "n_steps" else "an integer >= 1 (None keeps every code)"
+            raise NeurosigError(f"{nm[key]} must be {lo}, got {v!r}.")
+    if temperature is not None and not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise NeurosigError(f"{nm['temperature']} must be a finite number >= 0 (0 = greedy), got {temperature!r}.")
+
+
 class FoundationModel(nn.Module, PretrainedMixin):
     """Backbone with masked-token and/or next-token heads over the tokenizer's vocabulary."""
 
@@ -231,8 +245,7 @@ class FoundationModel(nn.Module, PretrainedMixin):
             raise NeurosigError("generate needs a model trained with the 'next' objective; add 'next' to objectives.")
         if self.config.backbone.input != "codes":
             raise NeurosigError("generate needs backbone.input='codes' (continuous-input models cannot feed samples back).")
-        if n_steps < 0 or temperature < 0:
-            raise NeurosigError(f"n_steps and temperature must be >= 0, got {n_steps} and {temperature}.")
+        check_generate_args(n_steps=n_steps, temperature=temperature, top_k=top_k)
         codes = prompt_codes.long()
         for _ in range(n_steps):
             h = self.backbone(codes, pos, ch_type, ch_mask, causal=True)[:, :, -1]  # (B, C, d)

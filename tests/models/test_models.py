@@ -281,3 +281,18 @@ def test_unknown_loss_weight_keys_are_refused():
         foundation_config("tiny", codebook_sizes=[8], loss_weights={"mlm/cee": 0.5})
     cfg = foundation_config("tiny", codebook_sizes=[8], loss_weights={"mlm/ce": 0.5})
     assert cfg.loss_weights == {"mlm/ce": 0.5}
+
+
+@pytest.mark.parametrize("kw, msg", [({"top_k": 0}, r"^top_k must be an integer >= 1"), ({"top_k": -1}, r"^top_k must be"),
+                                     ({"temperature": -1.0}, r"^temperature must be"), ({"temperature": float("nan")}, r"^temperature must be")])
+def test_generate_rejects_bad_sampling_arguments(kw, msg):
+    """top_k 0 / -1 was a raw RuntimeError deep in topk; the CLI had its own check."""
+    from neurosig.models.foundation import check_generate_args
+
+    tok = ToyTokenizer()
+    m = _model(tok).eval()
+    codes = tok.encode(_batch()["x"])[:, :, :2]
+    with pytest.raises(NeurosigError, match=msg):
+        m.generate(codes, 1, **kw)
+    with pytest.raises(NeurosigError, match=r"^--top-k must be"):
+        check_generate_args(top_k=0, names={"top_k": "--top-k"})
