@@ -23,7 +23,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks import Checkpoint, TQDMProgressBar
 
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger
@@ -357,6 +357,45 @@ class StepProgressBar(TQDMProgressBar):
         super().on_train_epoch_end(trainer, pl_module)
 
 
+class LastCheckpoint(Checkpoint):
+    """``last.ckpt`` only: every ``every_n_steps`` optimizer steps (at each training-epoch end when 0/None), and once
+    more when training ends at a step not saved yet (the step the exported model has)."""
+
+    def __init__(self, dirpath, every_n_steps: int | None = None):
+        self.dirpath = Path(dirpath)  # where Lightning looks for ckpt_path="last"
+        self.path = self.dirpath / "last.ckpt"
+        self.every = int(every_n_steps or 0)
+        self._saved_step = None
+
+    @property
+    def state_key(self) -> str:
+        return "neurosig.LastCheckpoint"
+
+    def _save(self, trainer) -> None:
+        from lightning.pytorch.trainer.states import TrainerFn
+
+        if trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        if self._saved_step == trainer.global_step or trainer.global_step == 0:
+            return
+        trainer.save_checkpoint(self.path)
+        self._saved_step = trainer.global_step
+
+    def on_train_start(self, trainer, pl_module):
+        self._saved_step = trainer.global_step  # a resumed run's checkpoint is at this step already
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.every and trainer.global_step % self.every == 0:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if not self.every:
+            self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module):
+        self._save(trainer)
+
+
 def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int | None = None, callbacks=(), distributed_sampler: bool = False, enable_progress_bar: bool = True, **overrides) -> L.Trainer:
     """A Lightning Trainer with neurosig's defaults: atomic checkpoints (``last.ckpt`` +
     best ``val/loss``), CSV logs, a progress bar counting ``step N/max_steps`` (:class:`StepProgressBar`)
@@ -398,17 +437,19 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
 
     # our bar unless the caller brings one (Lightning refuses two, and a bar when enable_progress_bar is False)
     bar = [] if not enable_progress_bar or any(isinstance(c, ProgressBar) for c in callbacks) else [StepProgressBar()]
-    ckpt = ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
-        save_last=True, save_top_k=spec.save_top_k, monitor="val/loss" if spec.save_top_k else None, mode="min",
-        every_n_train_steps=val_every,
-    )
+    # the best by val/loss is ranked right after each validation (a train-step trigger saved before that step's
+    # validation and ranked it on the previous val/loss); last.ckpt every val_every steps (or each epoch) and at the end
+    ckpts = [LastCheckpoint(out / "checkpoints", val_every)]
+    if spec.save_top_k:
+        ckpts.append(ModelCheckpoint(dirpath=out / "checkpoints", filename="step{step}", auto_insert_metric_name=False,
+                                     save_top_k=spec.save_top_k, monitor="val/loss", mode="min", save_last=False,
+                                     save_on_train_epoch_end=False))
     kw = dict(
         default_root_dir=out, max_steps=steps, precision=precision, accelerator=spec.accelerator,
         devices=spec.devices, strategy=spec.strategy, num_nodes=spec.num_nodes,
         gradient_clip_val=optim.grad_clip or None, accumulate_grad_batches=optim.accumulate,
         logger=loggers or False, log_every_n_steps=spec.log_every_n_steps,
-        callbacks=[ckpt, TokensPerSecond(), *callbacks, *bar], plugins=[AtomicCheckpointIO()],
+        callbacks=[*ckpts, TokensPerSecond(), *callbacks, *bar], plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=distributed_sampler, enable_progress_bar=enable_progress_bar,
         enable_model_summary=False, max_epochs=-1,
         val_check_interval=(val_every * optim.accumulate) if val_every else None,
@@ -637,9 +678,12 @@ def fit_pretrain(
     if hasattr(dm, "setup"):
         dm.setup("fit")
     unigram = estimate_unigram(tok, dm.train_dataloader(), config.trainer.unigram_batches) if config.trainer.unigram_batches else {}
-    if ckpt_path == "last" and not (out / "checkpoints" / "last.ckpt").is_file():
-        log.info("no last.ckpt in %s: starting from scratch", out / "checkpoints")
-        ckpt_path = None
+    if ckpt_path == "last":
+        if (out / "checkpoints" / "last.ckpt").is_file():
+            ckpt_path = os.fspath(out / "checkpoints" / "last.ckpt")
+        else:
+            log.info("no last.ckpt in %s: starting from scratch", out / "checkpoints")
+            ckpt_path = None
     module.train()  # the backbone trains; PretrainModule.train keeps the tokenizer in eval mode
     with frozen_parts_in_eval():
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)

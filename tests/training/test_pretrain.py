@@ -322,3 +322,54 @@ def test_max_steps_override_sizes_the_schedule_and_is_recorded(tmp_path):
     assert rec.lrs == pytest.approx([o.lr * lr_lambda(s, o.warmup_steps, 10, o.min_lr_ratio) for s in range(10)])
     meta = json.loads((tmp_path / "model" / "config.json").read_text())
     assert meta["extra"]["pretrain"]["optim"]["max_steps"] == 10
+
+
+def test_best_checkpoints_rank_on_their_own_validation_and_last_is_the_final_step(tmp_path):
+    """The top-k ModelCheckpoint had a train-step trigger: it saved before that step's validation and ranked the
+    checkpoint by the previous val/loss. And last.ckpt stayed at the last multiple of val_every_n_steps."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    class Watch(L.Callback):
+        val, best = {}, {}
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking:
+                self.val[trainer.global_step] = float(trainer.callback_metrics["val/loss"])
+
+        def on_train_end(self, trainer, pl_module):
+            for cb in trainer.checkpoint_callbacks:
+                if isinstance(cb, ModelCheckpoint):
+                    self.best.update({re.search(r"step(\d+)", p).group(1): float(v) for p, v in cb.best_k_models.items()})
+
+    w = Watch()
+    cfg = _config(objectives=("masked",), max_steps=7, save_top_k=5)
+    cfg.trainer.val_every_n_steps = 2
+    fit_pretrain(cfg, SyntheticDataModule(n_train=64, n_val=8, batch_size=8), tmp_path, tokenizer=ToyTokenizer(),
+                 callbacks=[w], enable_progress_bar=False)
+    assert sorted(w.val) == [2, 4, 6] and sorted(int(k) for k in w.best) == [2, 4, 6]
+    for step, score in w.best.items():
+        assert score == pytest.approx(w.val[int(step)], rel=1e-6), step
+    assert torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 7
+
+
+def test_resume_from_the_last_ckpt_written_at_train_end_is_exact(tiny_store, tmp_path):
+    # max_steps 3 is not a multiple of val_every_n_steps 2: last.ckpt is written when training ends (step 3, mid-epoch)
+    from neurosig.models._testing import ToyTokenizerConfig
+
+    def run(out, max_steps, ckpt_path=None):
+        rec = LossRecorder()
+        cfg = _config(objectives=["masked"], max_steps=7)
+        cfg.trainer.val_every_n_steps = 2
+        cfg.data = DataSpec(batch_size=4, val_fraction=0.0)
+        fit_pretrain(cfg, tiny_store, out, tokenizer=ToyTokenizer(ToyTokenizerConfig(patch_len=50, mean_range=100.0, log_std_max=5.0)),
+                     max_steps=max_steps, ckpt_path=ckpt_path, callbacks=[rec], enable_progress_bar=False)
+        return rec.losses
+
+    full = run(tmp_path / "a", 7)
+    run(tmp_path / "b", 4)
+    run(tmp_path / "b", 5, ckpt_path="last")  # 4 -> 5: last.ckpt only from the train-end save
+    assert torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 5
+    resumed = run(tmp_path / "b", 7, ckpt_path="last")
+    assert sorted(resumed) == [6, 7]
+    for s in resumed:
+        assert resumed[s] == pytest.approx(full[s], rel=1e-5), s
