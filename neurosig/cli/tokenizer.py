@@ -80,7 +80,9 @@ def run_fit(args) -> int:
     fit_tokenizer(cfg.kind, cfg.tokenizer, _store(args.data), out, optim=cfg.optim, data_spec=cfg.data,
                   trainer=cfg.trainer, max_steps=args.max_steps)
     summary = json.loads(open(os.path.join(out, "fit_summary.json")).read())
-    print(f"tokenizer {cfg.kind}: {summary['steps']} steps, loss {summary['loss_first']:.4f} -> {summary['loss_last']:.4f}; saved to {out}")
+    mb = summary.get("micro_batches", summary["steps"])
+    acc = f" ({mb} micro-batches)" if mb != summary["steps"] else ""
+    print(f"tokenizer {cfg.kind}: {summary['steps']} optimizer steps{acc}, loss {summary['loss_first']:.4f} -> {summary['loss_last']:.4f}; saved to {out}")
     if args.json:
         s = {k: v for k, v in summary.items() if k != "loss_curve"}
         s["out"] = out

@@ -4,7 +4,9 @@
   (AdamW, linear warm-up + cosine, gradient clipping from the Trainer); logs ``train/tok/*``,
   ``train/loss``, codebook ``perplexity``/``usage`` and ``val/loss``.
 - :func:`fit_tokenizer`: config + data → trained tokenizer exported with ``save_pretrained``
-  into ``out_dir`` (checkpoints and CSV logs beside it, ``fit_summary.json`` with the loss curve).
+  into ``out_dir`` (checkpoints and CSV logs beside it, ``fit_summary.json`` with ``steps`` =
+  optimizer steps, ``micro_batches`` = training batches (``steps`` × ``optim.accumulate``) and
+  the loss curve, one entry per micro-batch).
 - :func:`encode_store`: codes of every window of a store (``codes.npy`` + manifest copy).
 - :func:`reconstruction_report`: ``pcc``, ``nmse``, per-band error, codebook usage, perplexity,
   dead codes on held-out windows, and the same for the per-channel-mean baseline.
@@ -183,18 +185,20 @@ def fit_tokenizer(
     tok.eval()
     h = module.history
     k = max(1, min(20, len(h) // 5))
+    n_steps = int(tr.global_step)  # optimizer steps (len(h) counts micro-batches: optim.accumulate per step)
     summary = {
         "kind": kind,
-        "steps": len(h),
+        "steps": n_steps,
+        "micro_batches": len(h),
         "loss_first": float(np.mean(h[:k])) if h else math.nan,
         "loss_last": float(np.mean(h[-k:])) if h else math.nan,
         "loss_curve": h,
     }
-    tok.save_pretrained(out, extra={"fit": {"optim": asdict(optim), "data": asdict(data_spec), "steps": len(h),
+    tok.save_pretrained(out, extra={"fit": {"optim": asdict(optim), "data": asdict(data_spec), "steps": n_steps, "micro_batches": len(h),
                                             "split": split_record(data, data_spec, trainer.seed)}})
     (out / "fit_summary.json").write_text(json.dumps(summary, indent=2))
     # debug: `neurosig tokenizer fit` prints this result itself; pretrain fit logs where its tokenizer went
-    log.debug("tokenizer %s: %d steps, loss %.4f -> %.4f; exported to %s", kind, len(h), summary["loss_first"], summary["loss_last"], out)
+    log.debug("tokenizer %s: %d steps, loss %.4f -> %.4f; exported to %s", kind, n_steps, summary["loss_first"], summary["loss_last"], out)
     return tok
 
 
