@@ -121,6 +121,24 @@ def check_tokenizer_matches(model, tokenizer, source: str = "model") -> None:
         )
 
 
+def keep_float64(module: nn.Module, directory, map_location="cpu") -> nn.Module:
+    """``module`` (just loaded from ``directory``, hence float32) in float64 with the file's exact
+    values when ``directory/model.safetensors`` holds float64 weights; otherwise unchanged.
+    bf16/fp16 weights are left upcast to float32, which is exact."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from neurosig.nn.pretrained import WEIGHTS_NAME, load_state_dict_strict
+
+    w = Path(directory) / WEIGHTS_NAME
+    with safe_open(os.fspath(w), "pt") as f:
+        if not any(f.get_slice(k).get_dtype() == "F64" for k in f.keys()):
+            return module
+    module = module.to(torch.float64)
+    load_state_dict_strict(module, load_file(os.fspath(w), device=str(map_location)), source=os.fspath(w))
+    return module.eval()
+
+
 def check_generate_args(*, n_steps=None, temperature=None, top_k=None, names: dict[str, str] | None = None) -> None:
     """Validate :meth:`FoundationModel.generate`'s sampling arguments (one-line errors); ``names``
     maps an argument to how the caller spells it (e.g. ``{"top_k": "--top-k"}`` for the CLI)."""
@@ -288,6 +306,12 @@ class FoundationModel(nn.Module, PretrainedMixin):
         return d
 
     @classmethod
+    def from_pretrained(cls, directory, map_location="cpu"):  # type: ignore[override]
+        """As :meth:`PretrainedMixin.from_pretrained`, but float64 weights (``precision: 64-true``)
+        stay float64 instead of being rounded into the float32 model."""
+        return keep_float64(super().from_pretrained(directory, map_location=map_location), directory, map_location)
+
+    @classmethod
     def load(cls, directory, map_location="cpu"):
         """``(model, tokenizer)`` from a directory written by :meth:`save_pretrained`."""
         d = Path(directory)
@@ -295,7 +319,7 @@ class FoundationModel(nn.Module, PretrainedMixin):
         tdir = d / TOKENIZER_DIR
         if not tdir.is_dir():
             raise NeurosigError(f"{os.fspath(d)!r} has no {TOKENIZER_DIR}/ folder; save with model.save_pretrained(dir, tokenizer=tok).")
-        tok = load_any_tokenizer(tdir)
+        tok = keep_float64(load_any_tokenizer(tdir), tdir)
         check_tokenizer_matches(model, tok, source=repr(os.fspath(d)))
         meta = cls.read_config(d)
         want = ((meta.get("extra") or {}).get(TOKENIZER_FINGERPRINT) or {}).get("sha256")

@@ -296,3 +296,18 @@ def test_generate_rejects_bad_sampling_arguments(kw, msg):
         m.generate(codes, 1, **kw)
     with pytest.raises(NeurosigError, match=r"^--top-k must be"):
         check_generate_args(top_k=0, names={"top_k": "--top-k"})
+
+
+def test_float64_weights_reload_as_float64(tmp_path):
+    """precision 64-true exports float64 weights; they were rounded into a float32 model on load."""
+    tok = ToyTokenizer()
+    m = _model(tok).eval().double()
+    m.save_pretrained(tmp_path / "m", tokenizer=tok.double())
+    m2, tok2 = FoundationModel.load(tmp_path / "m")
+    assert next(m2.parameters()).dtype == torch.float64
+    for k, v in m.state_dict().items():
+        assert torch.equal(m2.state_dict()[k], v), k
+    assert FoundationModel.from_pretrained(tmp_path / "m").backbone.norm.weight.dtype == torch.float64
+    # float32 exports stay float32
+    _model(tok).save_pretrained(tmp_path / "f", tokenizer=ToyTokenizer())
+    assert next(FoundationModel.load(tmp_path / "f")[0].parameters()).dtype == torch.float32
