@@ -232,6 +232,19 @@ def tokenize_fp32(batch: dict, tokenizer, need_embedding: bool = False):
         return tokenize_batch({**batch, "x": x.float()}, tokenizer, need_embedding)
 
 
+def next_objective_message(what: str, patch_len: int) -> str:
+    return (f"model.objectives has 'next' but {what} has at most one patch of patch_len={int(patch_len)} samples, so next-token "
+            f"training has nothing to predict; windows need >= 2 patches (> {int(patch_len)} samples): use longer windows "
+            f"(window.length_s when building the store), a tokenizer with a smaller patch_len, or the 'masked' objective.")
+
+
+def check_next_objective(spec: ModelSpec, n_times, patch_len: int, where: str) -> None:
+    """One-line error when "next" is trained on windows (``n_times`` per training window) of at most one patch."""
+    n = np.asarray(n_times, dtype=np.int64)
+    if "next" in spec.objectives and len(n) and int(n.max()) <= int(patch_len):
+        raise NeurosigError(next_objective_message(f"{where} (windows of {int(n.max())} samples)", patch_len))
+
+
 class PretrainModule(L.LightningModule):
     """Frozen tokenizer + FoundationModel; logs ``train/*`` and ``val/*`` losses."""
 
@@ -245,6 +258,7 @@ class PretrainModule(L.LightningModule):
         self.seed = int(seed)
         self.last_tokens = 0
         self.need_embedding = model.config.backbone.input == "embedding"
+        self._next_targets = None  # next-token targets seen this epoch (counted from its first batch)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -262,10 +276,21 @@ class PretrainModule(L.LightningModule):
             stable_hash_int("mask", self.seed, self.global_step, batch_idx % self.optim.accumulate, self.global_rank)
         )
         out = self._losses(batch, g)
+        if batch_idx == 0:
+            self._next_targets = 0.0
+        if "next/n_targets" in out and self._next_targets is not None:
+            self._next_targets += float(out["next/n_targets"])
         B = batch["x"].shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in _loggable(out).items()}, prog_bar=False, on_step=True, on_epoch=False, batch_size=B)
         self.log("loss", out["loss"].detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=B, logger=False)
         return out["loss"]
+
+    def on_train_epoch_end(self):
+        # a whole epoch without a next-token target: every window is one patch (data modules other than a store,
+        # which fit_pretrain checks before fitting)
+        if self._next_targets == 0 and "next" in self.model.config.objectives:
+            raise NeurosigError(next_objective_message("every training window of this epoch", self.tokenizer.patch_len))
+        self._next_targets = None
 
     def validation_step(self, batch, batch_idx):
         g = torch.Generator().manual_seed(stable_hash_int("val", self.seed, batch_idx))
@@ -569,6 +594,17 @@ def obtain_tokenizer(spec: TokenizerSpec, data, out_dir, tokenizer=None):
     return tok
 
 
+def _configured_patch_len(spec: TokenizerSpec):
+    """The patch_len of the tokenizer ``spec`` would fit (None if its section does not build)."""
+    from neurosig.config import from_dict
+    from neurosig.tokenizers import TOKENIZERS
+
+    try:
+        return int(from_dict(TOKENIZERS[spec.kind].config_class, dict(spec.config), where="tokenizer").patch_len)
+    except Exception:  # noqa: BLE001 - the fit itself reports a bad section
+        return None
+
+
 def _load_tokenizer_dir(path, name: str, alternative: str = ""):
     """``load_any_tokenizer(path)``; a directory without a tokenizer is a one-line error naming ``name``
     (``read_config``'s own message names --model)."""
@@ -663,7 +699,18 @@ def fit_pretrain(
         if len(dm.indices.get("val", [])) == 0:  # no validation windows: train only
             trainer_overrides = {"limit_val_batches": 0, **(trainer_overrides or {})}
             config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, save_top_k=0))
+    store_rows = None
+    if hasattr(dm, "store") and hasattr(dm, "indices"):
+        store_rows = np.asarray(sorted({int(r) for r in dm.indices.get("train", [])}), dtype=np.int64)
+        if tokenizer is None and not config.tokenizer.path:  # the patch_len the tokenizer will be fitted with: check before the fit
+            patch_len = _configured_patch_len(config.tokenizer)
+            if patch_len is not None:
+                check_next_objective(config.model, dm.store.manifest["n_times"].to_numpy()[store_rows], patch_len,
+                                     f"the training windows of store {getattr(dm.store, 'root', '')!s}")
     tok = obtain_tokenizer(config.tokenizer, data, out, tokenizer)
+    if store_rows is not None:
+        check_next_objective(config.model, dm.store.manifest["n_times"].to_numpy()[store_rows], tok.patch_len,
+                             f"the training windows of store {getattr(dm.store, 'root', '')!s}")
     if hasattr(dm, "store") and hasattr(dm, "indices"):  # the data's rate, before any batch is drawn
         from neurosig.tokenizers import check_sfreq
 

@@ -373,3 +373,19 @@ def test_resume_from_the_last_ckpt_written_at_train_end_is_exact(tiny_store, tmp
     assert sorted(resumed) == [6, 7]
     for s in resumed:
         assert resumed[s] == pytest.approx(full[s], rel=1e-5), s
+
+
+def test_next_objective_on_one_patch_windows_is_a_one_line_error(tiny_store, tmp_path):
+    """Windows of at most one patch gave next-token training nothing to predict (and val/next/ce = 0)."""
+    from neurosig.models._testing import ToyTokenizerConfig
+
+    cfg = _config(objectives=["next"], max_steps=3)
+    cfg.data = DataSpec(batch_size=4, val_fraction=0.0)
+    tok = ToyTokenizer(ToyTokenizerConfig(patch_len=200, mean_range=100.0, log_std_max=5.0))  # the store's windows: 200 samples
+    with pytest.raises(NeurosigError, match=r"'next'.*windows of 200 samples.*patch_len=200.*>= 2 patches") as e:
+        fit_pretrain(cfg, tiny_store, tmp_path / "s", tokenizer=tok, enable_progress_bar=False)
+    assert "\n" not in str(e.value) and not (tmp_path / "s" / "checkpoints").exists()
+    # any other data module: caught at the end of the first epoch
+    with pytest.raises(NeurosigError, match=r"'next'.*patch_len=160.*>= 2 patches"):
+        fit_pretrain(_config(objectives=["next"], max_steps=20), SyntheticDataModule(n_train=16, n_val=8, batch_size=8, n_times=160),
+                     tmp_path / "d", tokenizer=ToyTokenizer(ToyTokenizerConfig(patch_len=160)), enable_progress_bar=False)
