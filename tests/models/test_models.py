@@ -311,3 +311,27 @@ def test_float64_weights_reload_as_float64(tmp_path):
     # float32 exports stay float32
     _model(tok).save_pretrained(tmp_path / "f", tokenizer=ToyTokenizer())
     assert next(FoundationModel.load(tmp_path / "f")[0].parameters()).dtype == torch.float32
+
+
+def test_unknown_config_key_names_the_version_that_made_the_folder(tmp_path):
+    """config.json records neurosig_version; a key this version does not know now says which version wrote it."""
+    from neurosig import __version__
+
+    tok = ToyTokenizer()
+    _model(tok).save_pretrained(tmp_path / "m", tokenizer=tok)
+    for rel in ("config.json", "tokenizer/config.json"):
+        p = tmp_path / "m" / rel
+        good = p.read_text()
+        meta = json.loads(good)
+        meta["config"]["future_option"] = 1
+        meta["neurosig_version"] = "9.9"
+        p.write_text(json.dumps(meta))
+        with pytest.raises(NeurosigError, match=rf"unknown key\(s\) future_option .* was made by neurosig 9\.9; this is neurosig {__version__}") as e:
+            FoundationModel.load(tmp_path / "m")
+        assert "\n" not in str(e.value)
+        meta["neurosig_version"] = __version__  # same version: the plain message
+        p.write_text(json.dumps(meta))
+        with pytest.raises(NeurosigError, match="unknown key") as e:
+            FoundationModel.load(tmp_path / "m")
+        assert "made by" not in str(e.value)
+        p.write_text(good)
