@@ -66,6 +66,8 @@ def run_fit(args) -> int:
     losses = [k for k in ("val/mlm/ce", "val/next/ce") if k in summary] or \
         [k for k in ("train/mlm/ce", "train/next/ce", "train/loss") if k in summary]  # no validation split: the last training loss
     keys = losses + [k for k in ("unigram/mean", "perf/tokens_per_s") if k in summary]
+    if summary.get("steps_run") == 0 and summary.get("note"):  # a resumed run with nothing left to do
+        print(f"pretrain: {summary['note']}; kept {Path(args.out) / 'summary.json'} and {Path(args.out) / 'model'}")
     print("pretrain: " + ", ".join(f"{k}={summary[k]:.4g}" for k in keys) + f"; model in {Path(args.out) / 'model'}")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, sort_keys=True))

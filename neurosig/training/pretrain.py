@@ -23,7 +23,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Checkpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import Checkpoint, Timer, TQDMProgressBar
 
 from neurosig._utils.errors import NeurosigError
 from neurosig._utils.logging import get_logger
@@ -153,7 +153,7 @@ class TrainerSpec:
     seed: int = 0
     # batches used to estimate the unigram-code baseline from the training data
     unigram_batches: int = 50
-    # stop after this many minutes of wall time (0 = no limit)
+    # stop after this many minutes of wall time of this invocation (a resumed run gets them again; 0 = no limit)
     max_minutes: float = 0.0
 
     LOGGERS = ("csv", "tensorboard", "wandb")
@@ -259,6 +259,7 @@ class PretrainModule(L.LightningModule):
         self.last_tokens = 0
         self.need_embedding = model.config.backbone.input == "embedding"
         self._next_targets = None  # next-token targets seen this epoch (counted from its first batch)
+        self.start_step = None  # global step when this invocation's training started (None: it never started)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -284,6 +285,9 @@ class PretrainModule(L.LightningModule):
         self.log_dict({f"train/{k}": v.detach() for k, v in _loggable(out).items()}, prog_bar=False, on_step=True, on_epoch=False, batch_size=B)
         self.log("loss", out["loss"].detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=B, logger=False)
         return out["loss"]
+
+    def on_train_start(self):
+        self.start_step = int(self.global_step)  # steps_run = global_step - start_step (a resumed run starts later)
 
     def on_train_epoch_end(self):
         # a whole epoch without a next-token target: every window is one patch (data modules other than a store,
@@ -421,6 +425,14 @@ class LastCheckpoint(Checkpoint):
         self._save(trainer)
 
 
+class RunTimer(Timer):
+    """Lightning's ``Timer`` (``max_time``) counting this invocation only: the time of earlier runs saved in the
+    checkpoint is not restored on resume (``trainer.max_minutes`` is a limit per run, not a budget over resumes)."""
+
+    def load_state_dict(self, state_dict) -> None:
+        return None
+
+
 def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int | None = None, callbacks=(), distributed_sampler: bool = False, enable_progress_bar: bool = True, **overrides) -> L.Trainer:
     """A Lightning Trainer with neurosig's defaults: atomic checkpoints (``last.ckpt`` +
     best ``val/loss``), CSV logs, a progress bar counting ``step N/max_steps`` (:class:`StepProgressBar`)
@@ -480,8 +492,9 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
         val_check_interval=(val_every * optim.accumulate) if val_every else None,
         check_val_every_n_epoch=None if val_every else 1,
     )
-    if spec.max_minutes:
-        kw["max_time"] = {"minutes": spec.max_minutes}
+    if spec.max_minutes:  # per invocation: Lightning's max_time restored the time spent from the checkpoint, so a
+        # resumed run whose budget was spent did nothing (and exited 0)
+        kw["callbacks"].append(RunTimer(duration={"minutes": spec.max_minutes}, interval="step"))
     kw.update(overrides)
     return L.Trainer(**kw)
 
@@ -734,8 +747,22 @@ def fit_pretrain(
     module.train()  # the backbone trains; PretrainModule.train keeps the tokenizer in eval mode
     with frozen_parts_in_eval():
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    steps_run = 0 if module.start_step is None else int(trainer.global_step) - module.start_step
+    if steps_run == 0 and ckpt_path is not None:  # nothing trained: keep the run's summary and export as they are
+        done = int(trainer.global_step) >= int(trainer.max_steps)
+        note = (f"already complete at step {int(trainer.global_step)} (max_steps {int(trainer.max_steps)}); pass a larger "
+                f"--max-steps to continue it" if done else
+                f"no step run from step {int(trainer.global_step)} (trainer.max_minutes or another stop)")
+        log.warning("%s: %s; its summary.json and model/ are kept", os.fspath(out), note)
+        try:
+            old = json.loads((out / "summary.json").read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict):
+            return {**old, "steps_run": 0, "note": note}
     summary: dict[str, Any] = {
         "steps": int(trainer.global_step),
+        "steps_run": steps_run,
         "n_parameters": model.n_parameters(),
         "n_parameters_backbone": model.n_parameters(backbone_only=True),
         **{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},

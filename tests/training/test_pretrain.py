@@ -389,3 +389,21 @@ def test_next_objective_on_one_patch_windows_is_a_one_line_error(tiny_store, tmp
     with pytest.raises(NeurosigError, match=r"'next'.*patch_len=160.*>= 2 patches"):
         fit_pretrain(_config(objectives=["next"], max_steps=20), SyntheticDataModule(n_train=16, n_val=8, batch_size=8, n_times=160),
                      tmp_path / "d", tokenizer=ToyTokenizer(ToyTokenizerConfig(patch_len=160)), enable_progress_bar=False)
+
+
+def test_time_limit_is_per_invocation_and_a_finished_run_keeps_its_summary(tmp_path):
+    """trainer.max_minutes was a budget over all resumes (a resumed run whose minutes were spent did nothing, silently),
+    and resuming a finished run rewrote summary.json without its loss keys."""
+    dm = lambda: SyntheticDataModule(n_train=32, n_val=8, batch_size=8)  # noqa: E731
+    cfg = _config(objectives=("masked",), max_steps=4, max_minutes=1e-5)  # 0.6 ms: stops after every step
+    s1 = fit_pretrain(cfg, dm(), tmp_path / "t", tokenizer=ToyTokenizer(), enable_progress_bar=False)
+    s2 = fit_pretrain(cfg, dm(), tmp_path / "t", tokenizer=ToyTokenizer(), ckpt_path="last", enable_progress_bar=False)
+    assert (s1["steps"], s2["steps"], s2["steps_run"]) == (1, 2, 1)
+
+    cfg = _config(objectives=("masked",), max_steps=4)
+    first = fit_pretrain(cfg, dm(), tmp_path / "f", tokenizer=ToyTokenizer(), enable_progress_bar=False)
+    assert "val/mlm/ce" in first and first["steps_run"] == 4
+    again = fit_pretrain(cfg, dm(), tmp_path / "f", tokenizer=ToyTokenizer(), ckpt_path="last", enable_progress_bar=False)
+    assert again["steps_run"] == 0 and "already complete at step 4" in again["note"]
+    assert again["val/mlm/ce"] == first["val/mlm/ce"]
+    assert json.loads((tmp_path / "f" / "summary.json").read_text()) == first
