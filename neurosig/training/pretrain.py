@@ -632,6 +632,42 @@ def _load_tokenizer_dir(path, name: str, alternative: str = ""):
     return load_any_tokenizer(d)
 
 
+RUN_SETTINGS_NAME = "pretrain_settings.json"  # in OUT: the settings a run started with, compared on --resume
+RESUME_MAY_CHANGE = ("optim.max_steps",)  # --max-steps extends (or shortens) a run
+
+
+def run_settings(config: PretrainConfig) -> dict:
+    """The settings a resumed run must keep, flat: ``model.*``, ``optim.*``, the data's batching and split
+    (``data.batch_size``, ``data.val_fraction``, ``data.exclude_splits``, ``data.datasets``) and ``trainer.seed``
+    (masks, split)."""
+    flat = {f"model.{k}": v for k, v in dataclasses.asdict(config.model).items()}
+    flat.update({f"optim.{k}": v for k, v in dataclasses.asdict(config.optim).items()})
+    flat.update({f"data.{k}": getattr(config.data, k) for k in ("batch_size", "val_fraction", "exclude_splits", "datasets")})
+    flat["trainer.seed"] = config.trainer.seed
+    return {"format": 1, "settings": _json_norm(flat)}
+
+
+def check_resume_settings(config: PretrainConfig, out) -> None:
+    """One-line error when ``config`` changes a setting the run in ``out`` started with (see :func:`run_settings`):
+    the optimizer keeps the checkpoint's learning rates, the model its shapes, and the data order its batch size,
+    so a changed lr was silently ignored while config.json recorded it, and a changed preset failed deep in torch."""
+    p = Path(out) / RUN_SETTINGS_NAME
+    if not p.is_file():
+        log.info("%s has no %s (an older run): cannot check that --resume keeps its settings", os.fspath(out), RUN_SETTINGS_NAME)
+        return
+    try:
+        have = json.loads(p.read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise NeurosigError(f"--resume: {os.fspath(p)!r} is damaged ({type(e).__name__}); restore it, or use a new --out.") from None
+    want = run_settings(config)["settings"]
+    diffs = [f"{k}: {have.get(k)!r} there, {want.get(k)!r} now" for k in sorted(set(want) | set(have))
+             if k not in RESUME_MAY_CHANGE and have.get(k) != want.get(k)]
+    if diffs:
+        raise NeurosigError(
+            f"--resume: the run in {os.fspath(out)!r} was started with other settings ({'; '.join(diffs)}); restore them in "
+            f"the config (only optim.max_steps / --max-steps may change on resume), or use a new --out.")
+
+
 def check_resume_checkpoint(path: str | os.PathLike) -> None:
     """Raise a one-line error if the checkpoint to resume from is not a readable torch archive.
 
@@ -699,6 +735,9 @@ def fit_pretrain(
         resume_from = out / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
         if resume_from.is_file():
             check_resume_checkpoint(resume_from)
+    resuming = ckpt_path is not None and resume_from.is_file()
+    if resuming:  # before any tokenizer fit: a resume with other training settings fails here, in one line
+        check_resume_settings(config, out)
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(data, L.LightningDataModule):
         dm, distributed_sampler = data, True
@@ -729,6 +768,9 @@ def fit_pretrain(
 
         rows = sorted({int(r) for v in dm.indices.values() for r in v})
         check_sfreq(tok, dm.store.manifest["sfreq"].to_numpy()[rows], source=f"store {getattr(dm.store, 'root', '')!s}")
+    if not resuming and (not torch.distributed.is_available() or not torch.distributed.is_initialized()
+                         or torch.distributed.get_rank() == 0):
+        (out / RUN_SETTINGS_NAME).write_text(json.dumps(run_settings(config), indent=2, sort_keys=True))
     model = build_model(config.model, tok, seed=config.trainer.seed)
     module = PretrainModule(model, tok, config.optim, seed=config.trainer.seed)
     trainer = make_trainer(config.trainer, config.optim, out, max_steps=max_steps, callbacks=callbacks,

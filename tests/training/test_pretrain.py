@@ -407,3 +407,25 @@ def test_time_limit_is_per_invocation_and_a_finished_run_keeps_its_summary(tmp_p
     assert again["steps_run"] == 0 and "already complete at step 4" in again["note"]
     assert again["val/mlm/ce"] == first["val/mlm/ce"]
     assert json.loads((tmp_path / "f" / "summary.json").read_text()) == first
+
+
+def test_resume_with_changed_training_settings_is_a_one_line_error(tmp_path):
+    """A changed optim.lr was silently ignored (the checkpoint's base_lrs) while config.json recorded it; a changed preset
+    failed deep in torch; a changed batch size continued silently."""
+    import dataclasses
+
+    dm = lambda: SyntheticDataModule(n_train=16, n_val=8, batch_size=8)  # noqa: E731
+    cfg = _config(objectives=("masked",), max_steps=2)
+    fit_pretrain(cfg, dm(), tmp_path, tokenizer=ToyTokenizer(), enable_progress_bar=False)
+    changes = [
+        (dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, lr=5e-3)), r"optim\.lr: 0\.003 there, 0\.005 now"),
+        (dataclasses.replace(cfg, model=ModelSpec(preset="small", objectives=["masked"])), r"model\.preset: 'tiny' there, 'small' now"),
+        (dataclasses.replace(cfg, data=DataSpec(batch_size=4)), r"data\.batch_size: 32 there, 4 now"),
+    ]
+    for changed, match in changes:
+        with pytest.raises(NeurosigError, match=match) as e:
+            fit_pretrain(changed, dm(), tmp_path, tokenizer=ToyTokenizer(), max_steps=4, ckpt_path="last", enable_progress_bar=False)
+        assert "\n" not in str(e.value) and "--out" in str(e.value)
+    # a longer run (--max-steps) is allowed
+    s = fit_pretrain(cfg, dm(), tmp_path, tokenizer=ToyTokenizer(), max_steps=4, ckpt_path="last", enable_progress_bar=False)
+    assert s["steps"] == 4
