@@ -113,21 +113,34 @@ class OptimSpec:
     max_steps: int = 2000
     # the cosine decays to lr * min_lr_ratio
     min_lr_ratio: float = 0.1
-    # gradient-norm clipping (0 = off)
-    grad_clip: float = 1.0
+    # gradient-norm clipping (0 or null = off)
+    grad_clip: float | None = 1.0
     # micro-batches per optimizer step (gradient accumulation)
     accumulate: int = 1
 
     def __post_init__(self):
-        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        b = self.betas
+        if (isinstance(b, (str, bytes)) or not hasattr(b, "__len__") or len(b) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1 for v in b)):
+            raise NeurosigError(f"optim.betas must be two numbers in [0, 1) (e.g. [0.9, 0.95]), got {b!r}.")
+        self.betas = tuple(float(v) for v in b)  # type: ignore[assignment]
         if not self.lr > 0:
             raise NeurosigError(f"optim.lr must be > 0, got {self.lr!r}.")
+        if not (isinstance(self.min_lr_ratio, (int, float)) and 0 <= self.min_lr_ratio <= 1):
+            raise NeurosigError(f"optim.min_lr_ratio must be in [0, 1] (the cosine ends at lr * min_lr_ratio), got {self.min_lr_ratio!r}.")
+        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
+            raise NeurosigError(f"optim.weight_decay must be >= 0 (0 = off), got {self.weight_decay!r}.")
+        if self.grad_clip is not None and not (isinstance(self.grad_clip, (int, float)) and self.grad_clip >= 0):
+            raise NeurosigError(f"optim.grad_clip must be >= 0 (0 or null = no clipping), got {self.grad_clip!r}.")
         for name in ("max_steps", "accumulate"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
                 raise NeurosigError(f"optim.{name} must be a positive integer, got {v!r}.")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise NeurosigError(f"optim.warmup_steps must be an integer >= 0, got {self.warmup_steps!r}.")
+        if self.warmup_steps > self.max_steps:
+            log.warning("optim.warmup_steps=%d exceeds optim.max_steps=%d: the learning rate never reaches optim.lr "
+                        "(and never decays); lower warmup_steps", self.warmup_steps, self.max_steps)
 
 
 @dataclass
@@ -228,8 +241,8 @@ def tokenize_fp32(batch: dict, tokenizer, need_embedding: bool = False):
     from neurosig.models import tokenize_batch
 
     x = batch["x"]
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        return tokenize_batch({**batch, "x": x.float()}, tokenizer, need_embedding)
+    with torch.autocast(device_type=x.device.type, enabled=False):  # (64-true keeps its float64 tokenizer and input)
+        return tokenize_batch({**batch, "x": x if x.dtype == torch.float64 else x.float()}, tokenizer, need_embedding)
 
 
 def next_objective_message(what: str, patch_len: int) -> str:
@@ -433,6 +446,50 @@ class RunTimer(Timer):
         return None
 
 
+TRUE_HALF_PRECISIONS = ("bf16-true", "16-true")
+
+
+def check_trainer_settings(spec: TrainerSpec, *, pretraining: bool = False) -> None:
+    """One-line errors for trainer settings Lightning would refuse late (after a tokenizer fit) or deep in a traceback:
+    an accelerator this machine lacks, ``devices`` 0, an unknown strategy, FSDP without a GPU; and, for pretraining,
+    half "true" precisions (the frozen tokenizer would be cast to half precision and its codes, the targets, change)."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    acc = str(spec.accelerator).lower()
+    accs = ("auto", "gpu", *AcceleratorRegistry.available_accelerators())
+    if acc not in accs:
+        raise NeurosigError(f"trainer.accelerator={spec.accelerator!r} is unknown; use one of {', '.join(sorted(set(accs)))}.")
+    cuda = torch.cuda.is_available()
+    if acc in ("gpu", "cuda") and not cuda:
+        raise NeurosigError(f"trainer.accelerator={spec.accelerator!r} but this machine has no usable GPU "
+                            "(torch.cuda.is_available() is False); use accelerator: auto (or cpu).")
+    if acc == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise NeurosigError("trainer.accelerator='mps' but MPS is not available here; use accelerator: auto (or cpu).")
+    d = spec.devices
+    ok = (d == "auto" or (isinstance(d, int) and not isinstance(d, bool) and (d >= 1 or d == -1))
+          or (isinstance(d, (list, tuple)) and len(d) > 0 and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in d))
+          or (isinstance(d, str) and d.strip() not in ("", "0") and all(p.strip().lstrip("-").isdigit() for p in d.split(",") if p.strip())))
+    if not ok:
+        raise NeurosigError(f"trainer.devices={d!r} is not a device count; use auto, a count >= 1, -1 (all) or a list of "
+                            "device indices.")
+    on_gpu = acc in ("gpu", "cuda") or (acc == "auto" and cuda)
+    if on_gpu and isinstance(d, int) and d > torch.cuda.device_count():
+        raise NeurosigError(f"trainer.devices={d} but this machine has {torch.cuda.device_count()} GPU(s); lower trainer.devices.")
+    strat = spec.strategy
+    if isinstance(strat, str):
+        names = ("auto", *StrategyRegistry.available_strategies())
+        if strat not in names:
+            raise NeurosigError(f"trainer.strategy={strat!r} is unknown; use auto, ddp, fsdp or another Lightning strategy "
+                                "(ddp_spawn, deepspeed ...).")
+        if strat.startswith("fsdp") and not on_gpu:
+            raise NeurosigError(f"trainer.strategy={strat!r} needs GPUs (Lightning's FSDP runs on CUDA only); use strategy: ddp "
+                                "(or auto) on CPU.")
+    if pretraining and str(spec.precision) in TRUE_HALF_PRECISIONS:
+        raise NeurosigError(f"trainer.precision={spec.precision!r} is not supported for pretraining (the frozen tokenizer would run "
+                            f"in half precision and its codes, the targets, change); use {spec.precision.replace('-true', '-mixed')!r}.")
+
+
 def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int | None = None, callbacks=(), distributed_sampler: bool = False, enable_progress_bar: bool = True, **overrides) -> L.Trainer:
     """A Lightning Trainer with neurosig's defaults: atomic checkpoints (``last.ckpt`` +
     best ``val/loss``), CSV logs, a progress bar counting ``step N/max_steps`` (:class:`StepProgressBar`)
@@ -442,6 +499,7 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
     from neurosig.training.callbacks import TokensPerSecond
     from neurosig.training.checkpoint import AtomicCheckpointIO
 
+    check_trainer_settings(spec)
     out = Path(out_dir)
     precision = spec.precision
     if precision == "auto":
@@ -727,6 +785,7 @@ def fit_pretrain(
     ``model/`` (``save_pretrained`` export with ``tokenizer/``) and ``summary.json``.
     ``ckpt_path="last"`` resumes.
     """
+    check_trainer_settings(config.trainer, pretraining=True)  # before any tokenizer fit
     out = Path(out_dir)
     if max_steps is not None and int(max_steps) != config.optim.max_steps:
         # the run's length (--max-steps) is the schedule's: warm-up/cosine span it, and the export records it

@@ -429,3 +429,44 @@ def test_resume_with_changed_training_settings_is_a_one_line_error(tmp_path):
     # a longer run (--max-steps) is allowed
     s = fit_pretrain(cfg, dm(), tmp_path, tokenizer=ToyTokenizer(), max_steps=4, ckpt_path="last", enable_progress_bar=False)
     assert s["steps"] == 4
+
+
+@pytest.mark.parametrize("trainer, match", [
+    ({"accelerator": "gpu"}, r"trainer\.accelerator='gpu'.*no usable GPU"),
+    ({"devices": 0}, r"trainer\.devices=0"),
+    ({"strategy": "bogus"}, r"trainer\.strategy='bogus' is unknown"),
+    ({"strategy": "fsdp", "accelerator": "cpu"}, r"trainer\.strategy='fsdp' needs GPUs"),
+    ({"precision": "bf16-true"}, r"trainer\.precision='bf16-true' is not supported for pretraining.*'bf16-mixed'"),
+])
+def test_trainer_settings_are_checked_before_the_tokenizer_fit(tmp_path, trainer, match):
+    if trainer.get("accelerator") == "gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    cfg = _config(objectives=("masked",), max_steps=2, **trainer)
+    with pytest.raises(NeurosigError, match=match) as e:
+        fit_pretrain(cfg, SyntheticDataModule(n_train=16, n_val=8), tmp_path, enable_progress_bar=False)  # would fit a tokenizer
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "tokenizer_fit").exists()
+
+
+@pytest.mark.parametrize("optim, match", [
+    ({"min_lr_ratio": -2.0}, r"optim\.min_lr_ratio must be in \[0, 1\]"),
+    ({"min_lr_ratio": 1.5}, r"optim\.min_lr_ratio"),
+    ({"grad_clip": -1.0}, r"optim\.grad_clip must be >= 0"),
+    ({"weight_decay": -1}, r"optim\.weight_decay must be >= 0"),
+    ({"betas": [1.5, 0.9]}, r"optim\.betas must be two numbers in \[0, 1\)"),
+    ({"betas": [0.9]}, r"optim\.betas"),
+    ({"betas": 0.9}, r"optim\.betas"),
+])
+def test_optim_ranges_are_one_line_errors(optim, match):
+    with pytest.raises(NeurosigError, match=match) as e:
+        OptimSpec(**optim)
+    assert "\n" not in str(e.value)
+    assert OptimSpec(grad_clip=None).grad_clip is None and OptimSpec(grad_clip=0.0).grad_clip == 0.0
+
+
+def test_warmup_longer_than_the_run_warns(caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        OptimSpec(warmup_steps=100, max_steps=10)
+    assert "optim.warmup_steps=100 exceeds optim.max_steps=10" in caplog.text
