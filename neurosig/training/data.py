@@ -9,7 +9,9 @@
   the largest count in the batch (``ch_mask`` marks real channels). Training batches are
   shuffled anew every epoch and the training loader is resumable mid-epoch
   (:class:`ResumableDataLoader`: Lightning keeps its position in checkpoints).
-* Multi-process (DDP): each rank takes a disjoint, equally long share of the batches. Build the
+* Multi-process (DDP): each rank takes a disjoint, equally long share of the training batches, and
+  a disjoint share of all validation batches (none dropped; at least one batch per rank, else a one-line
+  error naming ``data.val_fraction``). Build the
   Trainer with ``use_distributed_sampler=False`` (``make_trainer`` helpers in this package do).
 """
 
@@ -33,14 +35,17 @@ log = get_logger("training.data")
 class RankShardedBatchSampler(Sampler[list[int]]):
     """Wrap a batch sampler so rank ``r`` of ``w`` gets batches ``r, r + w, ...``.
 
-    The batch list is truncated to a multiple of ``world_size`` so every rank runs the same
-    number of steps (DDP would otherwise hang on the last step).
+    Training (``even=True``): the batch list is truncated to a multiple of ``world_size`` so every
+    rank runs the same number of steps (DDP would otherwise hang on the last step). Validation
+    (``even=False``): nothing is dropped; ranks get shares that differ by at most one batch (each
+    rank's mean is all-reduced once at the epoch end, so uneven shares do not hang).
     """
 
-    def __init__(self, batch_sampler, rank: int, world_size: int):
+    def __init__(self, batch_sampler, rank: int, world_size: int, even: bool = True):
         self.batch_sampler = batch_sampler
         self.rank = int(rank)
         self.world_size = int(world_size)
+        self.even = bool(even)
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.batch_sampler, "set_epoch"):
@@ -48,11 +53,12 @@ class RankShardedBatchSampler(Sampler[list[int]]):
 
     def __iter__(self):
         batches = list(self.batch_sampler)
-        n = (len(batches) // self.world_size) * self.world_size
+        n = (len(batches) // self.world_size) * self.world_size if self.even else len(batches)
         yield from batches[self.rank : n : self.world_size]
 
     def __len__(self) -> int:
-        return len(self.batch_sampler) // self.world_size
+        n = len(self.batch_sampler)
+        return n // self.world_size if self.even else len(range(self.rank, n, self.world_size))
 
 
 class ResumableBatchSampler(Sampler[list[int]]):
@@ -223,7 +229,11 @@ class StoreDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         world = getattr(trainer, "world_size", 1) if trainer is not None else 1
         if world > 1:
-            sampler = RankShardedBatchSampler(sampler, trainer.global_rank, world)
+            if stage != "train" and len(sampler) < world:  # a rank without a batch: validation would never run
+                raise NeurosigError(
+                    f"the {stage!r} split has {len(sampler)} batch(es) of data.batch_size={self.batch_size} for {world} processes "
+                    f"(each needs one); raise data.val_fraction (or lower data.batch_size), or set data.val_fraction: 0.")
+            sampler = RankShardedBatchSampler(sampler, trainer.global_rank, world, even=stage == "train")
         if stage == "train":  # resumable mid-epoch: Lightning saves and restores how far the epoch got
             return ResumableDataLoader(ds, batch_sampler=ResumableBatchSampler(sampler), collate_fn=collate_windows,
                                        num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

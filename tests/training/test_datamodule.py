@@ -79,3 +79,27 @@ def test_bad_arguments(store):
         split_eligible_rows(store.manifest, val_fraction=1.5)
     with pytest.raises(NeurosigError, match="no windows left"):
         StoreDataModule(store, exclude_splits=("train", "test"))
+
+
+def test_validation_shards_drop_no_batch_and_too_few_batches_is_one_line():
+    """Validation was truncated to len // world_size batches per rank: with fewer validation batches than ranks it
+    never ran (and otherwise up to world_size - 1 batches were left out)."""
+    batches = [[i] for i in range(7)]
+    shards = [RankShardedBatchSampler(batches, r, 3, even=False) for r in range(3)]
+    assert sorted(b[0] for s in shards for b in s) == list(range(7))
+    assert [len(s) for s in shards] == [len(list(s)) for s in shards] == [3, 2, 2]
+
+
+def test_too_few_validation_batches_for_the_processes_is_one_line(store):
+    class FakeTrainer:
+        world_size, global_rank = 4, 1
+
+    dm = StoreDataModule(store, batch_size=64, val_fraction=0.3)
+    dm.trainer = FakeTrainer()
+    n_val = len(dm.indices["val"])
+    assert 0 < n_val
+    with pytest.raises(NeurosigError, match=r"'val' split has \d batch\(es\) of data\.batch_size=64 for 4 processes.*data\.val_fraction") as e:
+        dm.val_dataloader()
+    assert "\n" not in str(e.value)
+    dm.trainer.world_size = 1
+    dm.val_dataloader()
