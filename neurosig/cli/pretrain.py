@@ -84,6 +84,35 @@ def welch_psd(x, sfreq: float):
     return f, np.mean(p, axis=0)
 
 
+MIN_SPECTRUM_SAMPLES = 8  # shortest continuation a Welch spectrum is computed from
+
+
+def spectral_comparison(real, tokenized, generated, sfreq: float) -> tuple[dict, dict]:
+    """Spectra of the continuations over their common length (so every Welch spectrum has the same frequency grid)
+    and ``log_psd_rmse_*`` against the real one -> (metrics, {name: (freqs, psd)}).
+
+    The generated continuation can be longer than the real one (``--steps`` past the window's end) and a short one
+    has a coarser Welch grid: pairing bins index by index compared different frequencies. Too short a common length
+    gives ``{"spectra_skipped": why}`` instead of metrics."""
+    import numpy as np
+
+    n = min(real.shape[-1], generated.shape[-1])
+    res: dict = {"compared_samples": int(n)}
+    if n < MIN_SPECTRUM_SAMPLES:
+        why = (f"the real continuation after the prompt has {real.shape[-1]} samples" if real.shape[-1] < MIN_SPECTRUM_SAMPLES
+               else f"{generated.shape[-1]} samples were generated")
+        res["spectra_skipped"] = (f"no spectral comparison: {why}, fewer than {MIN_SPECTRUM_SAMPLES}; use a shorter "
+                                  "--prompt-patches (or more --steps)")
+        return res, {}
+    spectra = {name: welch_psd(sig[:, :n], sfreq) for name, sig in
+               (("real", real), ("real via tokenizer", tokenized), ("generated", generated)) if sig.shape[-1] >= n}
+    pr = np.log10(spectra["real"][1] + 1e-12)
+    for key, name in (("log_psd_rmse_generated_vs_real", "generated"), ("log_psd_rmse_tokenizer_vs_real", "real via tokenizer")):
+        if name in spectra:
+            res[key] = float(np.sqrt(np.mean((np.log10(spectra[name][1] + 1e-12) - pr) ** 2)))
+    return res, spectra
+
+
 def run_generate(args) -> int:
     import matplotlib
 
@@ -145,15 +174,14 @@ def run_generate(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     res = {"window": idx, "prompt_patches": k, "generated_patches": steps, "sfreq": sfreq}
+    metrics, spectra = spectral_comparison(real, sig_tok, sig_gen, sfreq)
+    res.update(metrics)
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
-    spectra = {}
-    for name, sig in (("real", real), ("real via tokenizer", sig_tok), ("generated", sig_gen)):
-        if sig.shape[-1] < 8:
-            continue
-        f, p = welch_psd(sig, sfreq)
-        spectra[name] = (f, p)
+    for name, (f, p) in spectra.items():
         ax[0].semilogy(f, p + 1e-12, label=name)
-    ax[0].set_xlabel("frequency (Hz)"); ax[0].set_ylabel("PSD (unit^2/Hz)"); ax[0].legend(); ax[0].set_title("continuation spectra (mean over channels)")
+    ax[0].set_xlabel("frequency (Hz)"); ax[0].set_ylabel("PSD (unit^2/Hz)"); ax[0].set_title("continuation spectra (mean over channels)")
+    if spectra:
+        ax[0].legend()
     t_real = np.arange(np.asarray(item["x"]).shape[-1]) / sfreq
     ax[1].plot(t_real, np.asarray(item["x"])[0], label="real", lw=0.8)
     t_gen = (k * P + np.arange(sig_gen.shape[-1])) / sfreq
@@ -163,17 +191,10 @@ def run_generate(args) -> int:
     fig.tight_layout()
     fig.savefig(out / "generate.png", dpi=120)
     plt.close(fig)
-    if "real" in spectra and "generated" in spectra:
-        fr, pr = spectra["real"]
-        fg, pg = spectra["generated"]
-        n = min(len(pr), len(pg))
-        res["log_psd_rmse_generated_vs_real"] = float(np.sqrt(np.mean((np.log10(pg[:n] + 1e-12) - np.log10(pr[:n] + 1e-12)) ** 2)))
-        if "real via tokenizer" in spectra:
-            pt = spectra["real via tokenizer"][1]
-            m = min(n, len(pt))
-            res["log_psd_rmse_tokenizer_vs_real"] = float(np.sqrt(np.mean((np.log10(pt[:m] + 1e-12) - np.log10(pr[:m] + 1e-12)) ** 2)))
     (out / "generate.json").write_text(json.dumps(res, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))
     print(f"generate: {steps} patches after a {k}-patch prompt; plot {os.fspath(out / 'generate.png')}")
+    if "spectra_skipped" in res:
+        print(f"generate: {res['spectra_skipped']}")
     return 0

@@ -66,3 +66,41 @@ def test_generate_sampling_args_are_checked_first(tmp_path, capsys, flags, expec
     err = capsys.readouterr().err
     assert rc == 2 and expect in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g").exists()
+
+
+def test_spectral_comparison_uses_one_frequency_grid():
+    """generate paired Welch bins index by index across grids of different lengths (400 generated vs 300 real
+    samples): a continuation equal to the real signal over their common part scored a non-zero RMSE."""
+    from neurosig.cli.pretrain import spectral_comparison
+
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((3, 300))
+    generated = np.concatenate([real, rng.standard_normal((3, 100))], axis=1)  # the same signal, then 100 more samples
+    res, spectra = spectral_comparison(real, real, generated, 200.0)
+    assert res["compared_samples"] == 300
+    assert res["log_psd_rmse_generated_vs_real"] == pytest.approx(0.0, abs=1e-12)
+    assert res["log_psd_rmse_tokenizer_vs_real"] == pytest.approx(0.0, abs=1e-12)
+    assert len({len(f) for f, _ in spectra.values()}) == 1
+    res, spectra = spectral_comparison(real[:, :0], real[:, :0], generated, 200.0)
+    assert "log_psd_rmse_generated_vs_real" not in res and "has 0 samples" in res["spectra_skipped"] and not spectra
+
+
+def test_generate_says_why_the_spectra_are_missing(mini_store, tmp_path, capsys):
+    from neurosig.models._testing import ToyTokenizer, ToyTokenizerConfig
+
+    tokdir = tmp_path / "tok"
+    ToyTokenizer(ToyTokenizerConfig(patch_len=200, mean_range=100.0, log_std_min=0.0, log_std_max=5.0)).save_pretrained(tokdir)
+    out = tmp_path / "run"
+    assert main(["pretrain", "fit", "--config", str(_tiny_config(tmp_path, "next")), "--data", str(mini_store),
+                 "--tokenizer", str(tokdir), "--max-steps", "1", "--out", str(out)]) == 0
+    import re
+
+    from neurosig.datasets import ShardStore
+
+    n_patches = -(-int(ShardStore(mini_store).manifest["n_times"].max()) // 200)
+    capsys.readouterr()
+    assert main(["pretrain", "generate", "--model", str(out / "model"), "--data", str(mini_store), "--out", str(tmp_path / "gen"),
+                 "--prompt-patches", str(n_patches)]) == 0
+    g = json.loads((tmp_path / "gen" / "generate.json").read_text())
+    assert "log_psd_rmse_generated_vs_real" not in g and "no spectral comparison" in g["spectra_skipped"]
+    assert re.search(r"no spectral comparison: the real continuation after the prompt has 0 samples", capsys.readouterr().out)
