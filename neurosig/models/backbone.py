@@ -59,8 +59,10 @@ class Backbone(nn.Module):
                     f"codes must have shape (B, C, N, L={self.n_levels}), got {tuple(inputs.shape)}; the tokenizer does not match this model."
                 )
             inputs = inputs.long()
-            ks = torch.tensor(self.config.codebook_sizes, device=inputs.device)
-            if bool((inputs >= ks).any()):  # one sync; an out-of-range code would be a raw IndexError (a device assert on CUDA)
+            # checked outside training only (one host sync): a training step's codes come from the model's own
+            # tokenizer, and load() already refuses a mismatched tokenizer; an out-of-range code from a Python caller
+            # would otherwise be a raw IndexError (a device assert on CUDA)
+            if not self.training and bool((inputs >= torch.tensor(self.config.codebook_sizes, device=inputs.device)).any()):
                 top = [int(inputs[..., l].max()) for l in range(self.n_levels)]
                 raise NeurosigError(
                     f"codes exceed the model's vocabulary: max code per level {top}, codebook_sizes {self.config.codebook_sizes}; "
