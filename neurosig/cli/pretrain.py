@@ -63,12 +63,17 @@ def run_fit(args) -> int:
         raise NeurosigError(f"--max-steps must be >= 1, got {args.max_steps}.")
     summary = fit_pretrain(cfg, args.data, args.out, tokenizer=args.tokenizer, max_steps=args.max_steps,
                            ckpt_path="last" if args.resume else None)
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0) != 0:  # under DDP every process returns here: one summary, one --json
+        return 0
     losses = [k for k in ("val/mlm/ce", "val/next/ce") if k in summary] or \
         [k for k in ("train/mlm/ce", "train/next/ce", "train/loss") if k in summary]  # no validation split: the last training loss
     keys = losses + [k for k in ("unigram/mean", "perf/tokens_per_s") if k in summary]
     if summary.get("steps_run") == 0 and summary.get("note"):  # a resumed run with nothing left to do
         print(f"pretrain: {summary['note']}; kept {Path(args.out) / 'summary.json'} and {Path(args.out) / 'model'}")
-    print("pretrain: " + ", ".join(f"{k}={summary[k]:.4g}" for k in keys) + f"; model in {Path(args.out) / 'model'}")
+    at = f" (validation at step {summary['val_step']})" if "val_step" in summary and losses and losses[0].startswith("val/") else ""
+    print("pretrain: " + ", ".join(f"{k}={summary[k]:.4g}" for k in keys) + f"{at}; model in {Path(args.out) / 'model'}")
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=2, sort_keys=True))
     return 0

@@ -273,6 +273,7 @@ class PretrainModule(L.LightningModule):
         self.need_embedding = model.config.backbone.input == "embedding"
         self._next_targets = None  # next-token targets seen this epoch (counted from its first batch)
         self.start_step = None  # global step when this invocation's training started (None: it never started)
+        self.val_step = None  # global step of the latest validation
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -297,7 +298,14 @@ class PretrainModule(L.LightningModule):
         B = batch["x"].shape[0]
         self.log_dict({f"train/{k}": v.detach() for k, v in _loggable(out).items()}, prog_bar=False, on_step=True, on_epoch=False, batch_size=B)
         self.log("loss", out["loss"].detach(), prog_bar=True, on_step=True, on_epoch=False, batch_size=B, logger=False)
+        opt = self.trainer.optimizers[0] if self.trainer.optimizers else None
+        if opt is not None:  # the learning rate of this step's update (CSV/TensorBoard column train/lr)
+            self.log("train/lr", float(opt.param_groups[0]["lr"]), on_step=True, on_epoch=False, batch_size=B)
         return out["loss"]
+
+    def on_validation_epoch_end(self):
+        if not self.trainer.sanity_checking:
+            self.val_step = int(self.global_step)  # the step the val/* figures come from
 
     def on_train_start(self):
         self.start_step = int(self.global_step)  # steps_run = global_step - start_step (a resumed run starts later)
@@ -861,14 +869,19 @@ def fit_pretrain(
             old = None
         if isinstance(old, dict):
             return {**old, "steps_run": 0, "note": note}
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+    if steps_run and module.val_step != int(trainer.global_step) and _validates(trainer, dm):
+        metrics.update(final_validation(trainer, module, dm))  # the val figures are the exported model's
     summary: dict[str, Any] = {
         "steps": int(trainer.global_step),
         "steps_run": steps_run,
         "n_parameters": model.n_parameters(),
         "n_parameters_backbone": model.n_parameters(backbone_only=True),
-        **{k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1},
+        **metrics,
         **unigram,
     }
+    if module.val_step is not None and any(k.startswith("val/") for k in summary):
+        summary["val_step"] = int(module.val_step)
     tps = [c for c in trainer.callbacks if type(c).__name__ == "TokensPerSecond"]
     if tps and tps[0].rate is not None:
         summary["perf/tokens_per_s"] = float(tps[0].rate)
@@ -879,6 +892,26 @@ def fit_pretrain(
                               pretrain_subjects=record)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
+
+
+def _validates(trainer, dm) -> bool:
+    """Whether the fit validated (a validation loader, not switched off with ``limit_val_batches=0``)."""
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    return bool(trainer.limit_val_batches) and is_overridden("val_dataloader", dm, L.LightningDataModule)
+
+
+def final_validation(trainer, module, dm) -> dict[str, float]:
+    """Validate the final weights once more (the last scheduled validation may be steps older) and return the
+    ``val/*`` figures. The random states are restored afterwards, so what follows draws what it would have."""
+    import random
+
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    np_state, py_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=devices):
+        trainer.validate(module, datamodule=dm, verbose=False)
+    np.random.set_state(np_state), random.setstate(py_state)
+    return {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
 
 
 class SyntheticDataModule(L.LightningDataModule):

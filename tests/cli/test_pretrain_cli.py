@@ -104,3 +104,20 @@ def test_generate_says_why_the_spectra_are_missing(mini_store, tmp_path, capsys)
     g = json.loads((tmp_path / "gen" / "generate.json").read_text())
     assert "log_psd_rmse_generated_vs_real" not in g and "no spectral comparison" in g["spectra_skipped"]
     assert re.search(r"no spectral comparison: the real continuation after the prompt has 0 samples", capsys.readouterr().out)
+
+
+def test_fit_prints_and_writes_json_on_rank_zero_only(tmp_path, capsys, monkeypatch):
+    from lightning.pytorch.utilities import rank_zero_only
+
+    import neurosig.training.pretrain as pretrain
+
+    monkeypatch.setattr(pretrain, "fit_pretrain", lambda *a, **k: {"val/mlm/ce": 1.0, "val_step": 3, "steps": 3})
+    (tmp_path / "store").mkdir()
+    argv = ["pretrain", "fit", "--config", str(_tiny_config(tmp_path, "masked")), "--data", str(tmp_path / "store"),
+            "--out", str(tmp_path / "run"), "--json", str(tmp_path / "s.json")]
+    monkeypatch.setattr(rank_zero_only, "rank", 1, raising=False)
+    assert main(argv) == 0
+    assert "pretrain:" not in capsys.readouterr().out and not (tmp_path / "s.json").exists()
+    monkeypatch.setattr(rank_zero_only, "rank", 0, raising=False)
+    assert main(argv) == 0
+    assert "val/mlm/ce=1 (validation at step 3)" in capsys.readouterr().out and (tmp_path / "s.json").is_file()

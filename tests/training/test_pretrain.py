@@ -333,7 +333,7 @@ def test_best_checkpoints_rank_on_their_own_validation_and_last_is_the_final_ste
         val, best = {}, {}
 
         def on_validation_end(self, trainer, pl_module):
-            if not trainer.sanity_checking:
+            if not trainer.sanity_checking and trainer.state.fn == "fit":  # not fit_pretrain's final validation
                 self.val[trainer.global_step] = float(trainer.callback_metrics["val/loss"])
 
         def on_train_end(self, trainer, pl_module):
@@ -470,3 +470,27 @@ def test_warmup_longer_than_the_run_warns(caplog):
     with caplog.at_level(logging.WARNING):
         OptimSpec(warmup_steps=100, max_steps=10)
     assert "optim.warmup_steps=100 exceeds optim.max_steps=10" in caplog.text
+
+
+def test_summary_validates_the_final_weights_and_logs_the_learning_rate(tmp_path):
+    """The summary reported the last scheduled validation (steps before the end) as final; the lr was not logged."""
+    import csv
+
+    class Val(L.Callback):
+        val = {}
+
+        def on_validation_end(self, trainer, pl_module):
+            if not trainer.sanity_checking and trainer.state.fn == "fit":
+                self.val[trainer.global_step] = float(trainer.callback_metrics["val/mlm/ce"])
+
+    v = Val()
+    cfg = _config(objectives=("masked",), max_steps=6)  # validation once per epoch of 4 batches: at step 4
+    s = fit_pretrain(cfg, SyntheticDataModule(n_train=32, n_val=8, batch_size=8), tmp_path, tokenizer=ToyTokenizer(),
+                     callbacks=[v], enable_progress_bar=False)
+    assert sorted(v.val) == [4] and s["val_step"] == 6 and s["steps"] == 6
+    assert s["val/mlm/ce"] != pytest.approx(v.val[4], rel=1e-6)
+    assert json.loads((tmp_path / "summary.json").read_text())["val_step"] == 6
+    rows = [r for f in (tmp_path / "logs").rglob("metrics.csv") for r in csv.DictReader(open(f)) if r.get("train/lr")]
+    o = cfg.optim
+    assert rows and all(float(r["train/lr"]) == pytest.approx(o.lr * lr_lambda(int(r["step"]), o.warmup_steps, 6, o.min_lr_ratio))
+                        for r in rows)
