@@ -229,16 +229,30 @@ class StoreDataModule(L.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         world = getattr(trainer, "world_size", 1) if trainer is not None else 1
         if world > 1:
-            if stage != "train" and len(sampler) < world:  # a rank without a batch: validation would never run
-                raise NeurosigError(
-                    f"the {stage!r} split has {len(sampler)} batch(es) of data.batch_size={self.batch_size} for {world} processes "
-                    f"(each needs one); raise data.val_fraction (or lower data.batch_size), or set data.val_fraction: 0.")
+            if stage != "train":  # a rank without a batch: validation would never run
+                self._check_batches_per_process(stage, len(sampler), world)
             sampler = RankShardedBatchSampler(sampler, trainer.global_rank, world, even=stage == "train")
         if stage == "train":  # resumable mid-epoch: Lightning saves and restores how far the epoch got
             return ResumableDataLoader(ds, batch_sampler=ResumableBatchSampler(sampler), collate_fn=collate_windows,
                                        num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         return DataLoader(ds, batch_sampler=sampler, collate_fn=collate_windows,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def _check_batches_per_process(self, stage: str, n_batches: int, world: int) -> None:
+        if n_batches < world:
+            raise NeurosigError(
+                f"the {stage!r} split has {n_batches} batch(es) of data.batch_size={self.batch_size} for {world} processes "
+                f"(each needs one); raise data.val_fraction (or lower data.batch_size), or set data.val_fraction: 0.")
+
+    def check_validation_shards(self, world: int) -> None:
+        """The one-line error of a validation split with fewer batches than ``world`` processes, before any fit."""
+        from neurosig.datasets import BucketBatchSampler
+
+        rows = self.indices.get("val")
+        if world > 1 and rows is not None and len(rows):
+            lengths = self.store.manifest["n_times"].to_numpy()[rows]
+            self._check_batches_per_process("val", len(BucketBatchSampler(lengths, self.batch_size, shuffle=False, seed=self.seed,
+                                                                        drop_last=False)), world)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

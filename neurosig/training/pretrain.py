@@ -818,6 +818,8 @@ def fit_pretrain(
         if len(dm.indices.get("val", [])) == 0:  # no validation windows: train only
             trainer_overrides = {"limit_val_batches": 0, **(trainer_overrides or {})}
             config = dataclasses.replace(config, trainer=dataclasses.replace(config.trainer, save_top_k=0))
+    if hasattr(dm, "check_validation_shards"):  # too few validation batches for the processes: before any tokenizer fit
+        dm.check_validation_shards(_planned_world_size(config.trainer))
     store_rows = None
     if hasattr(dm, "store") and hasattr(dm, "indices"):
         store_rows = np.asarray(sorted({int(r) for r in dm.indices.get("train", [])}), dtype=np.int64)
@@ -892,6 +894,22 @@ def fit_pretrain(
                               pretrain_subjects=record)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     return summary
+
+
+def _planned_world_size(spec: TrainerSpec) -> int:
+    """Processes the trainer settings ask for (1 when ``devices`` leaves it to Lightning: auto, -1)."""
+    d = spec.devices
+    if isinstance(d, str) and "," in d:
+        n = len([p for p in d.split(",") if p.strip()])
+    elif isinstance(d, str) and d.strip().isdigit():
+        n = int(d)
+    elif isinstance(d, (list, tuple)):
+        n = len(d)
+    elif isinstance(d, int) and not isinstance(d, bool) and d > 0:
+        n = d
+    else:
+        n = 1
+    return max(1, n) * int(spec.num_nodes)
 
 
 def _validates(trainer, dm) -> bool:

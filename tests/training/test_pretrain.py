@@ -494,3 +494,11 @@ def test_summary_validates_the_final_weights_and_logs_the_learning_rate(tmp_path
     o = cfg.optim
     assert rows and all(float(r["train/lr"]) == pytest.approx(o.lr * lr_lambda(int(r["step"]), o.warmup_steps, 6, o.min_lr_ratio))
                         for r in rows)
+
+
+def test_too_few_validation_batches_for_the_processes_fails_before_the_tokenizer_fit(tiny_store, tmp_path):
+    cfg = _config(objectives=("masked",), max_steps=2, devices=2, accelerator="cpu", strategy="ddp")
+    cfg.data = DataSpec(batch_size=64, val_fraction=0.5)
+    with pytest.raises(NeurosigError, match=r"'val' split has 1 batch\(es\) of data\.batch_size=64 for 2 processes.*data\.val_fraction"):
+        fit_pretrain(cfg, tiny_store, tmp_path, enable_progress_bar=False)  # would fit a tokenizer first
+    assert not (tmp_path / "tokenizer_fit").exists()
