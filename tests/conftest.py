@@ -39,3 +39,19 @@ def _torch_threads():
     except Exception:
         pass
     yield
+
+
+@pytest.fixture
+def load_script():
+    """``load_script(name)`` → the module of ``scripts/<name>.py`` (the benchmarks are scripts, not package modules)."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"ns_script_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

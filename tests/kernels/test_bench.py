@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,14 +12,6 @@ from neurosig.kernels import bench, ops
 
 needs_triton = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed (pip install 'neurosig[triton]')")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_kernels.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("ns_bench_kernels_script", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @needs_triton
@@ -35,13 +26,13 @@ def test_interpreter_is_never_timed_on_cuda(monkeypatch):
     assert bench._triton_skip_reason(torch.device("cpu")) is not None
 
 
-def test_json_records_interpreter_and_fp32_dot_precision(tmp_path, monkeypatch):
+def test_json_records_interpreter_and_fp32_dot_precision(tmp_path, monkeypatch, load_script):
     import neurosig.kernels.triton as kt
 
     monkeypatch.setattr(kt, "FP32_DOT_PRECISION", "tf32x3")
     out = tmp_path / "bench.json"
     monkeypatch.setattr(bench, "bench_stft", lambda device, **kw: [])  # the keys, not the timings
-    assert _script().main(["--device", "cpu", "--only", "stft", "--json", str(out)]) == 0
+    assert load_script("bench_kernels").main(["--device", "cpu", "--only", "stft", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["interpreted"] is kt.INTERPRETED
     assert res["fp32_dot_precision"] == "tf32x3"
@@ -83,9 +74,9 @@ def test_fwd_bwd_error_covers_gradients(monkeypatch):
         (["--only"], "--only: expected at least one argument"),
     ],
 )
-def test_bad_command_line_is_a_one_line_error(argv, match, capsys):
+def test_bad_command_line_is_a_one_line_error(argv, match, capsys, load_script):
     with pytest.raises(SystemExit) as exc:
-        _script().main(argv)
+        load_script("bench_kernels").main(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1 and err.startswith("bench_kernels: error:")

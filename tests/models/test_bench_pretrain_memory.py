@@ -3,23 +3,13 @@ profiler's memory timeline), not from resident-set sizes, so the figure is exact
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_pretrain.py"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("ns_bench_pretrain", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_cpu_peak_is_the_most_tensor_memory_live_at_once():
-    bench = _bench()
+def test_cpu_peak_is_the_most_tensor_memory_live_at_once(load_script):
+    bench = load_script("bench_pretrain")
     before = torch.ones(4 << 20)  # 16 MiB live before the step: not counted
 
     def step():
