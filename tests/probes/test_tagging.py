@@ -85,6 +85,7 @@ def test_streams_conditions():
         assert not (set(zip(c[:-1], c[1:])) & pairs)  # no original adjacent pair survives
     # the control is a re-ordering of a structured stream
     st5 = tg.make_streams(sents, "structured", n_trials=5, n_sentences=20, seed=0)
+    assert sorted(ct[0]) == sorted(st5[0]) and ct[0] != st5[0]  # same draw of sentences (the shuffle then uses the rng)
     assert len(set(map(tuple, ct))) == 5
 
 
