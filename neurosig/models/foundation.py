@@ -121,24 +121,6 @@ def check_tokenizer_matches(model, tokenizer, source: str = "model") -> None:
         )
 
 
-def _naming_versions(load, directory):
-    """``load()``; a config key unknown to this version (a folder from a newer neurosig, or an
-    older one with a key since removed) re-raises naming the version that made the folder."""
-    try:
-        return load()
-    except NeurosigError as err:
-        if "unknown key(s)" not in str(err):
-            raise
-        from neurosig import __version__
-
-        made = PretrainedMixin.read_config(directory).get("neurosig_version")
-        if made == __version__:
-            raise
-        by = f"neurosig {made}" if made else "a neurosig version that did not record itself"
-        raise NeurosigError(f"{str(err).rstrip('.')}. {os.fspath(Path(directory) / 'config.json')!r} was made by {by}; this is neurosig "
-                            f"{__version__}: load it with that version, or re-export it with this one.") from None
-
-
 def keep_float64(module: nn.Module, directory, map_location="cpu") -> nn.Module:
     """``module`` (just loaded from ``directory``, hence float32) in float64 with the file's exact
     values when ``directory/model.safetensors`` holds float64 weights; otherwise unchanged.
@@ -327,7 +309,7 @@ class FoundationModel(nn.Module, PretrainedMixin):
     def from_pretrained(cls, directory, map_location="cpu"):  # type: ignore[override]
         """As :meth:`PretrainedMixin.from_pretrained`, but float64 weights (``precision: 64-true``)
         stay float64 instead of being rounded into the float32 model."""
-        model = _naming_versions(lambda: super(FoundationModel, cls).from_pretrained(directory, map_location=map_location), directory)
+        model = super().from_pretrained(directory, map_location=map_location)
         return keep_float64(model, directory, map_location)
 
     @classmethod
@@ -338,7 +320,7 @@ class FoundationModel(nn.Module, PretrainedMixin):
         tdir = d / TOKENIZER_DIR
         if not tdir.is_dir():
             raise NeurosigError(f"{os.fspath(d)!r} has no {TOKENIZER_DIR}/ folder; save with model.save_pretrained(dir, tokenizer=tok).")
-        tok = keep_float64(_naming_versions(lambda: load_any_tokenizer(tdir), tdir), tdir)
+        tok = keep_float64(load_any_tokenizer(tdir), tdir)
         check_tokenizer_matches(model, tok, source=repr(os.fspath(d)))
         meta = cls.read_config(d)
         want = ((meta.get("extra") or {}).get(TOKENIZER_FINGERPRINT) or {}).get("sha256")

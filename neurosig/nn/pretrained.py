@@ -74,7 +74,17 @@ class PretrainedMixin:
             raise NeurosigError(
                 f"{os.fspath(d)!r} holds a {mtype!r} model, not {cls.model_type!r}; load it with the matching class."
             )
-        config = from_dict(cls.config_class, meta.get("config", {}), where=f"{os.fspath(d / CONFIG_NAME)}")
+        try:
+            config = from_dict(cls.config_class, meta.get("config", {}), where=f"{os.fspath(d / CONFIG_NAME)}")
+        except NeurosigError as err:  # a key unknown to this version: say which version made the folder
+            made = meta.get("neurosig_version")
+            from neurosig import __version__
+
+            if "unknown key(s)" not in str(err) or made == __version__:
+                raise
+            by = f"neurosig {made}" if made else "a neurosig version that did not record itself"
+            raise NeurosigError(f"{str(err).rstrip('.')}. {os.fspath(d / CONFIG_NAME)!r} was made by {by}; this is neurosig "
+                                f"{__version__}: load it with that version, or re-export it with this one.") from None
         model = cls(config)  # type: ignore[call-arg]
         wpath = d / WEIGHTS_NAME
         if not wpath.is_file():

@@ -335,3 +335,12 @@ def test_unknown_config_key_names_the_version_that_made_the_folder(tmp_path):
             FoundationModel.load(tmp_path / "m")
         assert "made by" not in str(e.value)
         p.write_text(good)
+    # a tokenizer folder loaded on its own says it too (the check lives in the shared loader)
+    from neurosig.models.foundation import load_any_tokenizer
+
+    p = tmp_path / "m" / "tokenizer" / "config.json"
+    meta = json.loads(p.read_text())
+    meta["config"]["future_option"], meta["neurosig_version"] = 1, "9.9"
+    p.write_text(json.dumps(meta))
+    with pytest.raises(NeurosigError, match=r"was made by neurosig 9\.9"):
+        load_any_tokenizer(tmp_path / "m" / "tokenizer")
