@@ -135,13 +135,11 @@ def run_generate(args) -> int:
     except ImportError:  # package export not landed yet
         from neurosig.datasets.store import ShardStore
 
-    import math
+    from neurosig.models.foundation import check_generate_args
 
-    for flag, v in (("--steps", args.steps), ("--top-k", args.top_k)):
-        if v is not None and v < 1:  # 0 steps: an empty plot; top-k 0: a tensor-size error deep in sampling
-            raise NeurosigError(f"{flag} must be >= 1, got {v} (omit it for the default).")
-    if not (math.isfinite(args.temperature) and args.temperature >= 0):
-        raise NeurosigError(f"--temperature must be >= 0 (0 = greedy), got {args.temperature}.")
+    if args.steps is not None and args.steps < 1:  # 0 steps: an empty plot
+        raise NeurosigError(f"--steps must be >= 1, got {args.steps} (omit it for the default).")
+    check_generate_args(temperature=args.temperature, top_k=args.top_k, names={"top_k": "--top-k", "temperature": "--temperature"})
     check_path_exists(args.model, "--model")
     check_path_exists(args.data, "--data")
     model, tok = FoundationModel.load(args.model)

@@ -57,9 +57,9 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     assert "--model" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flags, expect", [(["--top-k", "0"], "--top-k must be >= 1"), (["--steps", "0"], "--steps must be >= 1"),
-                                           (["--steps", "-2"], "--steps must be >= 1"), (["--temperature", "-1"], "--temperature must be >= 0"),
-                                           (["--temperature", "nan"], "--temperature must be >= 0")])
+@pytest.mark.parametrize("flags, expect", [(["--top-k", "0"], "--top-k must be an integer >= 1"), (["--steps", "0"], "--steps must be >= 1"),
+                                           (["--steps", "-2"], "--steps must be >= 1"), (["--temperature", "-1"], "--temperature must be a finite number >= 0"),
+                                           (["--temperature", "nan"], "--temperature must be a finite number >= 0")])
 def test_generate_sampling_args_are_checked_first(tmp_path, capsys, flags, expect):
     # --top-k 0 was a RuntimeError about tensor sizes; --steps 0 "succeeded" with an empty plot
     rc = main(["pretrain", "generate", "--model", str(tmp_path), "--data", str(tmp_path), "--out", str(tmp_path / "g"), *flags])
