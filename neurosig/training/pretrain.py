@@ -234,17 +234,6 @@ def lr_lambda(step: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * p))
 
 
-def tokenize_fp32(batch: dict, tokenizer, need_embedding: bool = False):
-    """``tokenize_batch`` in float32 with autocast off: the codes are the training targets, and under
-    ``bf16-mixed`` Lightning runs the steps inside autocast, where a third of the codes differed from the
-    float32 codes used at validation, for the unigram baseline and at inference."""
-    from neurosig.models import tokenize_batch
-
-    x = batch["x"]
-    with torch.autocast(device_type=x.device.type, enabled=False):  # (64-true keeps its float64 tokenizer and input)
-        return tokenize_batch({**batch, "x": x if x.dtype == torch.float64 else x.float()}, tokenizer, need_embedding)
-
-
 def next_objective_message(what: str, patch_len: int) -> str:
     return (f"model.objectives has 'next' but {what} has at most one patch of patch_len={int(patch_len)} samples, so next-token "
             f"training has nothing to predict; windows need >= 2 patches (> {int(patch_len)} samples): use longer windows "
@@ -281,7 +270,9 @@ class PretrainModule(L.LightningModule):
         return self
 
     def _losses(self, batch, generator):
-        codes, tokens = tokenize_fp32(batch, self.tokenizer, self.need_embedding)  # (B, C, N, L)
+        from neurosig.models import tokenize_batch
+
+        codes, tokens = tokenize_batch(batch, self.tokenizer, self.need_embedding)  # (B, C, N, L)
         ch_mask = batch.get("ch_mask")
         self.last_tokens = int((ch_mask.sum() if ch_mask is not None else codes.shape[0] * codes.shape[1]) * codes.shape[2])
         return self.model.compute_losses(codes, batch.get("pos"), batch.get("ch_type"), ch_mask, tokens=tokens, generator=generator)
@@ -568,12 +559,14 @@ def make_trainer(spec: TrainerSpec, optim: OptimSpec, out_dir, *, max_steps: int
 @torch.no_grad()
 def estimate_unigram(tokenizer, loader, max_batches: int = 50) -> dict[str, float]:
     """Entropy of the code marginals over up to ``max_batches`` batches (the unigram baseline)."""
+    from neurosig.models import tokenize_batch
+
     counts = [torch.zeros(k, dtype=torch.float64) for k in tokenizer.codebook_sizes]
     n = 0
     for i, batch in enumerate(loader):
         if i >= max_batches:
             break
-        codes, _ = tokenize_fp32(batch, tokenizer)
+        codes, _ = tokenize_batch(batch, tokenizer)
         ch = batch.get("ch_mask")
         N = codes.shape[2]
         sel = (ch[:, :, None].expand(-1, -1, N) if ch is not None else torch.ones(codes.shape[:3], dtype=torch.bool)).reshape(-1)
